@@ -1,0 +1,1 @@
+"""Users, organisation-scoped roles, guards, sessions, API tokens and the audit log."""

@@ -1,0 +1,40 @@
+"""One typed settings object, read from the environment (ASSOC_*)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseModel):
+    """Process-wide settings. Every field can be set with ``ASSOC_<NAME>``."""
+
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'var' / 'assoc.sqlite3'}")
+    ledger_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / "ledgers")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = "dev-insecure-secret-change-me"  # noqa: S105 - overridden in production via env
+    debug: bool = False
+    # Secure cookies only make sense behind HTTPS (a reverse proxy in production).
+    secure_cookies: bool = False
+    max_upload_bytes: int = 20 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            env = os.environ.get(f"ASSOC_{name.upper()}")
+            if env is not None:
+                values[name] = env
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

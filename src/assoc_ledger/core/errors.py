@@ -1,0 +1,165 @@
+"""One error format for the whole service: RFC 9457 problem+json, Chinese messages for users.
+
+Domain code raises :class:`DomainError` (or a subclass); validation failures of request
+bodies, parameters and uploads become 400 with every bad field named in ``errors``.
+Anything unexpected becomes a 500 problem (and is a bug).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger("assoc_ledger")
+
+PROBLEM = "application/problem+json"
+
+
+class DomainError(Exception):
+    """A refusal a user can act on. ``field`` names the input at fault."""
+
+    status_code = 400
+    title = "请求无效"
+    type_ = "about:blank"
+
+    def __init__(self, detail: str, *, field: str | None = None, status_code: int | None = None,
+                 extra: dict[str, Any] | None = None, title: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        if status_code is not None:
+            self.status_code = status_code
+        if title is not None:
+            self.title = title
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    status_code = 404
+    title = "未找到"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    title = "与现有记录冲突"
+
+
+class Unprocessable(DomainError):
+    status_code = 422
+    title = "无法处理"
+
+
+class FieldErrors(DomainError):
+    """Several bad fields at once; each item is ``{"field", "message"}``."""
+
+    def __init__(self, errors: list[dict[str, str]], detail: str = "输入有误，请检查标出的字段") -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": extra.pop("type", "about:blank"), "title": title, "status": status,
+                            "detail": detail}
+    body.update(extra)
+    headers = extra.pop("headers", None) if "headers" in extra else None
+    return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+_PYDANTIC_ZH = {
+    "missing": "必填字段缺失",
+    "string_type": "应为字符串",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "bool_type": "应为布尔值",
+    "bool_parsing": "应为布尔值",
+    "date_type": "应为日期（YYYY-MM-DD）",
+    "date_parsing": "日期格式无效，应为 YYYY-MM-DD",
+    "date_from_datetime_parsing": "日期格式无效，应为 YYYY-MM-DD",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "greater_than": "数值过小",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "less_than": "数值过大",
+    "enum": "取值不在允许范围内",
+    "literal_error": "取值不在允许范围内",
+    "extra_forbidden": "不允许的字段",
+    "model_type": "应为对象",
+    "list_type": "应为列表",
+    "json_invalid": "JSON 格式无效",
+    "value_error": "取值无效",
+}
+
+
+def _field_name(loc: Any) -> str:
+    if isinstance(loc, (list, tuple)):
+        return ".".join(str(p) for p in loc if p not in ("body",))
+    return str(loc)
+
+
+def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors: list[dict[str, str]] = []
+    extra = exc.extra
+    items = extra if isinstance(extra, list) else []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        key = item.get("key") or _field_name(item.get("loc", ""))
+        raw = str(item.get("message", ""))
+        kind = str(item.get("type", ""))
+        message = _PYDANTIC_ZH.get(kind)
+        if message is None:
+            # Our own validators raise ValueError with Chinese text; pydantic prefixes it.
+            message = raw.removeprefix("Value error, ") if raw else "取值无效"
+        errors.append({"field": str(key), "message": message, "source": str(item.get("source", "body"))})
+    if not errors:
+        errors.append({"field": "", "message": str(exc.detail)})
+    return problem(400, "请求参数有误", "输入有误：" + "；".join(f"{e['field']}：{e['message']}" for e in errors),
+                   errors=errors)
+
+
+def _domain_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    extra: dict[str, Any] = dict(exc.extra)
+    if isinstance(exc, FieldErrors):
+        extra["errors"] = exc.errors
+    elif exc.field:
+        extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+    return problem(exc.status_code, exc.title, exc.detail, type=exc.type_, **extra)
+
+
+_HTTP_TITLES = {
+    400: "请求无效", 401: "需要登录", 403: "没有权限", 404: "未找到", 405: "不支持的请求方法",
+    409: "冲突", 413: "上传内容过大", 415: "不支持的内容类型", 429: "请求过于频繁",
+}
+
+
+def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException):
+        status = 401
+    elif isinstance(exc, PermissionDeniedException):
+        status = 403
+    title = _HTTP_TITLES.get(status, "请求失败")
+    detail = exc.detail if exc.detail and not exc.detail.startswith(("Not Found", "Internal")) else title
+    resp = problem(status, title, detail)
+    if exc.headers:
+        resp.headers.update(exc.headers)
+    return resp
+
+
+def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "服务器内部错误", "服务器内部错误，已记录，请联系管理员")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    ValidationException: _validation_handler,
+    DomainError: _domain_handler,
+    HTTPException: _http_handler,
+    Exception: _internal_handler,
+}

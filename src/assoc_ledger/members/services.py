@@ -1,0 +1,307 @@
+"""People and membership: registration, roles, volunteers, leaving and moving chapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from assoc_ledger.auth import audit
+from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.core.errors import Conflict, DomainError, NotFound
+from assoc_ledger.core.personal import ResidentIdError, parse_resident_id, validate_phone
+from assoc_ledger.members.models import (
+    LeftReason,
+    MemberGroup,
+    MemberRole,
+    Membership,
+    Person,
+    RoleTerm,
+)
+from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.orgs.services import get_org
+
+
+def _org_path(session: Session, org_id: int) -> str:
+    org = session.get(Organisation, org_id)
+    return org.path if org else ""
+
+
+def existing_person(session: Session, resident_id: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.resident_id == resident_id))
+
+
+def create_person(session: Session, scope: Scope, *, name: str, resident_id: str, org_id: int,
+                  phone: str | None = None, address: str | None = None) -> Person:
+    org = get_org(session, org_id, scope)
+    if org.closed_on is not None:
+        raise DomainError("所属组织已撤销", field="org_id")
+    try:
+        rid = parse_resident_id(resident_id)
+    except ResidentIdError as exc:
+        raise DomainError(str(exc), field="resident_id") from exc
+    clash = existing_person(session, rid.number)
+    if clash is not None:
+        # Point at the existing record only if the caller may see it; otherwise just refuse.
+        visible = scope.contains(_org_path(session, clash.org_id))
+        raise Conflict("该身份证号已登记，同一人只能登记一次", field="resident_id",
+                       extra={"existing_person_id": clash.id} if visible else {})
+    if phone:
+        try:
+            phone = validate_phone(phone)
+        except ValueError as exc:
+            raise DomainError(str(exc), field="phone") from exc
+    person = Person(name=name.strip(), resident_id=rid.number, resident_id_tail=rid.number[-4:],
+                    birth_date=rid.birth_date, sex=rid.sex, phone=phone or None, address=address,
+                    org_id=org.id)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def get_person(session: Session, scope: Scope, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    if person is None or not _person_visible(session, scope, person):
+        raise NotFound("人员不存在", field="person_id")
+    return person
+
+
+def _person_visible(session: Session, scope: Scope, person: Person) -> bool:
+    if scope.contains(_org_path(session, person.org_id)):
+        return True
+    # A member of a chapter in scope is visible to that chapter, wherever they live.
+    return bool(session.scalar(
+        select(exists().where(Membership.person_id == person.id, Membership.org_id == Organisation.id,
+                              scope.clause(Organisation.path)))
+    ))
+
+
+def reveal_resident_id(session: Session, scope: Scope, person_id: int, reason: str | None) -> str:
+    """The full number, for a user allowed to see it; the view itself goes on the audit log."""
+    view_scope = scope.narrowed(Perm.id_view)
+    person = get_person(session, view_scope, person_id)
+    audit.note(session, "person.id_viewed", "people", str(person.id), _org_path(session, person.org_id),
+               note_text=reason)
+    return person.resident_id
+
+
+def update_person(session: Session, scope: Scope, person_id: int, *, name: str | None = None,
+                  phone: str | None = None, address: str | None = None, org_id: int | None = None,
+                  died_on: date | None = None) -> Person:
+    person = get_person(session, scope, person_id)
+    if name is not None:
+        person.name = name.strip()
+    if phone is not None:
+        try:
+            person.phone = validate_phone(phone) if phone else None
+        except ValueError as exc:
+            raise DomainError(str(exc), field="phone") from exc
+    if address is not None:
+        person.address = address
+    if org_id is not None:
+        person.org_id = get_org(session, org_id, scope).id
+    if died_on is not None:
+        if died_on < person.birth_date or died_on > date.today():
+            raise DomainError("死亡日期无效", field="died_on")
+        person.died_on = died_on
+        for m in session.scalars(select(Membership).where(Membership.person_id == person.id,
+                                                          Membership.left_on.is_(None))):
+            _end_membership(m, died_on, LeftReason.died)
+    session.flush()
+    return person
+
+
+def _active_membership(session: Session, person_id: int) -> Membership | None:
+    return session.scalar(select(Membership).where(Membership.person_id == person_id,
+                                                   Membership.left_on.is_(None)))
+
+
+def join(session: Session, scope: Scope, *, person_id: int, org_id: int, joined_on: date,
+         roles: list[MemberRole] | None = None, is_volunteer: bool = False,
+         volunteer_skills: str | None = None, group_id: int | None = None) -> Membership:
+    person = get_person(session, scope, person_id)
+    org = get_org(session, org_id, scope)
+    if org.closed_on is not None:
+        raise DomainError("该组织已撤销，不能入会", field="org_id")
+    if person.died_on is not None:
+        raise DomainError("该人员已故，不能入会", field="person_id")
+    if joined_on < person.birth_date or joined_on > date.today():
+        raise DomainError("入会日期无效", field="joined_on")
+    current = _active_membership(session, person.id)
+    if current is not None:
+        if current.org_id == org.id:
+            raise Conflict("该人员已是本会会员", field="person_id",
+                           extra={"existing_membership_id": current.id})
+        raise Conflict("该人员已是其他协会的会员，请办理转会", field="person_id")
+    if group_id is not None:
+        _check_group(session, group_id, org.id)
+    m = Membership(person_id=person.id, org_id=org.id, joined_on=joined_on, is_volunteer=is_volunteer,
+                   volunteer_skills=volunteer_skills, group_id=group_id)
+    session.add(m)
+    session.flush()
+    for role in roles or [MemberRole.member]:
+        session.add(RoleTerm(membership_id=m.id, role=role.value, start_on=joined_on))
+    session.flush()
+    session.refresh(m)
+    return m
+
+
+def _check_group(session: Session, group_id: int, org_id: int) -> None:
+    group = session.get(MemberGroup, group_id)
+    if group is None or group.org_id != org_id:
+        raise NotFound("会员小组不存在", field="group_id")
+
+
+def get_membership(session: Session, scope: Scope, membership_id: int) -> Membership:
+    m = session.get(Membership, membership_id)
+    if m is None or not scope.contains(_org_path(session, m.org_id)):
+        raise NotFound("会员记录不存在", field="membership_id")
+    return m
+
+
+def _end_membership(m: Membership, on: date, reason: LeftReason) -> None:
+    m.left_on = on
+    m.left_reason = reason.value
+    for term in m.roles:
+        if term.end_on is None:
+            term.end_on = on
+
+
+def leave(session: Session, scope: Scope, membership_id: int, left_on: date, reason: LeftReason) -> Membership:
+    m = get_membership(session, scope, membership_id)
+    if m.left_on is not None:
+        raise Conflict("该会员已离会", field="membership_id")
+    if left_on < m.joined_on:
+        raise DomainError("离会日期早于入会日期", field="left_on")
+    _end_membership(m, left_on, reason)
+    if reason is LeftReason.died:
+        person = session.get(Person, m.person_id)
+        if person is not None and person.died_on is None:
+            person.died_on = left_on
+    session.flush()
+    return m
+
+
+def transfer(session: Session, scope: Scope, membership_id: int, to_org_id: int, on: date) -> Membership:
+    """Move a member to another chapter: the old spell ends (moved), a new one starts; history stays."""
+    m = get_membership(session, scope, membership_id)
+    if m.left_on is not None:
+        raise Conflict("该会员已离会", field="membership_id")
+    target = get_org(session, to_org_id, scope)
+    if target.id == m.org_id:
+        raise DomainError("转入组织与当前组织相同", field="to_org_id")
+    if on < m.joined_on:
+        raise DomainError("转会日期早于入会日期", field="on")
+    roles = [MemberRole(t.role) for t in m.roles if t.end_on is None and t.role == MemberRole.member.value]
+    _end_membership(m, on, LeftReason.moved)
+    session.flush()
+    return join(session, scope, person_id=m.person_id, org_id=target.id, joined_on=on,
+                roles=roles or [MemberRole.member], is_volunteer=m.is_volunteer,
+                volunteer_skills=m.volunteer_skills)
+
+
+def assign_role(session: Session, scope: Scope, membership_id: int, role: MemberRole, start_on: date) -> RoleTerm:
+    m = get_membership(session, scope, membership_id)
+    if m.left_on is not None:
+        raise DomainError("已离会人员不能任职", field="membership_id")
+    if start_on < m.joined_on:
+        raise DomainError("任职日期早于入会日期", field="start_on")
+    if any(t.role == role.value and t.end_on is None for t in m.roles):
+        raise Conflict("已担任该职务", field="role")
+    term = RoleTerm(membership_id=m.id, role=role.value, start_on=start_on)
+    session.add(term)
+    session.flush()
+    return term
+
+
+def end_role(session: Session, scope: Scope, membership_id: int, term_id: int, end_on: date) -> RoleTerm:
+    m = get_membership(session, scope, membership_id)
+    term = session.get(RoleTerm, term_id)
+    if term is None or term.membership_id != m.id:
+        raise NotFound("任职记录不存在", field="term_id")
+    if term.end_on is not None:
+        raise Conflict("该任职已结束", field="term_id")
+    if end_on < term.start_on:
+        raise DomainError("结束日期早于开始日期", field="end_on")
+    term.end_on = end_on
+    session.flush()
+    return term
+
+
+def set_volunteer(session: Session, scope: Scope, membership_id: int, is_volunteer: bool,
+                  skills: str | None) -> Membership:
+    m = get_membership(session, scope, membership_id)
+    m.is_volunteer = is_volunteer
+    m.volunteer_skills = skills
+    session.flush()
+    return m
+
+
+def create_group(session: Session, scope: Scope, org_id: int, name: str) -> MemberGroup:
+    org = get_org(session, org_id, scope)
+    if session.scalar(select(MemberGroup.id).where(MemberGroup.org_id == org.id, MemberGroup.name == name)):
+        raise Conflict("同名会员小组已存在", field="name")
+    group = MemberGroup(org_id=org.id, name=name.strip())
+    session.add(group)
+    session.flush()
+    return group
+
+
+def list_groups(session: Session, scope: Scope, org_id: int) -> list[MemberGroup]:
+    get_org(session, org_id, scope)
+    return list(session.scalars(select(MemberGroup).where(MemberGroup.org_id == org_id)
+                                .order_by(MemberGroup.name)))
+
+
+@dataclass
+class MemberFilter:
+    under: int | None = None
+    role: MemberRole | None = None
+    status: str = "active"  # active | left | all
+    volunteer: bool | None = None
+    q: str | None = None
+    group_id: int | None = None
+
+
+def list_members(session: Session, scope: Scope, f: MemberFilter, limit: int = 50,
+                 offset: int = 0) -> tuple[list[Membership], int]:
+    stmt = (select(Membership).join(Organisation, Organisation.id == Membership.org_id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(scope.clause(Organisation.path)))
+    if f.under is not None:
+        root = get_org(session, f.under, scope)
+        stmt = stmt.where(Organisation.path.startswith(root.path, autoescape=True))
+    if f.status == "active":
+        stmt = stmt.where(Membership.left_on.is_(None))
+    elif f.status == "left":
+        stmt = stmt.where(Membership.left_on.is_not(None))
+    if f.volunteer is not None:
+        stmt = stmt.where(Membership.is_volunteer.is_(f.volunteer))
+    if f.group_id is not None:
+        stmt = stmt.where(Membership.group_id == f.group_id)
+    if f.role is not None:
+        stmt = stmt.where(exists().where(RoleTerm.membership_id == Membership.id,
+                                         RoleTerm.role == f.role.value, RoleTerm.end_on.is_(None)))
+    if f.q:
+        q = f.q.strip().upper()
+        conds = [Person.name.contains(q, autoescape=True)]
+        if 1 <= len(q) <= 4 and all(c.isdigit() or c == "X" for c in q):
+            conds.append(Person.resident_id_tail.endswith(q, autoescape=True))
+        stmt = stmt.where(or_(*conds))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Organisation.path, Person.name, Membership.id)
+                           .limit(limit).offset(offset)).unique().all()
+    return list(rows), total
+
+
+def person_history(session: Session, scope: Scope, person_id: int) -> list[Membership]:
+    person = get_person(session, scope, person_id)
+    return list(session.scalars(select(Membership).where(Membership.person_id == person.id)
+                                .order_by(Membership.joined_on, Membership.id)))
+
+
+def active_roles(m: Membership) -> list[MemberRole]:
+    return [MemberRole(t.role) for t in m.roles if t.end_on is None]
+

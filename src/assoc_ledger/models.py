@@ -1,0 +1,8 @@
+"""Imports every domain's models so that metadata (Alembic, tests) sees all tables."""
+
+from assoc_ledger.auth import models as auth_models
+from assoc_ledger.core.db import Base
+from assoc_ledger.members import models as member_models
+from assoc_ledger.orgs import models as org_models
+
+__all__ = ["Base", "auth_models", "member_models", "org_models"]

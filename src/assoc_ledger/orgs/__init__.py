@@ -1,0 +1,1 @@
+"""Organisations (组织): the association tree from county to village, enterprise and migrant chapters."""

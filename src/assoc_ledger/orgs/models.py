@@ -1,0 +1,90 @@
+"""Organisation tree, stored with a materialised path so a subtree is one indexed prefix query."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from assoc_ledger.core.db import Base, UTCDateTime, utcnow
+
+
+class OrgKind(StrEnum):
+    county = "county"  # 县
+    township = "township"  # 乡
+    town = "town"  # 镇
+    street = "street"  # 街道/办事处
+    village = "village"  # 村
+    community = "community"  # 社区/居委会
+    enterprise = "enterprise"  # 企业
+    migrant = "migrant"  # 流动人口
+
+
+ORG_KIND_ZH: dict[OrgKind, str] = {
+    OrgKind.county: "县",
+    OrgKind.township: "乡",
+    OrgKind.town: "镇",
+    OrgKind.street: "街道",
+    OrgKind.village: "村",
+    OrgKind.community: "社区",
+    OrgKind.enterprise: "企业",
+    OrgKind.migrant: "流动人口",
+}
+
+# Which kinds may hang under which; enterprise and migrant chapters go under any level (“两个延伸”).
+ALLOWED_PARENTS: dict[OrgKind, set[OrgKind | None]] = {
+    OrgKind.county: {None},
+    OrgKind.township: {OrgKind.county},
+    OrgKind.town: {OrgKind.county},
+    OrgKind.street: {OrgKind.county},
+    OrgKind.village: {OrgKind.township, OrgKind.town, OrgKind.street},
+    OrgKind.community: {OrgKind.township, OrgKind.town, OrgKind.street},
+    OrgKind.enterprise: {OrgKind.county, OrgKind.township, OrgKind.town, OrgKind.street,
+                         OrgKind.village, OrgKind.community},
+    OrgKind.migrant: {OrgKind.county, OrgKind.township, OrgKind.town, OrgKind.street,
+                      OrgKind.village, OrgKind.community},
+}
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    # 统计用区划代码 (12 digits) where the unit has one.
+    code: Mapped[str | None] = mapped_column(String(20), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # "/1/14/203/": ids from the root down to this unit, both ends slashed.
+    path: Mapped[str] = mapped_column(String(400), index=True)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int | None] = mapped_column(Integer)
+    married_women_cba: Mapped[int | None] = mapped_column(Integer)  # 育龄已婚妇女
+    constituted: Mapped[bool] = mapped_column(Boolean, default=False)  # 整建
+    constituted_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    def is_within(self, path: str) -> bool:
+        return self.path.startswith(path)
+
+
+class OrgEvent(Base):
+    """History of an organisation: created, renamed, moved, closed, changed. Append-only."""
+
+    __tablename__ = "org_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    effective_on: Mapped[date | None] = mapped_column(Date)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

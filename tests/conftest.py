@@ -1,0 +1,163 @@
+"""Shared fixtures: real SQLite and real PostgreSQL databases, migrated; a live app client; users by role."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from assoc_ledger.app import create_app
+from assoc_ledger.auth import audit, services
+from assoc_ledger.auth.scope import Role, Scope
+from assoc_ledger.core.config import Settings
+from assoc_ledger.core.db import make_engine, make_sessionmaker
+from assoc_ledger.core.migrate import upgrade
+from assoc_ledger.orgs.models import OrgKind
+from assoc_ledger.orgs.services import create_org
+from tests.pg import Cluster
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PASSWORD = "correct-horse-battery"
+
+audit.install()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    try:
+        cluster = Cluster()
+        url = cluster.start()
+    except (FileNotFoundError, OSError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but could not start: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> str:
+    """A migrated template database; each test copies it (CREATE DATABASE ... TEMPLATE)."""
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE assoc_template"))
+    admin.dispose()
+    upgrade(pg_server.rsplit("/", 1)[0] + "/assoc_template")
+    return "assoc_template"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _fresh_pg(pg_server: str, template: str) -> str:
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return pg_server.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A freshly migrated database on each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "assoc.sqlite3"
+        shutil.copy(template, target)
+        return f"sqlite:///{target}"
+    server = request.getfixturevalue("pg_server")
+    return _fresh_pg(server, request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "assoc.sqlite3"
+    shutil.copy(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def session_factory(db_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=db_url, ledger_dir=tmp_path / "ledgers", secret_key="test-secret")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient[Any]]:
+    app = create_app(settings)
+    with TestClient(app=app, raise_server_exceptions=False) as c:
+        yield c
+    app.state.engine.dispose()
+
+
+class Tree:
+    """A small county: two townships, each with two villages."""
+
+    def __init__(self, session: Session) -> None:
+        everything = Scope.everything()
+        self.county = create_org(session, everything, name="测试县计生协", kind=OrgKind.county, parent_id=None,
+                                 code="341100000000")
+        self.town_a = create_org(session, everything, name="甲镇", kind=OrgKind.town, parent_id=self.county.id)
+        self.town_b = create_org(session, everything, name="乙乡", kind=OrgKind.township,
+                                 parent_id=self.county.id)
+        self.village_a1 = create_org(session, everything, name="甲一村", kind=OrgKind.village,
+                                     parent_id=self.town_a.id, constituted=True)
+        self.village_a2 = create_org(session, everything, name="甲二村", kind=OrgKind.village,
+                                     parent_id=self.town_a.id)
+        self.village_b1 = create_org(session, everything, name="乙一村", kind=OrgKind.village,
+                                     parent_id=self.town_b.id, constituted=True)
+        self.village_b2 = create_org(session, everything, name="乙二社区", kind=OrgKind.community,
+                                     parent_id=self.town_b.id)
+
+
+@pytest.fixture
+def tree(session_factory: sessionmaker[Session]) -> Tree:
+    with session_factory() as session:
+        t = Tree(session)
+        session.commit()
+        return t
+
+
+AuthFor = Callable[[Role, int], dict[str, str]]
+
+
+@pytest.fixture
+def auth_for(session_factory: sessionmaker[Session]) -> AuthFor:
+    """Headers for a fresh user holding ``role`` on the subtree of ``org_id`` (API token)."""
+
+    def make(role: Role, org_id: int) -> dict[str, str]:
+        with session_factory() as session:
+            user = services.create_user(session, f"{role.value}-{uuid.uuid4().hex[:8]}", PASSWORD)
+            services.grant_role(session, user, role, org_id)
+            secret, _ = services.create_token(session, user, "tests")
+            session.commit()
+        return {"Authorization": f"Bearer {secret}"}
+
+    return make
