@@ -114,9 +114,17 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 after = _row(obj)
             else:
                 before = _row(obj)
-            ident = state.identity
-            pending.append({"action": f"{table}.{kind}", "object_type": table,
-                            "object_id": ",".join(str(i) for i in ident) if ident else None,
+            ident = state.mapper.primary_key_from_instance(obj)
+            object_id = ",".join(str(i) for i in ident) if ident and None not in ident else None
+            if kind == "update" and after is not None:
+                # A row created earlier in this same transaction: fold the change into its creation.
+                created = next((p for p in pending if p["action"] == f"{table}.create"
+                                and p["object_id"] == object_id), None)
+                if created is not None:
+                    created["after"].update(after)
+                    created["org_path"] = _org_path(session, obj)
+                    continue
+            pending.append({"action": f"{table}.{kind}", "object_type": table, "object_id": object_id,
                             "org_path": _org_path(session, obj), "before": before, "after": after,
                             "note": None})
 
