@@ -22,6 +22,7 @@ from assoc_ledger.auth.scope import Perm, Principal, Role, Scope
 from assoc_ledger.core.deps import client_of
 from assoc_ledger.core.errors import NotFound
 from assoc_ledger.core.schemas import Page, Schema
+from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.orgs.services import get_org
 
 
@@ -170,17 +171,21 @@ class UserController(Controller):
 
     @get("/", opt=requires(Perm.user_admin), sync_to_thread=True)
     def list_users(self, db: Session, org_scope: Scope) -> list[UserOut]:
-        return [UserOut.model_validate(u) for u in db.scalars(select(User).order_by(User.id))]
+        in_scope = (select(RoleGrant.user_id).join(Organisation, Organisation.id == RoleGrant.org_id)
+                    .where(org_scope.clause(Organisation.path)))
+        rows = db.scalars(select(User).where(User.id.in_(in_scope)).order_by(User.id))
+        return [UserOut.model_validate(u) for u in rows]
 
     @post("/", opt=requires(Perm.user_admin), sync_to_thread=True)
     def create_user(self, db: Session, data: UserCreate) -> UserOut:
         return UserOut.model_validate(services.create_user(db, data.username, data.password, data.display_name))
 
     @get("/{user_id:int}/grants", opt=requires(Perm.user_admin), sync_to_thread=True)
-    def list_grants(self, db: Session, user_id: int) -> list[GrantRecord]:
-        if db.get(User, user_id) is None:
-            raise NotFound("用户不存在", field="user_id")
-        rows = db.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id).order_by(RoleGrant.id))
+    def list_grants(self, db: Session, org_scope: Scope, user_id: int) -> list[GrantRecord]:
+        _user_in_scope(db, org_scope, user_id)
+        rows = db.scalars(select(RoleGrant).join(Organisation, Organisation.id == RoleGrant.org_id)
+                          .where(RoleGrant.user_id == user_id, org_scope.clause(Organisation.path))
+                          .order_by(RoleGrant.id))
         return [GrantRecord.model_validate(g) for g in rows]
 
     @post("/{user_id:int}/grants", opt=requires(Perm.user_admin), sync_to_thread=True)
@@ -188,6 +193,9 @@ class UserController(Controller):
         user = db.get(User, user_id)
         if user is None:
             raise NotFound("用户不存在", field="user_id")
+        has_any = db.scalar(select(RoleGrant.id).where(RoleGrant.user_id == user_id).limit(1))
+        if has_any is not None:  # a user already placed elsewhere is not this admin's to extend
+            _user_in_scope(db, org_scope, user_id)
         get_org(db, data.org_id, org_scope)  # an admin can only grant within their own subtree
         return GrantRecord.model_validate(services.grant_role(db, user, data.role, data.org_id))
 
@@ -199,6 +207,14 @@ class UserController(Controller):
             raise NotFound("授权不存在", field="grant_id")
         get_org(db, grant.org_id, org_scope)
         return GrantRecord.model_validate(services.revoke_grant(db, grant_id))
+
+
+def _user_in_scope(db: Session, org_scope: Scope, user_id: int) -> None:
+    """Users are visible to an admin when they hold some role inside the admin's subtree."""
+    found = db.scalar(select(RoleGrant.id).join(Organisation, Organisation.id == RoleGrant.org_id)
+                      .where(RoleGrant.user_id == user_id, org_scope.clause(Organisation.path)).limit(1))
+    if found is None:
+        raise NotFound("用户不存在", field="user_id")
 
 
 class AuditController(Controller):

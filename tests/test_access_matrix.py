@@ -1,0 +1,253 @@
+"""Every API route × every role × an object inside the user's subtree and one outside it.
+
+Allowed only where the role's permissions say so; 404 outside the subtree (nothing leaked);
+auditors never write; anonymous callers reach only public routes. A route that is not listed
+in CASES fails this test, so no route can be added without deciding who may call it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.testing import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from assoc_ledger.app import SYSTEM_PATH_PREFIXES, create_app
+from assoc_ledger.auth import services as auth_services
+from assoc_ledger.auth.guards import declared_perm
+from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
+from assoc_ledger.core.config import Settings
+from assoc_ledger.core.db import make_engine, make_sessionmaker
+from assoc_ledger.members import services as members
+from assoc_ledger.members.models import MemberRole
+from assoc_ledger.orgs.models import OrgKind
+from assoc_ledger.orgs.services import create_org
+from tests import factories
+from tests.conftest import PASSWORD, Tree
+
+EVERYTHING = Scope.everything()
+
+
+@dataclass
+class Ctx:
+    factory: sessionmaker[Session]
+    tree: Tree
+    acting_user_id: int
+    acting_username: str
+
+    def home(self, inside: bool) -> int:
+        return self.tree.town_a.id if inside else self.tree.town_b.id
+
+    def village(self, inside: bool) -> int:
+        with self.factory() as s:
+            org = create_org(s, EVERYTHING, name=f"村{uuid.uuid4().hex[:6]}", kind=OrgKind.village,
+                             parent_id=self.home(inside))
+            s.commit()
+            return org.id
+
+    def person(self, inside: bool) -> int:
+        with self.factory() as s:
+            p = factories.person(s, self.home(inside))
+            s.commit()
+            return p.id
+
+    def membership(self, inside: bool) -> int:
+        with self.factory() as s:
+            m = factories.membership(s, self.village_in(s, inside))
+            s.commit()
+            return m.id
+
+    def village_in(self, s: Session, inside: bool) -> int:
+        return (self.tree.village_a1 if inside else self.tree.village_b1).id
+
+    def role_term(self, inside: bool) -> tuple[int, int]:
+        with self.factory() as s:
+            m = factories.membership(s, self.village_in(s, inside))
+            t = members.assign_role(s, EVERYTHING, m.id, MemberRole.council_member, date(2021, 1, 1))
+            s.commit()
+            return m.id, t.id
+
+    def user(self, inside: bool) -> int:
+        with self.factory() as s:
+            u = auth_services.create_user(s, f"u-{uuid.uuid4().hex[:8]}", PASSWORD)
+            auth_services.grant_role(s, u, Role.secretary, self.home(inside))
+            s.commit()
+            return u.id
+
+    def grant(self, inside: bool) -> tuple[int, int]:
+        with self.factory() as s:
+            u = auth_services.create_user(s, f"g-{uuid.uuid4().hex[:8]}", PASSWORD)
+            g = auth_services.grant_role(s, u, Role.auditor, self.home(inside))
+            s.commit()
+            return u.id, g.id
+
+    def token(self, inside: bool) -> int:
+        with self.factory() as s:
+            if inside:
+                user = s.get(auth_services.User, self.acting_user_id)
+            else:
+                user = auth_services.create_user(s, f"t-{uuid.uuid4().hex[:8]}", PASSWORD)
+            assert user is not None
+            _, tok = auth_services.create_token(s, user, "matrix")
+            s.commit()
+            return tok.id
+
+
+# (method, path) -> builder(ctx, inside) -> (url, json body or None). None for `inside=False` means the
+# route touches no organisation object (only the caller's own data or a scoped listing).
+Builder = Callable[[Ctx, bool], tuple[str, Any] | None]
+
+
+def _mid(c: Ctx, i: bool) -> int:
+    return c.membership(i)
+
+
+CASES: dict[tuple[str, str], Builder] = {
+    ("GET", "/healthz"): lambda c, i: ("/healthz", None) if i else None,
+    ("GET", "/api/orgs"): lambda c, i: (f"/api/orgs?under={c.home(i)}", None),
+    ("POST", "/api/orgs"): lambda c, i: ("/api/orgs", {"name": "新村", "kind": "village", "parent_id": c.home(i)}),
+    ("GET", "/api/orgs/{org_id:int}"): lambda c, i: (f"/api/orgs/{c.village(i)}", None),
+    ("PATCH", "/api/orgs/{org_id:int}"): lambda c, i: (f"/api/orgs/{c.village(i)}", {"population": 10}),
+    ("POST", "/api/orgs/{org_id:int}/move"):
+        lambda c, i: (f"/api/orgs/{c.village(i)}/move", {"parent_id": c.home(True)}),
+    ("POST", "/api/orgs/{org_id:int}/close"):
+        lambda c, i: (f"/api/orgs/{c.village(i)}/close", {"closed_on": "2026-01-01", "reason": "撤并"}),
+    ("GET", "/api/orgs/{org_id:int}/history"): lambda c, i: (f"/api/orgs/{c.village(i)}/history", None),
+    ("GET", "/api/orgs/{org_id:int}/coverage"): lambda c, i: (f"/api/orgs/{c.home(i)}/coverage", None),
+    ("GET", "/api/orgs/{org_id:int}/groups"): lambda c, i: (f"/api/orgs/{c.home(i)}/groups", None),
+    ("POST", "/api/orgs/{org_id:int}/groups"):
+        lambda c, i: (f"/api/orgs/{c.village(i)}/groups", {"name": "第一小组"}),
+    ("POST", "/api/people"): lambda c, i: ("/api/people", {"name": "李四", "org_id": c.home(i),
+                                                           "resident_id": factories.unique_resident_id()}),
+    ("GET", "/api/people/{person_id:int}"): lambda c, i: (f"/api/people/{c.person(i)}", None),
+    ("PATCH", "/api/people/{person_id:int}"): lambda c, i: (f"/api/people/{c.person(i)}", {"address": "一组"}),
+    ("POST", "/api/people/{person_id:int}/reveal-id"):
+        lambda c, i: (f"/api/people/{c.person(i)}/reveal-id", {"reason": "核对身份"}),
+    ("GET", "/api/people/{person_id:int}/memberships"):
+        lambda c, i: (f"/api/people/{c.person(i)}/memberships", None),
+    ("GET", "/api/members"): lambda c, i: (f"/api/members?under={c.home(i)}", None),
+    ("POST", "/api/members"): lambda c, i: ("/api/members", {"person_id": c.person(i), "org_id": c.home(i),
+                                                             "joined_on": "2024-03-01"}),
+    ("GET", "/api/members/{membership_id:int}"): lambda c, i: (f"/api/members/{_mid(c, i)}", None),
+    ("POST", "/api/members/{membership_id:int}/leave"):
+        lambda c, i: (f"/api/members/{_mid(c, i)}/leave", {"left_on": "2025-01-01", "reason": "withdrew"}),
+    ("POST", "/api/members/{membership_id:int}/transfer"):
+        lambda c, i: (f"/api/members/{_mid(c, i)}/transfer", {"to_org_id": c.village(True), "on": "2025-01-01"}),
+    ("POST", "/api/members/{membership_id:int}/roles"):
+        lambda c, i: (f"/api/members/{_mid(c, i)}/roles", {"role": "secretary_general", "start_on": "2024-01-01"}),
+    ("POST", "/api/members/{membership_id:int}/roles/{term_id:int}/end"):
+        lambda c, i: ("/api/members/{}/roles/{}/end".format(*c.role_term(i)), {"end_on": "2025-01-01"}),
+    ("PATCH", "/api/members/{membership_id:int}/volunteer"):
+        lambda c, i: (f"/api/members/{_mid(c, i)}/volunteer", {"is_volunteer": True, "skills": "农技"}),
+    ("POST", "/api/auth/login"):
+        lambda c, i: ("/api/auth/login", {"username": c.acting_username, "password": PASSWORD}) if i else None,
+    ("POST", "/api/auth/logout"): lambda c, i: ("/api/auth/logout", None) if i else None,
+    ("GET", "/api/auth/me"): lambda c, i: ("/api/auth/me", None) if i else None,
+    ("GET", "/api/auth/tokens"): lambda c, i: ("/api/auth/tokens", None) if i else None,
+    ("POST", "/api/auth/tokens"): lambda c, i: ("/api/auth/tokens", {"name": "脚本"}) if i else None,
+    ("POST", "/api/auth/tokens/{token_id:int}/revoke"):
+        lambda c, i: (f"/api/auth/tokens/{c.token(i)}/revoke", None),
+    ("GET", "/api/users"): lambda c, i: ("/api/users", None) if i else None,
+    ("POST", "/api/users"): lambda c, i: ("/api/users", {"username": f"n{uuid.uuid4().hex[:8]}",
+                                                         "password": PASSWORD}) if i else None,
+    ("GET", "/api/users/{user_id:int}/grants"): lambda c, i: (f"/api/users/{c.user(i)}/grants", None),
+    ("POST", "/api/users/{user_id:int}/grants"):
+        lambda c, i: (f"/api/users/{c.user(i)}/grants", {"role": "auditor", "org_id": c.home(i)}),
+    ("POST", "/api/users/{user_id:int}/grants/{grant_id:int}/revoke"):
+        lambda c, i: ("/api/users/{}/grants/{}/revoke".format(*c.grant(i)), None),
+    ("GET", "/api/audit"): lambda c, i: ("/api/audit", None) if i else None,
+    ("GET", "/api/audit/export.csv"): lambda c, i: ("/api/audit/export.csv", None) if i else None,
+}
+
+
+def api_routes(app: Litestar) -> dict[tuple[str, str], Perm]:
+    found: dict[tuple[str, str], Perm] = {}
+    for route in app.routes:
+        if route.path.startswith(SYSTEM_PATH_PREFIXES):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            perm = declared_perm(handler)
+            assert perm is not None, f"{route.path} has no declared permission"
+            for method in handler.http_methods:
+                if method not in ("HEAD", "OPTIONS"):
+                    found[(method, route.path)] = perm
+    return found
+
+
+@pytest.fixture
+def matrix_app(sqlite_url: str, tmp_path: Any) -> Any:
+    settings = Settings(database_url=sqlite_url, ledger_dir=tmp_path / "ledgers")
+    app = create_app(settings)
+    yield app
+    app.state.engine.dispose()
+
+
+def test_every_route_is_in_the_matrix(matrix_app: Litestar) -> None:
+    routes = api_routes(matrix_app)
+    missing = sorted(set(routes) - set(CASES))
+    assert not missing, f"routes missing from the access matrix (decide who may call them): {missing}"
+    stale = sorted(set(CASES) - set(routes))
+    assert not stale, f"matrix lists routes that no longer exist: {stale}"
+
+
+ROLES: list[Role | None] = [Role.admin, Role.secretary, Role.reviewer, Role.auditor, None]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value if r else "anonymous")
+def test_access_matrix(matrix_app: Litestar, sqlite_url: str, role: Role | None) -> None:
+    engine = make_engine(sqlite_url)
+    factory = make_sessionmaker(engine)
+    with factory() as s:
+        tree = Tree(s)
+        username = f"acting-{role.value if role else 'anon'}"
+        user = auth_services.create_user(s, username, PASSWORD)
+        if role is not None:
+            auth_services.grant_role(s, user, role, tree.town_a.id)
+        secret, _ = auth_services.create_token(s, user, "matrix-acting")
+        s.commit()
+        ctx = Ctx(factory, tree, user.id, username)
+    headers = {"Authorization": f"Bearer {secret}"} if role is not None else {}
+    failures: list[str] = []
+    routes = api_routes(matrix_app)
+    with TestClient(app=matrix_app, raise_server_exceptions=False) as client:
+        for (method, path), perm in sorted(routes.items()):
+            for inside in (True, False):
+                built = CASES[(method, path)](ctx, inside)
+                if built is None:
+                    continue
+                url, body = built
+                r = client.request(method, url, json=body, headers=headers)
+                client.cookies.clear()
+                got = r.status_code
+                if got >= 500:
+                    failures.append(f"{method} {url}: server error {got} {r.text[:200]}")
+                    continue
+                if perm is Perm.public:
+                    expected = "2xx"
+                elif role is None:
+                    expected = "401"
+                elif perm is Perm.authenticated:
+                    expected = "2xx" if inside else "404"
+                elif perm not in ROLE_PERMS[role]:
+                    expected = "403"
+                else:
+                    expected = "2xx" if inside else "404"
+                ok = (200 <= got < 300) if expected == "2xx" else got == int(expected)
+                if not ok:
+                    failures.append(f"{method} {url} ({'inside' if inside else 'outside'}): expected {expected},"
+                                    f" got {got} {r.text[:160]}")
+                if role is Role.auditor and perm in WRITE_PERMS and got < 400:
+                    failures.append(f"auditor wrote through {method} {path}")
+                if expected == "404" and got == 404:
+                    assert "村" not in r.json().get("detail", "")
+    engine.dispose()
+    assert not failures, "\n".join(failures)
