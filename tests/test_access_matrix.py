@@ -19,9 +19,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.testing import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from assoc_ledger.app import SYSTEM_PATH_PREFIXES, create_app
+from assoc_ledger.app import create_app
 from assoc_ledger.auth import services as auth_services
-from assoc_ledger.auth.guards import declared_perm
+from assoc_ledger.auth.guards import SYSTEM_PATH_PREFIXES, declared_perm
 from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker

@@ -18,7 +18,14 @@ from sqlalchemy import Engine
 
 from assoc_ledger import __version__
 from assoc_ledger.auth import audit
-from assoc_ledger.auth.guards import declared_perm, permission_guard, provide_principal, provide_scope, requires
+from assoc_ledger.auth.guards import (
+    SYSTEM_PATH_PREFIXES,
+    declared_perm,
+    permission_guard,
+    provide_principal,
+    provide_scope,
+    requires,
+)
 from assoc_ledger.auth.middleware import AuthMiddleware
 from assoc_ledger.auth.routes import AUTH_ROUTES
 from assoc_ledger.auth.scope import Perm
@@ -29,9 +36,6 @@ from assoc_ledger.core.errors import EXCEPTION_HANDLERS
 from assoc_ledger.core.security import security_headers_middleware
 from assoc_ledger.members.routes import GroupController, MemberController, PersonController
 from assoc_ledger.orgs.routes import OrgController
-
-# Paths served by Litestar itself (OpenAPI), not by our handlers.
-SYSTEM_PATH_PREFIXES = ("/schema",)
 
 
 @get("/healthz", opt=requires(Perm.public), include_in_schema=False)

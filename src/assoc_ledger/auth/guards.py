@@ -20,6 +20,8 @@ from litestar.handlers.base import BaseRouteHandler
 from assoc_ledger.auth.scope import Perm, Principal, Scope
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Served by Litestar itself (the OpenAPI document and its viewers): public, read-only.
+SYSTEM_PATH_PREFIXES = ("/schema",)
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf"
 
@@ -42,6 +44,8 @@ def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
 async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     perm = declared_perm(handler)
     if perm is None and getattr(handler, "http_methods", None) == {"OPTIONS"}:
+        return
+    if perm is None and connection.scope["path"].startswith(SYSTEM_PATH_PREFIXES):
         return
     if perm is None:
         raise PermissionDeniedException("该接口未声明访问权限")

@@ -21,7 +21,7 @@ from assoc_ledger.auth.models import ApiToken, AuditEntry, RoleGrant, User
 from assoc_ledger.auth.scope import Perm, Principal, Role, Scope
 from assoc_ledger.core.deps import client_of
 from assoc_ledger.core.errors import NotFound
-from assoc_ledger.core.schemas import Page, Schema
+from assoc_ledger.core.schemas import Id, IdField, Page, Schema
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.orgs.services import get_org
 
@@ -78,7 +78,7 @@ class UserOut(Schema):
 
 class GrantCreate(Schema):
     role: Role
-    org_id: int = Field(ge=1)
+    org_id: IdField
 
 
 class GrantRecord(Schema):
@@ -161,7 +161,7 @@ class AuthController(Controller):
 
     @post("/tokens/{token_id:int}/revoke", opt=requires(Perm.authenticated), sync_to_thread=True,
           status_code=200)
-    def revoke_token(self, db: Session, principal: Principal, token_id: int) -> TokenOut:
+    def revoke_token(self, db: Session, principal: Principal, token_id: Id) -> TokenOut:
         return TokenOut.model_validate(services.revoke_token(db, principal.user_id, token_id))
 
 
@@ -181,7 +181,7 @@ class UserController(Controller):
         return UserOut.model_validate(services.create_user(db, data.username, data.password, data.display_name))
 
     @get("/{user_id:int}/grants", opt=requires(Perm.user_admin), sync_to_thread=True)
-    def list_grants(self, db: Session, org_scope: Scope, user_id: int) -> list[GrantRecord]:
+    def list_grants(self, db: Session, org_scope: Scope, user_id: Id) -> list[GrantRecord]:
         _user_in_scope(db, org_scope, user_id)
         rows = db.scalars(select(RoleGrant).join(Organisation, Organisation.id == RoleGrant.org_id)
                           .where(RoleGrant.user_id == user_id, org_scope.clause(Organisation.path))
@@ -189,7 +189,7 @@ class UserController(Controller):
         return [GrantRecord.model_validate(g) for g in rows]
 
     @post("/{user_id:int}/grants", opt=requires(Perm.user_admin), sync_to_thread=True)
-    def grant(self, db: Session, org_scope: Scope, user_id: int, data: GrantCreate) -> GrantRecord:
+    def grant(self, db: Session, org_scope: Scope, user_id: Id, data: GrantCreate) -> GrantRecord:
         user = db.get(User, user_id)
         if user is None:
             raise NotFound("用户不存在", field="user_id")
@@ -201,7 +201,7 @@ class UserController(Controller):
 
     @post("/{user_id:int}/grants/{grant_id:int}/revoke", opt=requires(Perm.user_admin), sync_to_thread=True,
           status_code=200)
-    def revoke(self, db: Session, org_scope: Scope, user_id: int, grant_id: int) -> GrantRecord:
+    def revoke(self, db: Session, org_scope: Scope, user_id: Id, grant_id: Id) -> GrantRecord:
         grant = db.get(RoleGrant, grant_id)
         if grant is None or grant.user_id != user_id:
             raise NotFound("授权不存在", field="grant_id")

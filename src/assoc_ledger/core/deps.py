@@ -6,12 +6,10 @@ from collections.abc import Generator
 from typing import Any
 
 from litestar import Request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.audit import Actor, set_actor
 from assoc_ledger.auth.guards import current_principal
-from assoc_ledger.core.errors import Conflict
 
 
 def client_of(request: Request[Any, Any, Any]) -> str | None:
@@ -29,9 +27,6 @@ def provide_db(request: Request[Any, Any, Any]) -> Generator[Session, None, None
     try:
         yield session
         session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict("与现有记录冲突（可能是重复提交），未写入任何数据") from exc
     except BaseException:
         session.rollback()
         raise

@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger("assoc_ledger")
 
@@ -152,6 +153,12 @@ def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dic
     return resp
 
 
+def _integrity_handler(_: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+    # A uniqueness race the service's own checks could not see (two identical requests at once).
+    log.info("integrity error answered as 409: %s", exc.orig)
+    return problem(409, "与现有记录冲突", "与现有记录冲突（可能是重复提交），未写入任何数据")
+
+
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "服务器内部错误", "服务器内部错误，已记录，请联系管理员")
@@ -161,5 +168,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ValidationException: _validation_handler,
     DomainError: _domain_handler,
     HTTPException: _http_handler,
+    IntegrityError: _integrity_handler,
     Exception: _internal_handler,
 }

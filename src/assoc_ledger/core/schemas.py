@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -18,3 +19,20 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+MAX_ID = 2_147_483_647  # ids fit a 32-bit signed integer on both backends
+
+Id = Annotated[int, Parameter(ge=1, le=MAX_ID, description="记录编号")]
+"""A path or query parameter naming a record."""
+
+IdField = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A body field naming a record."""
+
+
+def refuse_nulls(data: object, fields: tuple[str, ...]) -> None:
+    """PATCH bodies: leaving a field out keeps it; sending null for a required field is an error."""
+    if isinstance(data, dict):
+        for name in fields:
+            if name in data and data[name] is None:
+                raise ValueError(f"{name} 不能为空（不修改请省略该字段）")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.schemas import Page
+from assoc_ledger.core.schemas import Id, Page
 from assoc_ledger.members import services
 from assoc_ledger.members.models import MemberRole
 from assoc_ledger.members.schemas import (
@@ -41,20 +41,20 @@ class PersonController(Controller):
         return PersonOut.of(services.create_person(db, org_scope, **data.model_dump()))
 
     @get("/{person_id:int}", opt=requires(Perm.member_read), sync_to_thread=True)
-    def get_person(self, db: Session, org_scope: Scope, person_id: int) -> PersonOut:
+    def get_person(self, db: Session, org_scope: Scope, person_id: Id) -> PersonOut:
         return PersonOut.of(services.get_person(db, org_scope, person_id))
 
     @patch("/{person_id:int}", opt=requires(Perm.member_write), sync_to_thread=True)
-    def update_person(self, db: Session, org_scope: Scope, person_id: int, data: PersonUpdate) -> PersonOut:
+    def update_person(self, db: Session, org_scope: Scope, person_id: Id, data: PersonUpdate) -> PersonOut:
         return PersonOut.of(services.update_person(db, org_scope, person_id, **data.model_dump(exclude_unset=True)))
 
     @post("/{person_id:int}/reveal-id", opt=requires(Perm.id_view), sync_to_thread=True)
-    def reveal_id(self, db: Session, org_scope: Scope, person_id: int, data: RevealRequest) -> RevealOut:
+    def reveal_id(self, db: Session, org_scope: Scope, person_id: Id, data: RevealRequest) -> RevealOut:
         number = services.reveal_resident_id(db, org_scope, person_id, data.reason)
         return RevealOut(person_id=person_id, resident_id=number)
 
     @get("/{person_id:int}/memberships", opt=requires(Perm.member_read), sync_to_thread=True)
-    def person_memberships(self, db: Session, org_scope: Scope, person_id: int) -> list[MembershipOut]:
+    def person_memberships(self, db: Session, org_scope: Scope, person_id: Id) -> list[MembershipOut]:
         return [MembershipOut.of(m) for m in services.person_history(db, org_scope, person_id)]
 
 
@@ -63,11 +63,11 @@ class MemberController(Controller):
     tags = ["会员 members"]  # noqa: RUF012
 
     @get("/", opt=requires(Perm.member_read), sync_to_thread=True)
-    def list_members(self, db: Session, org_scope: Scope, under: int | None = Parameter(default=None, ge=1),
+    def list_members(self, db: Session, org_scope: Scope, under: Id | None = None,
                      role: MemberRole | None = None,
                      status: Literal["active", "left", "all"] = "active", volunteer: bool | None = None,
                      q: str | None = Parameter(default=None, max_length=50),
-                     group_id: int | None = Parameter(default=None, ge=1),
+                     group_id: Id | None = None,
                      limit: int = Parameter(default=50, ge=1, le=500),
                      offset: int = Parameter(default=0, ge=0)) -> Page[MembershipOut]:
         f = services.MemberFilter(under=under, role=role, status=status, volunteer=volunteer, q=q,
@@ -80,30 +80,30 @@ class MemberController(Controller):
         return MembershipOut.of(services.join(db, org_scope, **data.model_dump()))
 
     @get("/{membership_id:int}", opt=requires(Perm.member_read), sync_to_thread=True)
-    def get_membership(self, db: Session, org_scope: Scope, membership_id: int) -> MembershipOut:
+    def get_membership(self, db: Session, org_scope: Scope, membership_id: Id) -> MembershipOut:
         return MembershipOut.of(services.get_membership(db, org_scope, membership_id))
 
     @post("/{membership_id:int}/leave", opt=requires(Perm.member_write), sync_to_thread=True)
-    def leave(self, db: Session, org_scope: Scope, membership_id: int, data: LeaveRequest) -> MembershipOut:
+    def leave(self, db: Session, org_scope: Scope, membership_id: Id, data: LeaveRequest) -> MembershipOut:
         return MembershipOut.of(services.leave(db, org_scope, membership_id, data.left_on, data.reason))
 
     @post("/{membership_id:int}/transfer", opt=requires(Perm.member_write), sync_to_thread=True)
-    def transfer(self, db: Session, org_scope: Scope, membership_id: int, data: TransferRequest) -> MembershipOut:
+    def transfer(self, db: Session, org_scope: Scope, membership_id: Id, data: TransferRequest) -> MembershipOut:
         return MembershipOut.of(services.transfer(db, org_scope, membership_id, data.to_org_id, data.on))
 
     @post("/{membership_id:int}/roles", opt=requires(Perm.member_write), sync_to_thread=True)
-    def assign_role(self, db: Session, org_scope: Scope, membership_id: int, data: RoleAssign) -> RoleTermOut:
+    def assign_role(self, db: Session, org_scope: Scope, membership_id: Id, data: RoleAssign) -> RoleTermOut:
         t = services.assign_role(db, org_scope, membership_id, data.role, data.start_on)
         return RoleTermOut(id=t.id, role=data.role, role_zh=_zh(data.role), start_on=t.start_on, end_on=t.end_on)
 
     @post("/{membership_id:int}/roles/{term_id:int}/end", opt=requires(Perm.member_write), sync_to_thread=True)
-    def end_role(self, db: Session, org_scope: Scope, membership_id: int, term_id: int, data: RoleEnd) -> RoleTermOut:
+    def end_role(self, db: Session, org_scope: Scope, membership_id: Id, term_id: Id, data: RoleEnd) -> RoleTermOut:
         t = services.end_role(db, org_scope, membership_id, term_id, data.end_on)
         role = MemberRole(t.role)
         return RoleTermOut(id=t.id, role=role, role_zh=_zh(role), start_on=t.start_on, end_on=t.end_on)
 
     @patch("/{membership_id:int}/volunteer", opt=requires(Perm.member_write), sync_to_thread=True)
-    def set_volunteer(self, db: Session, org_scope: Scope, membership_id: int, data: VolunteerUpdate) -> MembershipOut:
+    def set_volunteer(self, db: Session, org_scope: Scope, membership_id: Id, data: VolunteerUpdate) -> MembershipOut:
         return MembershipOut.of(services.set_volunteer(db, org_scope, membership_id, data.is_volunteer, data.skills))
 
 
@@ -112,11 +112,11 @@ class GroupController(Controller):
     tags = ["会员小组 groups"]  # noqa: RUF012
 
     @get("/", opt=requires(Perm.member_read), sync_to_thread=True)
-    def list_groups(self, db: Session, org_scope: Scope, org_id: int) -> list[GroupOut]:
+    def list_groups(self, db: Session, org_scope: Scope, org_id: Id) -> list[GroupOut]:
         return [GroupOut.model_validate(g) for g in services.list_groups(db, org_scope, org_id)]
 
     @post("/", opt=requires(Perm.member_write), sync_to_thread=True)
-    def create_group(self, db: Session, org_scope: Scope, org_id: int, data: GroupCreate) -> GroupOut:
+    def create_group(self, db: Session, org_scope: Scope, org_id: Id, data: GroupCreate) -> GroupOut:
         return GroupOut.model_validate(services.create_group(db, org_scope, org_id, data.name))
 
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from assoc_ledger.core.personal import mask_phone, mask_resident_id
-from assoc_ledger.core.schemas import Schema
+from assoc_ledger.core.schemas import IdField, Schema, refuse_nulls
 from assoc_ledger.members.models import MEMBER_ROLE_ZH, LeftReason, MemberRole, Membership, Person
 
 
 class PersonCreate(Schema):
     name: str = Field(min_length=1, max_length=50, description="姓名")
     resident_id: str = Field(min_length=1, max_length=40, description="18位公民身份号码")
-    org_id: int = Field(ge=1, description="所属组织（户籍/居住）")
+    org_id: IdField = Field(description="所属组织（户籍/居住）")
     phone: str | None = Field(default=None, max_length=20, description="联系电话")
     address: str | None = Field(default=None, max_length=200, description="住址")
 
@@ -31,8 +31,14 @@ class PersonUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=50)
     phone: str | None = Field(default=None, max_length=20)
     address: str | None = Field(default=None, max_length=200)
-    org_id: int | None = Field(default=None, ge=1)
+    org_id: IdField | None = Field(default=None)
     died_on: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        refuse_nulls(data, ("name",))
+        return data
 
 
 class PersonOut(Schema):
@@ -63,13 +69,13 @@ class RevealOut(Schema):
 
 
 class JoinRequest(Schema):
-    person_id: int = Field(ge=1)
-    org_id: int = Field(ge=1, description="入会的协会")
+    person_id: IdField = Field()
+    org_id: IdField = Field(description="入会的协会")
     joined_on: date = Field(description="入会日期")
     roles: list[MemberRole] = Field(default_factory=lambda: [MemberRole.member], max_length=7)
     is_volunteer: bool = False
     volunteer_skills: str | None = Field(default=None, max_length=500)
-    group_id: int | None = Field(default=None, ge=1)
+    group_id: IdField | None = Field(default=None)
 
 
 class LeaveRequest(Schema):
@@ -78,7 +84,7 @@ class LeaveRequest(Schema):
 
 
 class TransferRequest(Schema):
-    to_org_id: int = Field(ge=1)
+    to_org_id: IdField = Field()
     on: date
 
 

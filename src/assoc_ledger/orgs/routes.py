@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.schemas import Page
+from assoc_ledger.core.schemas import Id, Page
 from assoc_ledger.orgs import services
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.orgs.schemas import (
@@ -27,7 +27,7 @@ class OrgController(Controller):
     tags = ["组织 organisations"]  # noqa: RUF012
 
     @get("/", opt=requires(Perm.org_read), sync_to_thread=True)
-    def list_orgs(self, db: Session, org_scope: Scope, under: int | None = Parameter(default=None, ge=1),
+    def list_orgs(self, db: Session, org_scope: Scope, under: Id | None = None,
                   kind: OrgKind | None = None, q: str | None = Parameter(default=None, max_length=50),
                   include_closed: bool = False, limit: int = Parameter(default=100, ge=1, le=1000),
                   offset: int = Parameter(default=0, ge=0)) -> Page[OrgOut]:
@@ -41,30 +41,30 @@ class OrgController(Controller):
         return OrgOut.model_validate(org)
 
     @get("/{org_id:int}", opt=requires(Perm.org_read), sync_to_thread=True)
-    def get_org(self, db: Session, org_scope: Scope, org_id: int) -> OrgOut:
+    def get_org(self, db: Session, org_scope: Scope, org_id: Id) -> OrgOut:
         return OrgOut.model_validate(services.get_org(db, org_id, org_scope))
 
     @patch("/{org_id:int}", opt=requires(Perm.org_write), sync_to_thread=True)
-    def update_org(self, db: Session, org_scope: Scope, org_id: int, data: OrgUpdate) -> OrgOut:
+    def update_org(self, db: Session, org_scope: Scope, org_id: Id, data: OrgUpdate) -> OrgOut:
         changes = data.model_dump(exclude_unset=True)
         version = changes.pop("version", None)
         org = services.update_org(db, org_scope, org_id, changes, expected_version=version)
         return OrgOut.model_validate(org)
 
     @post("/{org_id:int}/move", opt=requires(Perm.org_write), sync_to_thread=True)
-    def move_org(self, db: Session, org_scope: Scope, org_id: int, data: OrgMove) -> OrgOut:
+    def move_org(self, db: Session, org_scope: Scope, org_id: Id, data: OrgMove) -> OrgOut:
         org = services.move_org(db, org_scope, org_id, data.parent_id, data.effective_on)
         return OrgOut.model_validate(org)
 
     @post("/{org_id:int}/close", opt=requires(Perm.org_write), sync_to_thread=True)
-    def close_org(self, db: Session, org_scope: Scope, org_id: int, data: OrgClose) -> OrgOut:
+    def close_org(self, db: Session, org_scope: Scope, org_id: Id, data: OrgClose) -> OrgOut:
         return OrgOut.model_validate(services.close_org(db, org_scope, org_id, data.closed_on, data.reason))
 
     @get("/{org_id:int}/history", opt=requires(Perm.org_read), sync_to_thread=True)
-    def org_history(self, db: Session, org_scope: Scope, org_id: int) -> list[OrgEventOut]:
+    def org_history(self, db: Session, org_scope: Scope, org_id: Id) -> list[OrgEventOut]:
         return [OrgEventOut.model_validate(e) for e in services.history(db, org_scope, org_id)]
 
     @get("/{org_id:int}/coverage", opt=requires(Perm.org_read), sync_to_thread=True)
-    def org_coverage(self, db: Session, org_scope: Scope, org_id: int) -> list[CoverageRow]:
+    def org_coverage(self, db: Session, org_scope: Scope, org_id: Id) -> list[CoverageRow]:
         return [CoverageRow(org_id=c.org_id, name=c.name, units=c.units, constituted=c.constituted,
                             percent=c.percent) for c in services.coverage(db, org_scope, org_id)]

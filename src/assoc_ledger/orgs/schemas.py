@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from assoc_ledger.core.schemas import Schema
+from assoc_ledger.core.schemas import MAX_ID, IdField, Schema, refuse_nulls
 from assoc_ledger.orgs.models import OrgKind
 
 CODE_PATTERN = r"^\d{6,12}$"
@@ -16,7 +16,7 @@ CODE_PATTERN = r"^\d{6,12}$"
 class OrgCreate(Schema):
     name: str = Field(min_length=1, max_length=100, description="名称")
     kind: OrgKind = Field(description="级别/类型")
-    parent_id: int | None = Field(default=None, ge=1, description="上级组织")
+    parent_id: IdField | None = Field(default=None, description="上级组织")
     code: str | None = Field(default=None, pattern=CODE_PATTERN, description="统计用区划代码")
     population: int | None = Field(default=None, ge=0, le=100_000_000, description="人口数")
     married_women_cba: int | None = Field(default=None, ge=0, le=100_000_000, description="育龄已婚妇女数")
@@ -39,11 +39,17 @@ class OrgUpdate(Schema):
     married_women_cba: int | None = Field(default=None, ge=0, le=100_000_000)
     constituted: bool | None = None
     constituted_on: date | None = None
-    version: int | None = Field(default=None, ge=1, description="乐观并发：读取时的版本号")
+    version: int | None = Field(default=None, ge=1, le=MAX_ID, description="乐观并发：读取时的版本号")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        refuse_nulls(data, ("name", "constituted"))
+        return data
 
 
 class OrgMove(Schema):
-    parent_id: int = Field(ge=1, description="新的上级组织")
+    parent_id: IdField = Field(description="新的上级组织")
     effective_on: date | None = None
 
 
