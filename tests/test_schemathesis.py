@@ -55,7 +55,7 @@ schema = schemathesis.openapi.from_asgi("/schema/openapi.json", APP)
 
 
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case: Any) -> None:
     case.call_and_validate(headers=dict(HEADERS), checks=[not_a_server_error, response_schema_conformance])

@@ -21,7 +21,7 @@ from assoc_ledger.auth.models import ApiToken, AuditEntry, RoleGrant, User
 from assoc_ledger.auth.scope import Perm, Principal, Role, Scope
 from assoc_ledger.core.deps import client_of
 from assoc_ledger.core.errors import NotFound
-from assoc_ledger.core.schemas import Id, IdField, Page, Schema
+from assoc_ledger.core.schemas import MAX_ID, Id, IdField, Page, Schema
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.orgs.services import get_org
 
@@ -224,7 +224,7 @@ class AuditController(Controller):
     @get("/", opt=requires(Perm.audit_read), sync_to_thread=True)
     def list_audit(self, db: Session, org_scope: Scope, action: str | None = Parameter(default=None, max_length=64),
                    limit: int = Parameter(default=100, ge=1, le=1000),
-                   offset: int = Parameter(default=0, ge=0)) -> Page[AuditOut]:
+                   offset: int = Parameter(default=0, ge=0, le=MAX_ID)) -> Page[AuditOut]:
         stmt = select(AuditEntry).where(org_scope.clause(AuditEntry.org_path) if "/" not in org_scope.paths
                                         else AuditEntry.id > 0)
         if action:

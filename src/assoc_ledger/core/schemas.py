@@ -36,3 +36,6 @@ def refuse_nulls(data: object, fields: tuple[str, ...]) -> None:
         for name in fields:
             if name in data and data[name] is None:
                 raise ValueError(f"{name} 不能为空（不修改请省略该字段）")
+
+OptionalId = Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="记录编号")]
+"""An optional query parameter naming a record (bounds kept: ``Id | None`` would drop them)."""

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.schemas import Id, Page
+from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId, Page
 from assoc_ledger.members import services
 from assoc_ledger.members.models import MemberRole
 from assoc_ledger.members.schemas import (
@@ -63,13 +63,13 @@ class MemberController(Controller):
     tags = ["会员 members"]  # noqa: RUF012
 
     @get("/", opt=requires(Perm.member_read), sync_to_thread=True)
-    def list_members(self, db: Session, org_scope: Scope, under: Id | None = None,
+    def list_members(self, db: Session, org_scope: Scope, under: OptionalId = None,
                      role: MemberRole | None = None,
                      status: Literal["active", "left", "all"] = "active", volunteer: bool | None = None,
                      q: str | None = Parameter(default=None, max_length=50),
-                     group_id: Id | None = None,
+                     group_id: OptionalId = None,
                      limit: int = Parameter(default=50, ge=1, le=500),
-                     offset: int = Parameter(default=0, ge=0)) -> Page[MembershipOut]:
+                     offset: int = Parameter(default=0, ge=0, le=MAX_ID)) -> Page[MembershipOut]:
         f = services.MemberFilter(under=under, role=role, status=status, volunteer=volunteer, q=q,
                                   group_id=group_id)
         rows, total = services.list_members(db, org_scope, f, limit=limit, offset=offset)

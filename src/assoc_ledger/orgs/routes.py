@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.schemas import Id, Page
+from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId, Page
 from assoc_ledger.orgs import services
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.orgs.schemas import (
@@ -27,10 +27,10 @@ class OrgController(Controller):
     tags = ["组织 organisations"]  # noqa: RUF012
 
     @get("/", opt=requires(Perm.org_read), sync_to_thread=True)
-    def list_orgs(self, db: Session, org_scope: Scope, under: Id | None = None,
+    def list_orgs(self, db: Session, org_scope: Scope, under: OptionalId = None,
                   kind: OrgKind | None = None, q: str | None = Parameter(default=None, max_length=50),
                   include_closed: bool = False, limit: int = Parameter(default=100, ge=1, le=1000),
-                  offset: int = Parameter(default=0, ge=0)) -> Page[OrgOut]:
+                  offset: int = Parameter(default=0, ge=0, le=MAX_ID)) -> Page[OrgOut]:
         rows, total = services.list_orgs(db, org_scope, under=under, kind=kind, include_closed=include_closed,
                                          q=q, limit=limit, offset=offset)
         return Page(items=[OrgOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
