@@ -7,12 +7,14 @@ from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import Engine
 
@@ -29,7 +31,7 @@ from assoc_ledger.auth.guards import (
 from assoc_ledger.auth.middleware import AuthMiddleware
 from assoc_ledger.auth.routes import AUTH_ROUTES
 from assoc_ledger.auth.scope import Perm
-from assoc_ledger.core.config import Settings, get_settings
+from assoc_ledger.core.config import PROJECT_ROOT, Settings, get_settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.deps import provide_db
 from assoc_ledger.core.errors import EXCEPTION_HANDLERS
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         openapi_config=OpenAPIConfig(title="assoc-ledger 计生协会账务系统 API", version=__version__,
                                      path="/schema", render_plugins=[SwaggerRenderPlugin()]),
         response_cache_config=ResponseCacheConfig(),
+        template_config=TemplateConfig(directory=PROJECT_ROOT / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_upload_bytes,
         state=state,
         debug=settings.debug,

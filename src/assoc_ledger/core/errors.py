@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import IntegrityError
 
@@ -139,8 +140,10 @@ _HTTP_TITLES = {
 }
 
 
-def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if isinstance(exc, NotAuthorizedException) and _is_page(request):
+        return Redirect("/login", status_code=303)
     if isinstance(exc, NotAuthorizedException):
         status = 401
     elif isinstance(exc, PermissionDeniedException):
@@ -157,6 +160,11 @@ def _integrity_handler(_: Request[Any, Any, Any], exc: IntegrityError) -> Respon
     # A uniqueness race the service's own checks could not see (two identical requests at once).
     log.info("integrity error answered as 409: %s", exc.orig)
     return problem(409, "与现有记录冲突", "与现有记录冲突（可能是重复提交），未写入任何数据")
+
+
+def _is_page(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    return not path.startswith(("/api/", "/schema", "/static/")) and request.method in ("GET", "HEAD")
 
 
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

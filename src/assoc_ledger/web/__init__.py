@@ -1,0 +1,1 @@
+"""Server-rendered web UI (zh-CN first): login, dashboard, organisations, members."""

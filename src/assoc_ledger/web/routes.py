@@ -1,0 +1,123 @@
+"""Web pages. Thin: each page calls the same services as the API, with the same guards and scope."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from sqlalchemy.orm import Session
+
+from assoc_ledger.auth import services as auth_services
+from assoc_ledger.auth.guards import CSRF_FIELD, requires
+from assoc_ledger.auth.middleware import SESSION_COOKIE
+from assoc_ledger.auth.scope import ROLE_ZH, Perm, Principal, Scope
+from assoc_ledger.core.config import PROJECT_ROOT
+from assoc_ledger.core.deps import client_of
+from assoc_ledger.core.personal import mask_resident_id
+from assoc_ledger.core.schemas import MAX_ID, OptionalId
+from assoc_ledger.members import services as member_services
+from assoc_ledger.members.models import LEFT_REASON_ZH, MEMBER_ROLE_ZH, LeftReason, MemberRole
+from assoc_ledger.orgs import services as org_services
+from assoc_ledger.orgs.models import ORG_KIND_ZH, OrgKind
+
+LOGIN_CSRF_COOKIE = "assoc_login_csrf"
+STATIC_DIR = PROJECT_ROOT / "src" / "assoc_ledger" / "web" / "static"
+
+
+def _ctx(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
+    principal = request.scope.get("user")
+    auth = request.scope.get("auth") or {}
+    return {"principal": principal if isinstance(principal, Principal) else None,
+            "csrf": auth.get("csrf") if isinstance(auth, dict) else None, "ROLE_ZH": ROLE_ZH,
+            "ORG_KIND_ZH": {k.value: v for k, v in ORG_KIND_ZH.items()},
+            "MEMBER_ROLE_ZH": {k.value: v for k, v in MEMBER_ROLE_ZH.items()},
+            "LEFT_REASON_ZH": {k.value: v for k, v in LEFT_REASON_ZH.items()}, **extra}
+
+
+@get("/login", opt=requires(Perm.public), include_in_schema=False)
+async def login_page(request: Request[Any, Any, Any], error: str | None = None) -> Template:
+    token = secrets.token_urlsafe(24)
+    return Template("login.html", context=_ctx(request, login_csrf=token, error=error),
+                    cookies=[Cookie(key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict",
+                                    path="/login")])
+
+
+@post("/login", opt=requires(Perm.public), include_in_schema=False, sync_to_thread=True)
+def login_submit(request: Request[Any, Any, Any], db: Session,
+                 data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response[Any]:
+    sent = data.get(CSRF_FIELD, "")
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not sent or not expected or not secrets.compare_digest(sent, expected):
+        return Redirect("/login?error=csrf", status_code=303)
+    try:
+        user = auth_services.authenticate_password(db, data.get("username", "")[:64], data.get("password", ""),
+                                                   client_of(request))
+    except auth_services.LockedOut:
+        db.commit()
+        return Redirect("/login?error=locked", status_code=303)
+    except auth_services.LoginRefused:
+        db.commit()
+        return Redirect("/login?error=bad", status_code=303)
+    token, _ = auth_services.start_session(db, user, client_of(request))
+    settings = request.app.state.settings
+    return Redirect("/", status_code=303, cookies=[
+        Cookie(key=SESSION_COOKIE, value=token, httponly=True, samesite="strict", secure=settings.secure_cookies,
+               path="/", max_age=int(auth_services.SESSION_TTL.total_seconds())),
+        Cookie(key=LOGIN_CSRF_COOKIE, value="", max_age=0, path="/login")])
+
+
+@post("/logout", opt=requires(Perm.authenticated), include_in_schema=False, sync_to_thread=True)
+def logout_submit(request: Request[Any, Any, Any], db: Session) -> Response[Any]:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        auth_services.end_session(db, token)
+    return Redirect("/login", status_code=303,
+                    cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True)])
+
+
+@get("/", opt=requires(Perm.authenticated), include_in_schema=False, sync_to_thread=True)
+def home(request: Request[Any, Any, Any], db: Session, principal: Principal) -> Template:
+    scope = Scope(perm=Perm.org_read, paths=tuple(principal.paths_for(Perm.org_read)), principal=principal)
+    roots = []
+    for grant in principal.grants:
+        if scope.contains(grant.org_path):
+            org = org_services.get_org(db, grant.org_id, scope)
+            roots.append((grant, org, org_services.coverage(db, scope, org.id)))
+    return Template("home.html", context=_ctx(request, roots=roots))
+
+
+@get("/orgs", opt=requires(Perm.org_read), include_in_schema=False, sync_to_thread=True)
+def orgs_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, under: OptionalId = None,
+              kind: OrgKind | None = None, q: str | None = Parameter(default=None, max_length=50),
+              page: int = Parameter(default=1, ge=1, le=100_000)) -> Template:
+    limit = 100
+    rows, total = org_services.list_orgs(db, org_scope, under=under, kind=kind, q=q, limit=limit,
+                                         offset=(page - 1) * limit)
+    return Template("orgs.html", context=_ctx(request, rows=rows, total=total, page=page, limit=limit,
+                                              under=under, kind=kind.value if kind else "", q=q or ""))
+
+
+@get("/members", opt=requires(Perm.member_read), include_in_schema=False, sync_to_thread=True)
+def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, under: OptionalId = None,
+                 role: MemberRole | None = None, status: Literal["active", "left", "all"] = "active",
+                 volunteer: bool | None = None, q: str | None = Parameter(default=None, max_length=50),
+                 page: int = Parameter(default=1, ge=1, le=MAX_ID // 50)) -> Template:
+    limit = 50
+    f = member_services.MemberFilter(under=under, role=role, status=status, volunteer=volunteer, q=q)
+    rows, total = member_services.list_members(db, org_scope, f, limit=limit, offset=(page - 1) * limit)
+    return Template("members.html", context=_ctx(
+        request, rows=rows, total=total, page=page, limit=limit, under=under, role=role.value if role else "",
+        status=status, volunteer=volunteer, q=q or "", mask=mask_resident_id, roles=list(MemberRole),
+        reasons=list(LeftReason)))
+
+
+static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], opt=requires(Perm.public),
+                                           include_in_schema=False)
+
+ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, static_router]
