@@ -38,10 +38,12 @@ def roster_rows(n: int, orgs: Sequence[str], seed: int = 7, region: str = "34110
             continue
         used.add(rid)
         i = len(rows)
-        joined = max(born + timedelta(days=365 * 20), date(2000, 1, 1)) + timedelta(days=rng.randrange(0, 3000))
+        start = max(born + timedelta(days=365 * 20), date(2000, 1, 1))
+        joined = min(start + timedelta(days=rng.randrange(0, 3000)), date(2025, 12, 31))
         rows.append([
             rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN), rid, f"139{rng.randrange(10**8):08d}",
-            orgs[i % len(orgs)], roles[i % len(roles)], joined.isoformat(), rng.choice(["是", "否", "Y", "N", "1", "0"]),
+            orgs[i % len(orgs)], roles[i % len(roles)], joined.isoformat(),
+            rng.choice(["是", "否", "Y", "N", "1", "0"]),
             f"第{i % 9 + 1}组{i}号", "家政服务" if i % 7 == 0 else "", f"第{i % 3 + 1}小组" if i % 5 == 0 else "",
         ])
     return rows

@@ -51,6 +51,12 @@ def export_members(session: Session, scope: Scope, f: MemberFilter, out: IO[byte
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
+    stmt = (member_query(session, scope, f)
+            .with_only_columns(Membership.id, Membership.org_id, Membership.group_id, Membership.joined_on,
+                               Membership.left_on, Membership.left_reason, Membership.is_volunteer,
+                               Membership.volunteer_skills, Person.name, Person.resident_id, Person.phone,
+                               Person.address)
+            .order_by(Organisation.path, Person.name, Membership.id))
     orgs = OrgDirectory(session, scope)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("会员名册")
@@ -65,12 +71,6 @@ def export_members(session: Session, scope: Scope, f: MemberFilter, out: IO[byte
         header.append(cell)
     ws.append(header)
 
-    stmt = (member_query(session, scope, f)
-            .with_only_columns(Membership.id, Membership.org_id, Membership.group_id, Membership.joined_on,
-                               Membership.left_on, Membership.left_reason, Membership.is_volunteer,
-                               Membership.volunteer_skills, Person.name, Person.resident_id, Person.phone,
-                               Person.address)
-            .order_by(Organisation.path, Person.name, Membership.id))
     group_names: dict[int, str] = {}
     count = 0
     for chunk in session.execute(stmt.execution_options(yield_per=CHUNK)).partitions():
