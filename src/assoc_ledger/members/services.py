@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
@@ -265,8 +265,8 @@ class MemberFilter:
     group_id: int | None = None
 
 
-def list_members(session: Session, scope: Scope, f: MemberFilter, limit: int = 50,
-                 offset: int = 0) -> tuple[list[Membership], int]:
+def member_query(session: Session, scope: Scope, f: MemberFilter) -> Select[Membership]:
+    """Memberships matching the filter inside the scope (joined to Organisation and Person)."""
     stmt = (select(Membership).join(Organisation, Organisation.id == Membership.org_id)
             .join(Person, Person.id == Membership.person_id)
             .where(scope.clause(Organisation.path)))
@@ -290,6 +290,12 @@ def list_members(session: Session, scope: Scope, f: MemberFilter, limit: int = 5
         if 1 <= len(q) <= 4 and all(c.isdigit() or c == "X" for c in q):
             conds.append(Person.resident_id_tail.endswith(q, autoescape=True))
         stmt = stmt.where(or_(*conds))
+    return stmt
+
+
+def list_members(session: Session, scope: Scope, f: MemberFilter, limit: int = 50,
+                 offset: int = 0) -> tuple[list[Membership], int]:
+    stmt = member_query(session, scope, f)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(Organisation.path, Person.name, Membership.id)
                            .limit(limit).offset(offset)).unique().all()

@@ -1,0 +1,646 @@
+"""Roster import (会员名册导入): parse -> check -> write, with every bad row reported at once.
+
+One pipeline serves the API, the CLI and the demo loader:
+
+* rows stream from :mod:`import_source` and are handled in batches;
+* each row is parsed into a :class:`RosterRow` value or a list of :class:`RowError` values
+  (row number, column, reason in Chinese) — errors are collected, never raised;
+* rows already seen in this file are remembered in a temporary table, not in Python memory,
+  so memory does not grow with the file;
+* a real import writes each clean batch inside one transaction and commits only when no row
+  at all was bad; a dry run writes nothing. A row whose person is already a member of the same
+  chapter since the same date is unchanged, which makes importing the same file twice a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import IO, Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
+
+from assoc_ledger.auth import audit
+from assoc_ledger.auth.scope import Scope
+from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.personal import ResidentIdError, parse_resident_id, validate_phone
+from assoc_ledger.members.import_source import BadFile, Sheet, open_sheet
+from assoc_ledger.members.models import MEMBER_ROLE_BY_ZH, MemberGroup, MemberRole, Membership, Person, RoleTerm
+from assoc_ledger.orgs.models import Organisation
+
+BATCH_ROWS = 1000
+MAX_REPORTED_ERRORS = 5000
+ROLE_SPLIT = re.compile(r"[、,，;；/／\s]+")
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_TRUE = {"是", "y", "yes", "1", "true", "√", "✓"}
+_FALSE = {"否", "n", "no", "0", "false", "", "×"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """One clean row: who joins which chapter, when, in which roles."""
+
+    row: int
+    name: str
+    resident_id: str
+    birth_date: date
+    sex: str
+    phone: str | None
+    org_id: int
+    joined_on: date
+    roles: tuple[MemberRole, ...]
+    is_volunteer: bool
+    address: str | None = None
+    volunteer_skills: str | None = None
+    group: str | None = None
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    format: str = ""
+    encoding: str | None = None
+    sha256: str = ""
+    total: int = 0
+    would_create: int = 0
+    created: int = 0
+    unchanged: int = 0
+    error_rows: int = 0
+    groups_created: int = 0
+    committed: bool = False
+    errors: list[RowError] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def add_error(self, err: RowError) -> None:
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(err)
+        else:
+            self.errors_truncated = True
+
+    def summary(self) -> dict[str, Any]:
+        return {"total": self.total, "created": self.created, "unchanged": self.unchanged,
+                "groups_created": self.groups_created, "format": self.format, "encoding": self.encoding,
+                "file_sha256": self.sha256}
+
+
+class ImportRefused(DomainError):
+    """A real import that found bad rows: nothing was written. Carries the full report."""
+
+    status_code = 422
+    title = "导入未执行"
+
+    def __init__(self, report: ImportReport) -> None:
+        first = report.errors[0] if report.errors else None
+        where = f"第{first.row}行“{first.column}”：{first.message}" if first else ""
+        super().__init__(f"有{report.error_rows}行数据有误，未写入任何数据。{where}",
+                         extra={"report": report_dict(report),
+                                "errors": [e.__dict__ for e in report.errors]})
+        self.report = report
+
+
+def report_dict(report: ImportReport) -> dict[str, Any]:
+    return {"dry_run": report.dry_run, "committed": report.committed, "format": report.format,
+            "encoding": report.encoding, "file_sha256": report.sha256, "total": report.total,
+            "would_create": report.would_create, "created": report.created, "unchanged": report.unchanged,
+            "error_rows": report.error_rows, "groups_created": report.groups_created,
+            "errors_truncated": report.errors_truncated}
+
+
+# --- cells -------------------------------------------------------------------------------------
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).replace("\u3000", " ").strip()
+
+
+def parse_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("日期格式无效，应为 YYYY-MM-DD")
+    text_value = cell_text(value)
+    for pattern in _DATE_PATTERNS:
+        m = pattern.match(text_value)
+        if m:
+            y, mo, d = (int(g) for g in m.groups())
+            try:
+                return date(y, mo, d)
+            except ValueError as exc:
+                raise ValueError(f"日期不存在：{text_value}") from exc
+    raise ValueError("日期格式无效，应为 YYYY-MM-DD（如 2024-03-01）")
+
+
+def parse_roles(value: str) -> tuple[MemberRole, ...]:
+    parts = [p for p in ROLE_SPLIT.split(value) if p]
+    if not parts:
+        return (MemberRole.member,)
+    roles: list[MemberRole] = []
+    unknown = [p for p in parts if p not in MEMBER_ROLE_BY_ZH]
+    if unknown:
+        choices = "、".join(MEMBER_ROLE_BY_ZH)
+        raise ValueError(f"未知职务“{'、'.join(unknown)}”，可选：{choices}")
+    for p in parts:
+        role = MEMBER_ROLE_BY_ZH[p]
+        if role not in roles:
+            roles.append(role)
+    return tuple(roles)
+
+
+def parse_yes_no(value: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError("应填“是”或“否”（也可用 Y/N、1/0）")
+
+
+# --- organisations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgRef:
+    id: int
+    name: str
+    code: str | None
+    parent_id: int | None
+    path: str
+    open: bool
+
+
+class OrgDirectory:
+    """Every organisation's name and place in the tree, to resolve 所属组织 cells without a query per row.
+
+    A cell may hold a 统计用区划代码, a name, or a path of names such as “甲镇/甲一村” (names repeat
+    across townships). Only open organisations inside the scope can be chosen; anything else reads
+    as “组织不存在或无权限”, so nothing about other subtrees leaks.
+    """
+
+    CACHE_LIMIT = 10_000
+
+    def __init__(self, session: Session, scope: Scope) -> None:
+        rows = session.execute(select(Organisation.id, Organisation.name, Organisation.code,
+                                      Organisation.parent_id, Organisation.path, Organisation.closed_on)).all()
+        self.by_id = {r.id: OrgRef(r.id, r.name, r.code, r.parent_id, r.path, r.closed_on is None) for r in rows}
+        self.scope = scope
+        self.by_code: dict[str, OrgRef] = {}
+        self.by_name: dict[str, list[OrgRef]] = {}
+        for org in self.by_id.values():
+            if not (org.open and scope.contains(org.path)):
+                continue
+            if org.code:
+                self.by_code[org.code] = org
+            self.by_name.setdefault(org.name, []).append(org)
+        self._cache: dict[str, OrgRef | str] = {}
+
+    def display(self, org_id: int) -> str:
+        """“甲镇/甲一村”: the unit under its township (or alone for top levels)."""
+        org = self.by_id.get(org_id)
+        if org is None:
+            return ""
+        parent = self.by_id.get(org.parent_id) if org.parent_id else None
+        if parent is None or parent.parent_id is None:
+            return org.name
+        return f"{parent.name}/{org.name}"
+
+    def _ancestor_names(self, org: OrgRef) -> list[str]:
+        names: list[str] = []
+        current = self.by_id.get(org.parent_id) if org.parent_id else None
+        while current is not None:
+            names.append(current.name)
+            current = self.by_id.get(current.parent_id) if current.parent_id else None
+        return names  # nearest first
+
+    def resolve(self, raw: str) -> OrgRef | str:
+        """The organisation, or an error message in Chinese."""
+        cached = self._cache.get(raw)
+        if cached is not None:
+            return cached
+        result = self._resolve(raw)
+        if len(self._cache) < self.CACHE_LIMIT:
+            self._cache[raw] = result
+        return result
+
+    def _resolve(self, raw: str) -> OrgRef | str:
+        value = raw.replace("／", "/").replace("\\", "/").strip().strip("/")
+        if not value:
+            return "必填"
+        if value.isdigit():
+            org = self.by_code.get(value)
+            return org if org is not None else f"组织不存在或无权限：{raw}"
+        parts = [p.strip() for p in value.split("/") if p.strip()]
+        candidates = self.by_name.get(parts[-1], [])
+        if len(parts) > 1:
+            candidates = [c for c in candidates if _is_subsequence(list(reversed(parts[:-1])),
+                                                                   self._ancestor_names(c))]
+        if not candidates:
+            return f"组织不存在或无权限：{raw}"
+        if len(candidates) > 1:
+            paths = "、".join(sorted(self.display(c.id) for c in candidates)[:5])
+            return (f"组织“{raw}”不唯一（{len(candidates)}个同名组织：{paths}），"
+                    "请写成“镇名/村名”或填写区划代码")
+        return candidates[0]
+
+
+def _is_subsequence(wanted: list[str], names: list[str]) -> bool:
+    """Each wanted name appears among the ancestors, nearest first, in order."""
+    it = iter(names)
+    return all(any(w == n for n in it) for w in wanted)
+
+
+# --- rows --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Parsed:
+    row: int
+    errors: list[RowError]
+    resident_id: str | None = None  # valid number, even if other cells are bad
+    value: RosterRow | None = None
+
+
+def parse_row(row_no: int, cells: Sequence[Any], columns: dict[str, int], orgs: OrgDirectory,
+              today: date) -> _Parsed | None:
+    """One data row -> a clean :class:`RosterRow` or its errors. Blank rows give None."""
+
+    def raw(header: str) -> Any:
+        idx = columns.get(header)
+        return cells[idx] if idx is not None and idx < len(cells) else None
+
+    def txt(header: str) -> str:
+        return cell_text(raw(header))
+
+    if all(cell_text(c) == "" for c in cells):
+        return None
+    errors: list[RowError] = []
+
+    def bad(column: str, message: str) -> None:
+        errors.append(RowError(row_no, column, message))
+
+    name = txt("姓名")
+    if not name:
+        bad("姓名", "必填")
+    elif len(name) > 50:
+        bad("姓名", "姓名过长（最多50个字）")
+
+    rid_raw = raw("身份证号")
+    rid = None
+    if isinstance(rid_raw, float):
+        bad("身份证号", "身份证号被 Excel 存成了数字，后几位已丢失：请把该列设为“文本”格式后重新填写")
+    elif not cell_text(rid_raw):
+        bad("身份证号", "必填")
+    else:
+        try:
+            rid = parse_resident_id(cell_text(rid_raw))
+        except ResidentIdError as exc:
+            bad("身份证号", str(exc))
+
+    phone: str | None = txt("联系电话") or None
+    if phone:
+        try:
+            phone = validate_phone(phone)
+        except ValueError as exc:
+            bad("联系电话", str(exc))
+
+    org_id = 0
+    org_text = txt("所属组织")
+    if not org_text:
+        bad("所属组织", "必填")
+    else:
+        found = orgs.resolve(org_text)
+        if isinstance(found, str):
+            bad("所属组织", found)
+        else:
+            org_id = found.id
+
+    roles: tuple[MemberRole, ...] = (MemberRole.member,)
+    try:
+        roles = parse_roles(txt("职务"))
+    except ValueError as exc:
+        bad("职务", str(exc))
+
+    joined_on = None
+    if raw("入会日期") is None or txt("入会日期") == "":
+        bad("入会日期", "必填")
+    else:
+        try:
+            joined_on = parse_date(raw("入会日期"))
+        except ValueError as exc:
+            bad("入会日期", str(exc))
+        else:
+            if joined_on > today:
+                bad("入会日期", "入会日期不能晚于今天")
+            elif rid is not None and joined_on < rid.birth_date:
+                bad("入会日期", "入会日期早于出生日期")
+
+    volunteer = False
+    try:
+        volunteer = parse_yes_no(txt("是否志愿者"))
+    except ValueError as exc:
+        bad("是否志愿者", str(exc))
+
+    address = txt("住址") or None
+    if address and len(address) > 200:
+        bad("住址", "住址过长（最多200个字）")
+    skills = txt("志愿服务技能") or None
+    if skills and len(skills) > 500:
+        bad("志愿服务技能", "内容过长（最多500个字）")
+    group = txt("会员小组") or None
+    if group and len(group) > 100:
+        bad("会员小组", "小组名称过长（最多100个字）")
+
+    parsed = _Parsed(row=row_no, errors=errors, resident_id=rid.number if rid else None)
+    if not errors and rid is not None and joined_on is not None:
+        parsed.value = RosterRow(row=row_no, name=name, resident_id=rid.number, birth_date=rid.birth_date,
+                                 sex=rid.sex, phone=phone, org_id=org_id, joined_on=joined_on, roles=roles,
+                                 is_volunteer=volunteer, address=address, volunteer_skills=skills, group=group)
+    return parsed
+
+
+# --- the import --------------------------------------------------------------------------------
+
+
+ProgressFn = Callable[[int], None]
+
+
+class _SeenIds:
+    """Resident IDs met earlier in this file, with their row: a temporary table, not a Python set."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.table = f"roster_seen_{uuid.uuid4().hex[:10]}"
+        pg = session.get_bind().dialect.name == "postgresql"
+        suffix = " ON COMMIT DROP" if pg else ""
+        session.execute(text(f"CREATE TEMPORARY TABLE {self.table} "
+                             f"(resident_id VARCHAR(18) PRIMARY KEY, row_no INTEGER NOT NULL){suffix}"))
+
+    def earlier(self, ids: list[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        stmt = text(f"SELECT resident_id, row_no FROM {self.table} "  # noqa: S608 - our own table name
+                    "WHERE resident_id IN :ids").bindparams(_expanding("ids"))
+        return {r[0]: int(r[1]) for r in self.session.execute(stmt, {"ids": ids})}
+
+    def add(self, pairs: list[dict[str, Any]]) -> None:
+        if pairs:
+            self.session.execute(text(f"INSERT INTO {self.table} (resident_id, row_no) "  # noqa: S608
+                                      "VALUES (:resident_id, :row_no)"), pairs)
+
+    def drop(self) -> None:
+        # In a failed transaction this fails too, and the rollback drops the table anyway.
+        with contextlib.suppress(Exception):
+            self.session.execute(text(f"DROP TABLE IF EXISTS {self.table}"))
+
+
+def _expanding(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name, expanding=True)
+
+
+class RosterImport:
+    """Runs one import over a stream of rows; see the module docstring for the rules."""
+
+    def __init__(self, session: Session, scope: Scope, *, dry_run: bool, progress: ProgressFn | None = None,
+                 batch_rows: int = BATCH_ROWS, today: date | None = None) -> None:
+        self.session = session
+        self.scope = scope
+        self.dry_run = dry_run
+        self.progress = progress
+        self.batch_rows = batch_rows
+        self.today = today or date.today()
+        self.orgs = OrgDirectory(session, scope)
+        self.report = ImportReport(dry_run=dry_run)
+        self._groups: dict[tuple[int, str], int] = {}
+
+    # Rows --------------------------------------------------------------------------------------
+
+    def run_sheet(self, sheet: Sheet) -> ImportReport:
+        self.report.format, self.report.encoding = sheet.format, sheet.encoding
+        columns = sheet.columns
+        return self.run(parsed for row_no, cells in sheet.rows
+                        if (parsed := parse_row(row_no, cells, columns, self.orgs, self.today)) is not None)
+
+    def run_rows(self, rows: Iterable[RosterRow]) -> ImportReport:
+        """Rows built in code (the demo county): already parsed, still checked against the database."""
+        return self.run(_Parsed(row=r.row, errors=[], resident_id=r.resident_id, value=r) for r in rows)
+
+    def run(self, parsed_rows: Iterable[_Parsed]) -> ImportReport:
+        session = self.session
+        was_off = session.info.get("audit_off")
+        session.info["audit_off"] = True  # bulk rows; one summary note is written at the end instead
+        seen = _SeenIds(session)
+        try:
+            for batch in _batches(iter(parsed_rows), self.batch_rows):
+                self._batch(batch, seen)
+                if self.progress:
+                    self.progress(len(batch))
+        finally:
+            seen.drop()
+            if was_off:
+                session.info["audit_off"] = was_off
+            else:
+                session.info.pop("audit_off", None)
+        if self.report.total == 0:
+            raise BadFile("文件中没有数据行", field="file")
+        return self.report
+
+    def _batch(self, batch: list[_Parsed], seen: _SeenIds) -> None:
+        report = self.report
+        report.total += len(batch)
+        # Duplicates inside the file: earlier batches (temporary table) and this one.
+        ids = [p.resident_id for p in batch if p.resident_id]
+        earlier = seen.earlier(sorted(set(ids)))
+        first_here: dict[str, int] = {}
+        new_pairs: list[dict[str, Any]] = []
+        for p in batch:
+            rid = p.resident_id
+            if rid is None:
+                continue
+            prev = earlier.get(rid) or first_here.get(rid)
+            if prev is not None:
+                p.errors.append(RowError(p.row, "身份证号", f"与文件第{prev}行的身份证号重复"))
+                p.value = None
+            else:
+                first_here[rid] = p.row
+                new_pairs.append({"resident_id": rid, "row_no": p.row})
+        seen.add(new_pairs)
+
+        clean = [p.value for p in batch if p.value is not None and not p.errors]
+        to_create = self._check_against_system(clean, batch)
+        for p in batch:
+            if p.errors:
+                report.error_rows += 1
+                for e in p.errors:
+                    report.add_error(e)
+        report.would_create += len(to_create)
+        if not self.dry_run and report.error_rows == 0 and to_create:
+            self._write(to_create)
+
+    def _check_against_system(self, clean: list[RosterRow], batch: list[_Parsed]) -> list[_Pending]:
+        by_row = {p.row: p for p in batch}
+        if not clean:
+            return []
+        people = {r.resident_id: r for r in self.session.execute(
+            select(Person.id, Person.resident_id, Person.name, Person.org_id, Person.died_on)
+            .where(Person.resident_id.in_([c.resident_id for c in clean])))}
+        spells: dict[int, list[Any]] = {}
+        if people:
+            for m in self.session.execute(
+                    select(Membership.person_id, Membership.org_id, Membership.joined_on, Membership.left_on)
+                    .where(Membership.person_id.in_([p.id for p in people.values()]))):
+                spells.setdefault(m.person_id, []).append(m)
+        out: list[_Pending] = []
+        for row in clean:
+            existing = people.get(row.resident_id)
+            if existing is None:
+                out.append(_Pending(row, None))
+                continue
+            p = by_row[row.row]
+            mine = spells.get(existing.id, [])
+            if existing.name != row.name:
+                p.errors.append(RowError(row.row, "姓名", "该身份证号已登记，但姓名与系统中的记录不一致"))
+            elif any(m.org_id == row.org_id and m.joined_on == row.joined_on for m in mine):
+                self.report.unchanged += 1
+            elif not self._visible(existing.org_id, mine):
+                p.errors.append(RowError(row.row, "身份证号", "该身份证号已在其他组织登记，请联系上级协会办理转会"))
+            elif existing.died_on is not None:
+                p.errors.append(RowError(row.row, "身份证号", "该人员已登记为已故，不能入会"))
+            elif any(m.left_on is None for m in mine):
+                here = any(m.left_on is None and m.org_id == row.org_id for m in mine)
+                p.errors.append(RowError(row.row, "身份证号",
+                                         "该人员已是本会会员（入会日期不同）" if here
+                                         else "该人员已是其他协会的在册会员，请先办理转会"))
+            elif any(m.joined_on > row.joined_on for m in mine):
+                p.errors.append(RowError(row.row, "入会日期", "入会日期早于该人员已有的会员记录"))
+            else:
+                out.append(_Pending(row, existing.id))  # a former member joins again
+        return out
+
+    def _visible(self, person_org_id: int, spells: list[Any]) -> bool:
+        paths = [self.orgs.by_id[o].path for o in [person_org_id, *(m.org_id for m in spells)] if o in self.orgs.by_id]
+        return any(self.scope.contains(path) for path in paths)
+
+    # Writing -----------------------------------------------------------------------------------
+
+    def _group_ids(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        missing = [k for k in keys if k not in self._groups]
+        if missing:
+            org_ids = sorted({k[0] for k in missing})
+            for g in self.session.execute(select(MemberGroup.id, MemberGroup.org_id, MemberGroup.name)
+                                          .where(MemberGroup.org_id.in_(org_ids))):
+                if (g.org_id, g.name) in keys:
+                    self._groups[(g.org_id, g.name)] = g.id
+            still = [k for k in missing if k not in self._groups]
+            if still:
+                ids = self.session.scalars(
+                    insert(MemberGroup).returning(MemberGroup.id, sort_by_parameter_order=True),
+                    [{"org_id": o, "name": n} for o, n in still]).all()
+                for k, gid in zip(still, ids, strict=True):
+                    self._groups[k] = gid
+                self.report.groups_created += len(still)
+        return {k: self._groups[k] for k in keys}
+
+    def _write(self, pending: list[_Pending]) -> None:
+        session = self.session
+        groups = self._group_ids({(p.value.org_id, p.value.group) for p in pending if p.value.group})
+        new = [p for p in pending if p.person_id is None]
+        if new:
+            ids = session.scalars(insert(Person).returning(Person.id, sort_by_parameter_order=True), [
+                {"name": r.name, "resident_id": r.resident_id, "resident_id_tail": r.resident_id[-4:],
+                 "birth_date": r.birth_date, "sex": r.sex, "phone": r.phone, "address": r.address,
+                 "org_id": r.org_id} for r in (p.value for p in new)]).all()
+            for p, pid in zip(new, ids, strict=True):
+                p.person_id = pid
+        m_ids = session.scalars(insert(Membership).returning(Membership.id, sort_by_parameter_order=True), [
+            {"person_id": p.person_id, "org_id": p.value.org_id, "joined_on": p.value.joined_on,
+             "is_volunteer": p.value.is_volunteer, "volunteer_skills": p.value.volunteer_skills,
+             "group_id": groups.get((p.value.org_id, p.value.group)) if p.value.group else None}
+            for p in pending]).all()
+        session.execute(insert(RoleTerm), [
+            {"membership_id": mid, "role": role.value, "start_on": p.value.joined_on}
+            for p, mid in zip(pending, m_ids, strict=True) for role in p.value.roles])
+
+
+@dataclass
+class _Pending:
+    value: RosterRow
+    person_id: int | None
+
+
+def _batches(it: Iterator[_Parsed], size: int) -> Iterator[list[_Parsed]]:
+    batch: list[_Parsed] = []
+    for item in it:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def file_sha256(f: IO[bytes]) -> str:
+    f.seek(0)
+    h = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    f.seek(0)
+    return h.hexdigest()
+
+
+def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool, filename: str | None = None,
+                  progress: ProgressFn | None = None, on_open: Callable[[Sheet], None] | None = None) -> ImportReport:
+    """Import one file. A dry run, or a run with bad rows, leaves the database as it was.
+
+    The caller owns the transaction: on success of a real import it commits; on
+    :class:`ImportRefused` (bad rows) or any other error it rolls back.
+    """
+    digest = file_sha256(f)
+    with open_sheet(f) as sheet:
+        if on_open:
+            on_open(sheet)
+        job = RosterImport(session, scope, dry_run=dry_run, progress=progress)
+        report = job.run_sheet(sheet)
+    report.sha256 = digest
+    if report.error_rows:
+        session.rollback()
+        if dry_run:
+            return report
+        raise ImportRefused(report)
+    if dry_run:
+        session.rollback()
+        return report
+    report.created = report.would_create
+    report.committed = True
+    if report.created or report.groups_created:
+        audit.note(session, "roster.import", "roster_import", digest, _scope_root(scope),
+                   after=report.summary(), note_text=f"导入会员名册 {filename or ''}".strip())
+    return report
+
+
+def _scope_root(scope: Scope) -> str | None:
+    return scope.paths[0] if len(scope.paths) == 1 else None
