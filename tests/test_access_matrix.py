@@ -109,6 +109,22 @@ def _mid(c: Ctx, i: bool) -> int:
     return c.membership(i)
 
 
+@dataclass
+class Upload:
+    """A multipart file body (field ``file``)."""
+
+    name: str
+    content: bytes
+
+
+def _roster_csv(c: Ctx, inside: bool) -> Upload:
+    village = c.tree.village_a1 if inside else c.tree.village_b1
+    rid = factories.unique_resident_id()
+    text = ("姓名,身份证号,联系电话,所属组织,职务,入会日期,是否志愿者\n"
+            f"王五,{rid},13900002222,{village.name},会员,2024-01-01,否\n")
+    return Upload("roster.csv", text.encode("utf-8"))
+
+
 CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/healthz"): lambda c, i: ("/healthz", None) if i else None,
     ("GET", "/api/orgs"): lambda c, i: (f"/api/orgs?under={c.home(i)}", None),
@@ -164,6 +180,10 @@ CASES: dict[tuple[str, str], Builder] = {
         lambda c, i: ("/api/users/{}/grants/{}/revoke".format(*c.grant(i)), None),
     ("GET", "/api/audit"): lambda c, i: ("/api/audit", None) if i else None,
     ("GET", "/api/audit/export.csv"): lambda c, i: ("/api/audit/export.csv", None) if i else None,
+    # Rows outside the caller's subtree are error rows of the import report (tests/test_roster_import.py).
+    ("POST", "/api/members/import"):
+        lambda c, i: ("/api/members/import?dry_run=true", _roster_csv(c, i)) if i else None,
+    ("GET", "/api/members/export.xlsx"): lambda c, i: (f"/api/members/export.xlsx?under={c.home(i)}", None),
     # Web pages: the same guards; forms carry their CSRF token (see test_web.py for the form flow).
     ("GET", "/"): lambda c, i: ("/", None) if i else None,
     ("GET", "/login"): lambda c, i: ("/login", None) if i else None,
@@ -233,7 +253,11 @@ def test_access_matrix(matrix_app: Litestar, sqlite_url: str, role: Role | None)
                 if built is None:
                     continue
                 url, body = built
-                r = client.request(method, url, json=body, headers=headers, follow_redirects=False)
+                if isinstance(body, Upload):
+                    r = client.request(method, url, files={"file": (body.name, body.content, "text/csv")},
+                                       headers=headers, follow_redirects=False)
+                else:
+                    r = client.request(method, url, json=body, headers=headers, follow_redirects=False)
                 client.cookies.clear()
                 got = r.status_code
                 if got >= 500:
