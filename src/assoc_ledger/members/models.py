@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from assoc_ledger.core.db import Base, UTCDateTime, utcnow
+from assoc_ledger.orgs.models import Organisation
 
 
 class MemberRole(StrEnum):
@@ -90,6 +91,7 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     person: Mapped[Person] = relationship(lazy="joined")
+    org: Mapped[Organisation] = relationship(lazy="joined")
     roles: Mapped[list[RoleTerm]] = relationship(
         back_populates="membership", order_by="RoleTerm.start_on", lazy="selectin"
     )
