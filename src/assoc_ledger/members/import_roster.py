@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
@@ -551,39 +551,55 @@ class RosterImport:
         missing = [k for k in keys if k not in self._groups]
         if missing:
             org_ids = sorted({k[0] for k in missing})
-            for g in self.session.execute(select(MemberGroup.id, MemberGroup.org_id, MemberGroup.name)
-                                          .where(MemberGroup.org_id.in_(org_ids))):
-                if (g.org_id, g.name) in keys:
-                    self._groups[(g.org_id, g.name)] = g.id
+
+            def load() -> None:
+                for g in self.session.execute(select(MemberGroup.id, MemberGroup.org_id, MemberGroup.name)
+                                              .where(MemberGroup.org_id.in_(org_ids))):
+                    if (g.org_id, g.name) in keys:
+                        self._groups[(g.org_id, g.name)] = g.id
+
+            load()
             still = [k for k in missing if k not in self._groups]
             if still:
-                ids = self.session.scalars(
-                    insert(MemberGroup).returning(MemberGroup.id, sort_by_parameter_order=True),
-                    [{"org_id": o, "name": n} for o, n in still]).all()
-                for k, gid in zip(still, ids, strict=True):
-                    self._groups[k] = gid
+                self.session.execute(_table_insert(MemberGroup), [{"org_id": o, "name": n} for o, n in still])
                 self.report.groups_created += len(still)
+                load()
         return {k: self._groups[k] for k in keys}
 
     def _write(self, pending: list[_Pending]) -> None:
+        # Plain executemany inserts, then the new ids read back by natural key: RETURNING with
+        # guaranteed row order makes SQLAlchemy send SQLite one statement per row.
         session = self.session
         groups = self._group_ids({(p.value.org_id, p.value.group) for p in pending if p.value.group})
-        new = [p for p in pending if p.person_id is None]
+        new = [p.value for p in pending if p.person_id is None]
         if new:
-            ids = session.scalars(insert(Person).returning(Person.id, sort_by_parameter_order=True), [
+            session.execute(_table_insert(Person), [
                 {"name": r.name, "resident_id": r.resident_id, "resident_id_tail": r.resident_id[-4:],
                  "birth_date": r.birth_date, "sex": r.sex, "phone": r.phone, "address": r.address,
-                 "org_id": r.org_id} for r in (p.value for p in new)]).all()
-            for p, pid in zip(new, ids, strict=True):
-                p.person_id = pid
-        m_ids = session.scalars(insert(Membership).returning(Membership.id, sort_by_parameter_order=True), [
+                 "org_id": r.org_id} for r in new])
+            ids = dict(session.execute(select(Person.resident_id, Person.id)
+                                       .where(Person.resident_id.in_([r.resident_id for r in new]))).tuples().all())
+            for p in pending:
+                if p.person_id is None:
+                    p.person_id = ids[p.value.resident_id]
+        session.execute(_table_insert(Membership), [
             {"person_id": p.person_id, "org_id": p.value.org_id, "joined_on": p.value.joined_on,
              "is_volunteer": p.value.is_volunteer, "volunteer_skills": p.value.volunteer_skills,
              "group_id": groups.get((p.value.org_id, p.value.group)) if p.value.group else None}
-            for p in pending]).all()
-        session.execute(insert(RoleTerm), [
-            {"membership_id": mid, "role": role.value, "start_on": p.value.joined_on}
-            for p, mid in zip(pending, m_ids, strict=True) for role in p.value.roles])
+            for p in pending])
+        spells = {(m.person_id, m.org_id, m.joined_on): m.id for m in session.execute(
+            select(Membership.id, Membership.person_id, Membership.org_id, Membership.joined_on)
+            .where(Membership.person_id.in_([p.person_id for p in pending])))}
+        session.execute(_table_insert(RoleTerm), [
+            {"membership_id": spells[(p.person_id, p.value.org_id, p.value.joined_on)], "role": role.value,
+             "start_on": p.value.joined_on}
+            for p in pending for role in p.value.roles])
+
+
+def _table_insert(model: type[Any]) -> Any:
+    """A Core INSERT on the model's table: one executemany, no ORM bookkeeping per row."""
+    table: Table = model.__table__
+    return insert(table)
 
 
 @dataclass
