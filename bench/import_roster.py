@@ -2,8 +2,8 @@
 
 Each import runs in its own subprocess against a fresh, migrated SQLite database holding the demo
 county's organisations, so ``ru_maxrss`` is that import's own peak. Comparing the two sizes shows
-whether memory grows with the file. The files are generated deterministically (fixed seed) and
-written with openpyxl, as a secretary's Excel would be. Results: a table on stdout and
+whether memory grows with the file. The files are generated deterministically (fixed seed) with
+openpyxl and laid out as Excel saves them (text in the shared-string table). Results: a table on stdout and
 ``bench/results/import_roster.json`` as rows ``{"case", "size", "metric", "value", "unit"}``.
 """
 
@@ -62,6 +62,10 @@ def write_roster(path: Path, rows: int) -> None:
                    rng.choice(roles), joined, rng.choice(["是", "否"]), f"演示县{path_name}{i % 12 + 1}组{i % 97}号",
                    "家政服务" if i % 9 == 0 else None, f"第{i % 3 + 1}小组" if i % 4 == 0 else None])
     wb.save(path)
+    # Excel keeps text in a shared-string table; openpyxl writes it inline. Lay the file out as Excel does.
+    from tests.roster_files import with_shared_strings
+
+    path.write_bytes(with_shared_strings(path.read_bytes()))
 
 
 def prepare_db(url: str) -> None:

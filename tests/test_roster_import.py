@@ -38,7 +38,7 @@ def upload(client: TestClient[Any], headers: dict[str, str], name: str, data: by
     return client.post(url, files={"file": (name, data)}, headers=headers)
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "csv-utf8", "csv-gb18030"])
+@pytest.mark.parametrize("fmt", ["xlsx", "xlsx-shared", "csv-utf8", "csv-gb18030"])
 def test_one_bad_row_in_a_thousand_writes_nothing_then_clean_file_imports_once(
         fmt: str, client: TestClient[Any], tree: Tree, auth_for: AuthFor,
         session_factory: sessionmaker[Session]) -> None:
@@ -56,6 +56,8 @@ def test_one_bad_row_in_a_thousand_writes_nothing_then_clean_file_imports_once(
     assert report["errors"] == [{"row": 538, "column": "身份证号", "message": report["errors"][0]["message"]}]
     assert "校验位" in report["errors"][0]["message"]
     assert report["format"] == fmt.split("-", maxsplit=1)[0]
+    if fmt == "xlsx-shared":  # the file really is laid out as Excel saves it
+        assert b"sharedStrings.xml" in data
     assert counts(session_factory) == empty
 
     real = upload(client, h, name, data, dry_run=False)
