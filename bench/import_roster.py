@@ -1,7 +1,7 @@
 """Roster import from XLSX: time and peak memory for 10,000 and 100,000 rows (target: 100k under 60 s).
 
 Each import runs in its own subprocess against a fresh, migrated SQLite database holding the demo
-county's organisations, so ``ru_maxrss`` is that import's own peak. Comparing the two sizes shows
+county's organisations, so the peak resident set (VmHWM) is that import's own. Comparing the two sizes shows
 whether memory grows with the file. The files are generated deterministically (fixed seed) with
 openpyxl and laid out as Excel saves them (text in the shared-string table). Results: a table on stdout and
 ``bench/results/import_roster.json`` as rows ``{"case", "size", "metric", "value", "unit"}``.
@@ -88,6 +88,15 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak (VmHWM). ``ru_maxrss`` would also count the parent's peak before exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(url: str, file: str, dry_run: bool) -> None:
     """One import in this process; prints a JSON line with its figures."""
     from assoc_ledger.auth import audit
@@ -109,7 +118,7 @@ def child(url: str, file: str, dry_run: bool) -> None:
         if not dry_run:
             s.commit()
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     print(json.dumps({"seconds": seconds, "rows": report.total, "created": report.created,
                       "errors": report.error_rows, "rss_before_mb": before, "peak_rss_mb": peak}))
 
