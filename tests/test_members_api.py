@@ -277,3 +277,14 @@ def test_readers_cannot_write(client: TestClient[Any], tree: Tree, roster: dict[
     assert r.headers["content-type"].startswith("application/problem+json")
     assert client.post(f"/api/members/{roster['李桂兰']['id']}/leave",
                        json={"left_on": "2024-01-01", "reason": "withdrew"}, headers=auditor).status_code == 403
+
+
+def test_death_before_joining_is_refused(client: TestClient[Any], roster: dict[str, Any]) -> None:
+    h = roster["h"]
+    m = roster["李桂兰"]  # joined 2020-01-01
+    r = client.patch(f"/api/people/{m['person']['id']}", json={"died_on": "2019-06-01"}, headers=h)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "died_on"
+    still = client.get(f"/api/members/{m['id']}", headers=h).json()
+    assert still["left_on"] is None
+    assert client.get(f"/api/people/{m['person']['id']}", headers=h).json()["died_on"] is None
