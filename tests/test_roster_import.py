@@ -330,3 +330,15 @@ def test_export_masks_ids_and_phones_and_follows_filters(client: TestClient[Any]
     outside = client.get(f"/api/members/export.xlsx?under={tree.town_b.id}", headers=village)
     assert outside.status_code == 404
     assert outside.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_id_excel_turned_into_a_number_is_explained(client: TestClient[Any], tree: Tree,
+                                                       auth_for: AuthFor) -> None:
+    h = auth_for(Role.secretary, tree.county.id)
+    rows = roster_rows(2, ["甲一村"], seed=13)
+    rows[1][1] = float(rows[1][1][:17] + "0")  # what Excel keeps of an 18-digit number: 15 significant digits
+    r = upload(client, h, "a.xlsx", to_xlsx(rows), dry_run=True)
+    assert r.status_code == 200, r.text
+    [err] = r.json()["errors"]
+    assert (err["row"], err["column"]) == (3, "身份证号")
+    assert "文本" in err["message"]
