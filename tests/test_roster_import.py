@@ -342,3 +342,22 @@ def test_an_id_excel_turned_into_a_number_is_explained(client: TestClient[Any], 
     [err] = r.json()["errors"]
     assert (err["row"], err["column"]) == (3, "身份证号")
     assert "文本" in err["message"]
+
+
+def test_roster_on_a_later_sheet_after_instructions(client: TestClient[Any], tree: Tree, auth_for: AuthFor) -> None:
+    from openpyxl import Workbook
+
+    h = auth_for(Role.secretary, tree.county.id)
+    wb = Workbook()
+    notes = wb.active
+    notes.title = "填表说明"
+    notes.append(["身份证号请设为文本格式；职务可填多个，用顿号分隔。"])
+    ws = wb.create_sheet("会员名册")
+    ws.append(HEADERS)
+    for row in roster_rows(3, ["甲一村"], seed=17):
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = upload(client, h, "a.xlsx", buf.getvalue(), dry_run=True)
+    assert r.status_code == 200, r.text
+    assert (r.json()["total"], r.json()["would_create"]) == (3, 3)

@@ -55,6 +55,10 @@ class BadFile(DomainError):
     title = "文件无法导入"
 
 
+class NoHeader(BadFile):
+    """No row in the first ten has both 姓名 and 身份证号."""
+
+
 @dataclass
 class Sheet:
     """An opened roster: where each known column is, and the data rows after the header."""
@@ -94,7 +98,7 @@ def _find_header(rows: Iterator[tuple[int, Sequence[Any]]]) -> tuple[int, dict[s
             return row_no, columns
         if row_no >= HEADER_SCAN_ROWS:
             break
-    raise BadFile("找不到表头：前10行中没有同时包含“姓名”和“身份证号”的行", field="file")
+    raise NoHeader("找不到表头：前10行中没有同时包含“姓名”和“身份证号”的行", field="file")
 
 
 def _numbered(rows: Iterator[Sequence[Any]], start: int = 1) -> Iterator[tuple[int, Sequence[Any]]]:
@@ -196,14 +200,15 @@ def _open_xlsx(f: IO[bytes]) -> Iterator[Sheet]:
     try:
         if not wb.worksheets:
             raise BadFile("工作簿中没有工作表", field="file")
-        ws = wb.worksheets[0]
-        try:
-            rows = _guarded(_stream_rows(ws))
-            header_row, columns = _find_header(rows)
-        except DomainError:
-            raise
-        except Exception as exc:
-            raise BadFile("XLSX 文件已损坏，无法读取", field="file") from exc
+        # The roster is the first sheet with a header row (a “填表说明” sheet may come first).
+        for n, ws in enumerate(wb.worksheets):
+            try:
+                rows = _guarded(_stream_rows(ws))
+                header_row, columns = _find_header(rows)
+                break
+            except NoHeader:
+                if n == len(wb.worksheets) - 1:
+                    raise
         max_row = ws.max_row if isinstance(ws.max_row, int) else None
         yield Sheet(format="xlsx", encoding=None, header_row=header_row, columns=columns,
                     rows=rows, total_hint=(max_row - header_row) if max_row else None)
