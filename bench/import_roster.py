@@ -130,36 +130,78 @@ def _run_child(url: str, file: Path, dry_run: bool) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def _postgres() -> Any:
+    """A throwaway PostgreSQL cluster (the test suite's), or None where the server is not installed."""
+    try:
+        from tests.pg import Cluster
+
+        cluster = Cluster()
+        cluster.start()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"PostgreSQL cases skipped: {exc}")
+        return None
+    return cluster
+
+
+def _pg_database(server_url: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
 def main() -> None:
     rows_out: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-roster-") as tmp:
-        for size in SIZES:
-            file = Path(tmp) / f"roster-{size}.xlsx"
-            t0 = time.perf_counter()
-            write_roster(file, size)
-            print(f"generated {file.name}: {file.stat().st_size / 2**20:.1f} MB in {time.perf_counter() - t0:.1f} s",
-                  flush=True)
-            for dry_run in (True, False):
-                db = Path(tmp) / f"db-{size}-{int(dry_run)}.sqlite3"
-                url = f"sqlite:///{db}"
-                prepare_db(url)
-                r = _run_child(url, file, dry_run)
-                if r["errors"] or r["rows"] != size:
-                    raise SystemExit(f"bench file was not clean: {r}")
-                case = "xlsx dry run (SQLite)" if dry_run else "xlsx import (SQLite)"
-                rows_out += [
-                    {"case": case, "size": size, "metric": "time", "value": round(r["seconds"], 2), "unit": "s"},
-                    {"case": case, "size": size, "metric": "throughput", "value": round(size / r["seconds"]),
-                     "unit": "rows/s"},
-                    {"case": case, "size": size, "metric": "peak_rss", "value": round(r["peak_rss_mb"], 1),
-                     "unit": "MB"},
-                    {"case": case, "size": size, "metric": "rss_growth", "value":
-                     round(r["peak_rss_mb"] - r["rss_before_mb"], 1), "unit": "MB"},
-                    {"case": case, "size": size, "metric": "file_size", "value": round(file.stat().st_size / 2**20, 2),
-                     "unit": "MB"},
-                ]
-                print(f"{case:24} {size:>7} rows  {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
-                      f"(+{r['peak_rss_mb'] - r['rss_before_mb']:.1f} MB during import)", flush=True)
+    cluster = _postgres()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-roster-") as tmp:
+            for size in SIZES:
+                rows_out += _size(Path(tmp), size, cluster)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    _report(rows_out)
+
+
+def _size(tmp: Path, size: int, cluster: Any) -> list[dict[str, Any]]:
+    rows_out: list[dict[str, Any]] = []
+    file = tmp / f"roster-{size}.xlsx"
+    t0 = time.perf_counter()
+    write_roster(file, size)
+    print(f"generated {file.name}: {file.stat().st_size / 2**20:.1f} MB in {time.perf_counter() - t0:.1f} s",
+          flush=True)
+    runs = [("xlsx dry run (SQLite)", True, None), ("xlsx import (SQLite)", False, None)]
+    if cluster is not None:
+        runs.append(("xlsx import (PostgreSQL)", False, cluster))
+    for case, dry_run, pg in runs:
+        if pg is None:
+            url = f"sqlite:///{tmp / f'db-{size}-{int(dry_run)}.sqlite3'}"
+        else:
+            url = _pg_database(f"postgresql+psycopg://postgres@127.0.0.1:{pg.port}/postgres", f"bench_{size}")
+        prepare_db(url)
+        r = _run_child(url, file, dry_run)
+        if r["errors"] or r["rows"] != size:
+            raise SystemExit(f"bench file was not clean: {r}")
+        rows_out += [
+            {"case": case, "size": size, "metric": "time", "value": round(r["seconds"], 2), "unit": "s"},
+            {"case": case, "size": size, "metric": "throughput", "value": round(size / r["seconds"]),
+             "unit": "rows/s"},
+            {"case": case, "size": size, "metric": "peak_rss", "value": round(r["peak_rss_mb"], 1),
+             "unit": "MB"},
+            {"case": case, "size": size, "metric": "rss_growth", "value":
+             round(r["peak_rss_mb"] - r["rss_before_mb"], 1), "unit": "MB"},
+            {"case": case, "size": size, "metric": "file_size", "value": round(file.stat().st_size / 2**20, 2),
+             "unit": "MB"},
+        ]
+        print(f"{case:24} {size:>7} rows  {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
+              f"(+{r['peak_rss_mb'] - r['rss_before_mb']:.1f} MB during import)", flush=True)
+    return rows_out
+
+
+def _report(rows_out: list[dict[str, Any]]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows_out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print()
