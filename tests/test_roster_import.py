@@ -361,3 +361,20 @@ def test_roster_on_a_later_sheet_after_instructions(client: TestClient[Any], tre
     r = upload(client, h, "a.xlsx", buf.getvalue(), dry_run=True)
     assert r.status_code == 200, r.text
     assert (r.json()["total"], r.json()["would_create"]) == (3, 3)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_row_limit_refuses_the_whole_file(tree: Tree, session_factory: sessionmaker[Session]) -> None:
+    from assoc_ledger.auth.scope import Perm
+    from assoc_ledger.members.import_roster import import_roster
+    from assoc_ledger.members.import_source import BadFile
+
+    data = to_csv(roster_rows(12, ORGS), "utf-8")
+    with session_factory() as s, pytest.raises(BadFile, match="最多导入10行"):
+        import_roster(s, Scope.everything(Perm.member_write), io.BytesIO(data), dry_run=False, max_rows=10,
+                      progress=None)
+    assert counts(session_factory)["people"] == 0
+    with session_factory() as s:
+        report = import_roster(s, Scope.everything(Perm.member_write), io.BytesIO(data), dry_run=False, max_rows=12)
+        s.commit()
+    assert report.created == 12

@@ -426,12 +426,13 @@ class RosterImport:
     """Runs one import over a stream of rows; see the module docstring for the rules."""
 
     def __init__(self, session: Session, scope: Scope, *, dry_run: bool, progress: ProgressFn | None = None,
-                 batch_rows: int = BATCH_ROWS, today: date | None = None) -> None:
+                 batch_rows: int = BATCH_ROWS, today: date | None = None, max_rows: int | None = None) -> None:
         self.session = session
         self.scope = scope
         self.dry_run = dry_run
         self.progress = progress
         self.batch_rows = batch_rows
+        self.max_rows = max_rows
         self.today = today or date.today()
         self.orgs = OrgDirectory(session, scope)
         self.report = ImportReport(dry_run=dry_run)
@@ -456,6 +457,8 @@ class RosterImport:
         seen = _SeenIds(session)
         try:
             for batch in _batches(iter(parsed_rows), self.batch_rows):
+                if self.max_rows is not None and self.report.total + len(batch) > self.max_rows:
+                    raise BadFile(f"一次最多导入{self.max_rows}行，请把文件拆分后分批导入", field="file")
                 self._batch(batch, seen)
                 if self.progress:
                     self.progress(len(batch))
@@ -629,7 +632,8 @@ def file_sha256(f: IO[bytes]) -> str:
 
 
 def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool, filename: str | None = None,
-                  progress: ProgressFn | None = None, on_open: Callable[[Sheet], None] | None = None) -> ImportReport:
+                  progress: ProgressFn | None = None, on_open: Callable[[Sheet], None] | None = None,
+                  max_rows: int | None = None) -> ImportReport:
     """Import one file. A dry run, or a run with bad rows, leaves the database as it was.
 
     The caller owns the transaction: on success of a real import it commits; on
@@ -639,7 +643,7 @@ def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool
     with open_sheet(f) as sheet:
         if on_open:
             on_open(sheet)
-        job = RosterImport(session, scope, dry_run=dry_run, progress=progress)
+        job = RosterImport(session, scope, dry_run=dry_run, progress=progress, max_rows=max_rows)
         report = job.run_sheet(sheet)
     report.sha256 = digest
     if report.error_rows:
@@ -654,7 +658,7 @@ def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool
     report.committed = True
     if report.created or report.groups_created:
         audit.note(session, "roster.import", "roster_import", digest, _scope_root(scope),
-                   after=report.summary(), note_text=f"导入会员名册 {filename or ''}".strip())
+                   after=report.summary(), note_text=f"导入会员名册 {(filename or '')[:200]}".strip())
     return report
 
 

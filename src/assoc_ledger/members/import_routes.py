@@ -26,6 +26,8 @@ from assoc_ledger.members.models import MemberRole
 from assoc_ledger.members.services import MemberFilter
 
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A county's whole roster fits many times over; a zip that inflates to millions of rows does not.
+MAX_IMPORT_ROWS = 200_000
 
 
 @dataclass
@@ -81,7 +83,8 @@ def import_members(request: Request[Any, Any, Any], db: Session, org_scope: Scop
     f.seek(0)
     if size > settings.max_upload_bytes:
         raise UploadTooLarge(f"文件过大：上限为 {settings.max_upload_bytes // (1024 * 1024)} MB", field="file")
-    report = import_roster(db, org_scope, f, dry_run=dry_run, filename=upload.filename)  # type: ignore[arg-type]
+    report = import_roster(db, org_scope, f, dry_run=dry_run, filename=upload.filename,  # type: ignore[arg-type]
+                           max_rows=MAX_IMPORT_ROWS)
     status = 201 if report.committed and report.created else 200
     return Response(_out(report), status_code=status)
 
