@@ -124,6 +124,8 @@ def test_cli_demo_import_export(db_url: str, tmp_path: Path, monkeypatch: pytest
         assert all("********" in r[1] for r in body)
         missing = runner.invoke(app, ["export", str(out), "--under", "没有这个村"])
         assert missing.exit_code == 2
+        chain = runner.invoke(app, ["audit", "verify"])  # bulk imports still extend one unbroken chain
+        assert chain.exit_code == 0, chain.output
     finally:
         get_settings.cache_clear()
 

@@ -378,3 +378,39 @@ def test_row_limit_refuses_the_whole_file(tree: Tree, session_factory: sessionma
         report = import_roster(s, Scope.everything(Perm.member_write), io.BytesIO(data), dry_run=False, max_rows=12)
         s.commit()
     assert report.created == 12
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_imports_of_one_file_at_once_leave_one_copy(tree: Tree, session_factory: sessionmaker[Session]) -> None:
+    import threading
+
+    from sqlalchemy.exc import IntegrityError
+
+    from assoc_ledger.auth.scope import Perm
+    from assoc_ledger.members.import_roster import import_roster
+
+    data = to_csv(roster_rows(300, ORGS, seed=23), "utf-8")
+    start = threading.Event()
+    outcomes: list[str] = []
+
+    def run() -> None:
+        start.wait(timeout=30)
+        with session_factory() as s:
+            try:
+                # Whichever inserts second waits on the unique index, then fails when the first commits.
+                report = import_roster(s, Scope.everything(Perm.member_write), io.BytesIO(data), dry_run=False)
+                s.commit()
+                outcomes.append(f"created {report.created}" if report.created else "unchanged")
+            except IntegrityError:
+                s.rollback()
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcomes) in (["conflict", "created 300"], ["created 300", "unchanged"])
+    after = counts(session_factory)
+    assert (after["people"], after["memberships"]) == (300, 300)
