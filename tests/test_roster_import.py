@@ -380,7 +380,6 @@ def test_row_limit_refuses_the_whole_file(tree: Tree, session_factory: sessionma
     assert report.created == 12
 
 
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_two_imports_of_one_file_at_once_leave_one_copy(tree: Tree, session_factory: sessionmaker[Session]) -> None:
     import threading
 

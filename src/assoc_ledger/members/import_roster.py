@@ -416,6 +416,22 @@ class _SeenIds:
             self.session.execute(text(f"DROP TABLE IF EXISTS {self.table}"))
 
 
+def _take_write_lock(session: Session) -> None:
+    """On SQLite, hold the write lock from the first read (BEGIN IMMEDIATE).
+
+    Otherwise the import reads under a snapshot and a concurrent import that commits first makes
+    our first write fail at once with “database is locked”. Holding the lock makes a second
+    import wait its turn, then find the first one's rows (unchanged) instead. PostgreSQL needs
+    nothing: a racing insert waits on the unique index and fails cleanly.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.driver_connection
+    if raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _expanding(name: str) -> Any:
     from sqlalchemy import bindparam
 
@@ -454,6 +470,8 @@ class RosterImport:
         session = self.session
         was_off = session.info.get("audit_off")
         session.info["audit_off"] = True  # bulk rows; one summary note is written at the end instead
+        if not self.dry_run:
+            _take_write_lock(session)
         seen = _SeenIds(session)
         try:
             for batch in _batches(iter(parsed_rows), self.batch_rows):
