@@ -257,6 +257,9 @@ def test_bad_member_requests_are_problems_and_write_nothing(client: TestClient[A
         ("PATCH", f"/api/members/{mid}/volunteer", {"is_volunteer": "sometimes"}),
         ("GET", "/api/members/export.xlsx?status=gone", None),
         ("GET", "/api/members/export.xlsx?under=999999", None),
+        ("GET", "/api/members/export.xlsx?under=99999999999", None),
+        ("GET", "/api/members/export.xlsx?group_id=0", None),
+        ("POST", "/api/members/import?dry_run=perhaps", {"file": "x"}),
     ]
     for method, url, body in cases:
         r = client.request(method, url, json=body, headers=h) if body is not None else client.request(
