@@ -185,7 +185,7 @@ def _open_xlsx(f: IO[bytes]) -> Iterator[Sheet]:
         f.seek(0)
         with zipfile.ZipFile(f) as zf:
             names = set(zf.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # BadZipFile, OSError, ValueError, NotImplementedError (odd zip versions)...
         raise BadFile("XLSX 文件已损坏，无法读取", field="file") from exc
     if "xl/workbook.xml" not in names:
         raise UnsupportedFile("这是一个压缩文件但不是 Excel 工作簿（.xlsx）", field="file")
