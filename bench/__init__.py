@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m bench`` runs every ``bench/<name>.py`` defining ``main()``; results in bench/results/."""
+"""Benchmarks (``make bench`` = ``python -m bench``). Speed is measured here only, never in tests."""
