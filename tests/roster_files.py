@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
+import zipfile
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -69,9 +71,46 @@ def to_csv(rows: list[list[Any]], encoding: str, headers: Sequence[str] = HEADER
 
 
 def encode(rows: list[list[Any]], fmt: str, headers: Sequence[str] = HEADERS) -> tuple[str, bytes]:
-    """(filename, bytes) for fmt in xlsx | csv-utf8 | csv-gb18030."""
+    """(filename, bytes) for fmt in xlsx | xlsx-shared | csv-utf8 | csv-gb18030."""
     if fmt == "xlsx":
         return "名册.xlsx", to_xlsx(rows, headers)
+    if fmt == "xlsx-shared":
+        return "名册.xlsx", with_shared_strings(to_xlsx(rows, headers))
     if fmt == "csv-utf8":
         return "名册.csv", to_csv(rows, "utf-8-sig", headers)
     return "名册.csv", to_csv(rows, "gb18030", headers)
+
+
+_INLINE = re.compile(rb'<c r="([A-Z]+\d+)"([^>]*?) t="inlineStr"><is><t(?: [^>]*)?>(.*?)</t></is></c>', re.S)
+_SST = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SST_REL = b"http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def with_shared_strings(xlsx: bytes) -> bytes:
+    """Rewrite openpyxl's inline strings into a shared-string table, the way Excel itself saves text."""
+    src = zipfile.ZipFile(io.BytesIO(xlsx))
+    table: dict[bytes, int] = {}
+
+    def shared(m: re.Match[bytes]) -> bytes:
+        idx = table.setdefault(m.group(3), len(table))
+        return b'<c r="' + m.group(1) + b'"' + m.group(2) + b' t="s"><v>' + str(idx).encode() + b"</v></c>"
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = _INLINE.sub(shared, data)
+            elif item.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="'
+                                    + _SST + b'"/></Types>')
+            elif item.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", b'<Relationship Id="rIdSST" Type="' + _SST_REL
+                                    + b'" Target="sharedStrings.xml"/></Relationships>')
+            dst.writestr(item, data)
+        sst = b"".join(b'<si><t xml:space="preserve">' + t + b"</t></si>" for t in table)
+        dst.writestr("xl/sharedStrings.xml", b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                     b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="'
+                     + str(len(table)).encode() + b'" uniqueCount="' + str(len(table)).encode() + b'">' + sst
+                     + b"</sst>")
+    return out.getvalue()

@@ -124,5 +124,33 @@ def test_cli_demo_import_export(db_url: str, tmp_path: Path, monkeypatch: pytest
         assert all("********" in r[1] for r in body)
         missing = runner.invoke(app, ["export", str(out), "--under", "没有这个村"])
         assert missing.exit_code == 2
+        chain = runner.invoke(app, ["audit", "verify"])  # bulk imports still extend one unbroken chain
+        assert chain.exit_code == 0, chain.output
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_create_admin_refuses_an_ambiguous_org_name(db_url: str, session_factory: sessionmaker[Session],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from assoc_ledger.auth.models import User
+    from assoc_ledger.cli import app
+
+    with session_factory() as s:
+        load.load_orgs(s, county.organisations())
+        s.commit()
+    monkeypatch.setenv("ASSOC_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        r = runner.invoke(app, ["users", "create-admin", "x-admin", "--org", county.SHARED_VILLAGE,
+                                "--password", "long-enough-password"])
+        assert r.exit_code == 2, r.output
+        assert "多个" in r.output
+        with session_factory() as s:
+            assert s.scalar(select(func.count()).select_from(User)) == 0
+        ok = runner.invoke(app, ["users", "create-admin", "x-admin", "--org", "河口镇",
+                                 "--password", "long-enough-password"])
+        assert ok.exit_code == 0, ok.output
     finally:
         get_settings.cache_clear()

@@ -257,6 +257,9 @@ def test_bad_member_requests_are_problems_and_write_nothing(client: TestClient[A
         ("PATCH", f"/api/members/{mid}/volunteer", {"is_volunteer": "sometimes"}),
         ("GET", "/api/members/export.xlsx?status=gone", None),
         ("GET", "/api/members/export.xlsx?under=999999", None),
+        ("GET", "/api/members/export.xlsx?under=99999999999", None),
+        ("GET", "/api/members/export.xlsx?group_id=0", None),
+        ("POST", "/api/members/import?dry_run=perhaps", {"file": "x"}),
     ]
     for method, url, body in cases:
         r = client.request(method, url, json=body, headers=h) if body is not None else client.request(
@@ -277,3 +280,14 @@ def test_readers_cannot_write(client: TestClient[Any], tree: Tree, roster: dict[
     assert r.headers["content-type"].startswith("application/problem+json")
     assert client.post(f"/api/members/{roster['李桂兰']['id']}/leave",
                        json={"left_on": "2024-01-01", "reason": "withdrew"}, headers=auditor).status_code == 403
+
+
+def test_death_before_joining_is_refused(client: TestClient[Any], roster: dict[str, Any]) -> None:
+    h = roster["h"]
+    m = roster["李桂兰"]  # joined 2020-01-01
+    r = client.patch(f"/api/people/{m['person']['id']}", json={"died_on": "2019-06-01"}, headers=h)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "died_on"
+    still = client.get(f"/api/members/{m['id']}", headers=h).json()
+    assert still["left_on"] is None
+    assert client.get(f"/api/people/{m['person']['id']}", headers=h).json()["died_on"] is None

@@ -38,7 +38,7 @@ def upload(client: TestClient[Any], headers: dict[str, str], name: str, data: by
     return client.post(url, files={"file": (name, data)}, headers=headers)
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "csv-utf8", "csv-gb18030"])
+@pytest.mark.parametrize("fmt", ["xlsx", "xlsx-shared", "csv-utf8", "csv-gb18030"])
 def test_one_bad_row_in_a_thousand_writes_nothing_then_clean_file_imports_once(
         fmt: str, client: TestClient[Any], tree: Tree, auth_for: AuthFor,
         session_factory: sessionmaker[Session]) -> None:
@@ -56,6 +56,8 @@ def test_one_bad_row_in_a_thousand_writes_nothing_then_clean_file_imports_once(
     assert report["errors"] == [{"row": 538, "column": "身份证号", "message": report["errors"][0]["message"]}]
     assert "校验位" in report["errors"][0]["message"]
     assert report["format"] == fmt.split("-", maxsplit=1)[0]
+    if fmt == "xlsx-shared":  # the file really is laid out as Excel saves it
+        assert b"sharedStrings.xml" in data
     assert counts(session_factory) == empty
 
     real = upload(client, h, name, data, dry_run=False)
@@ -328,3 +330,86 @@ def test_export_masks_ids_and_phones_and_follows_filters(client: TestClient[Any]
     outside = client.get(f"/api/members/export.xlsx?under={tree.town_b.id}", headers=village)
     assert outside.status_code == 404
     assert outside.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_id_excel_turned_into_a_number_is_explained(client: TestClient[Any], tree: Tree,
+                                                       auth_for: AuthFor) -> None:
+    h = auth_for(Role.secretary, tree.county.id)
+    rows = roster_rows(2, ["甲一村"], seed=13)
+    rows[1][1] = float(rows[1][1][:17] + "0")  # what Excel keeps of an 18-digit number: 15 significant digits
+    r = upload(client, h, "a.xlsx", to_xlsx(rows), dry_run=True)
+    assert r.status_code == 200, r.text
+    [err] = r.json()["errors"]
+    assert (err["row"], err["column"]) == (3, "身份证号")
+    assert "文本" in err["message"]
+
+
+def test_roster_on_a_later_sheet_after_instructions(client: TestClient[Any], tree: Tree, auth_for: AuthFor) -> None:
+    from openpyxl import Workbook
+
+    h = auth_for(Role.secretary, tree.county.id)
+    wb = Workbook()
+    notes = wb.active
+    notes.title = "填表说明"
+    notes.append(["身份证号请设为文本格式；职务可填多个，用顿号分隔。"])
+    ws = wb.create_sheet("会员名册")
+    ws.append(HEADERS)
+    for row in roster_rows(3, ["甲一村"], seed=17):
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = upload(client, h, "a.xlsx", buf.getvalue(), dry_run=True)
+    assert r.status_code == 200, r.text
+    assert (r.json()["total"], r.json()["would_create"]) == (3, 3)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_row_limit_refuses_the_whole_file(tree: Tree, session_factory: sessionmaker[Session]) -> None:
+    from assoc_ledger.auth.scope import Perm
+    from assoc_ledger.members.import_roster import import_roster
+    from assoc_ledger.members.import_source import BadFile
+
+    data = to_csv(roster_rows(12, ORGS), "utf-8")
+    with session_factory() as s, pytest.raises(BadFile, match="最多导入10行"):
+        import_roster(s, Scope.everything(Perm.member_write), io.BytesIO(data), dry_run=False, max_rows=10,
+                      progress=None)
+    assert counts(session_factory)["people"] == 0
+    with session_factory() as s:
+        report = import_roster(s, Scope.everything(Perm.member_write), io.BytesIO(data), dry_run=False, max_rows=12)
+        s.commit()
+    assert report.created == 12
+
+
+def test_two_imports_of_one_file_at_once_leave_one_copy(tree: Tree, session_factory: sessionmaker[Session]) -> None:
+    import threading
+
+    from sqlalchemy.exc import IntegrityError
+
+    from assoc_ledger.auth.scope import Perm
+    from assoc_ledger.members.import_roster import import_roster
+
+    data = to_csv(roster_rows(300, ORGS, seed=23), "utf-8")
+    start = threading.Event()
+    outcomes: list[str] = []
+
+    def run() -> None:
+        start.wait(timeout=30)
+        with session_factory() as s:
+            try:
+                # Whichever inserts second waits on the unique index, then fails when the first commits.
+                report = import_roster(s, Scope.everything(Perm.member_write), io.BytesIO(data), dry_run=False)
+                s.commit()
+                outcomes.append(f"created {report.created}" if report.created else "unchanged")
+            except IntegrityError:
+                s.rollback()
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcomes) in (["conflict", "created 300"], ["created 300", "unchanged"])
+    after = counts(session_factory)
+    assert (after["people"], after["memberships"]) == (300, 300)

@@ -31,6 +31,8 @@ def import_command(
     org_root: str = typer.Option(None, "--org-root", help="只允许导入到该组织（区划代码或名称）及其下级"),
 ) -> None:
     """Import a roster (会员名册). All or nothing: one bad row and nothing is written."""
+    from sqlalchemy.exc import IntegrityError
+
     from assoc_ledger.auth.audit import Actor, set_actor
     from assoc_ledger.auth.scope import Perm, Scope
     from assoc_ledger.cli import _session_factory
@@ -61,6 +63,11 @@ def import_command(
             db.rollback()
             progress.stop()
             console.print(f"[red]无法导入：[/red]{exc.detail}")
+            raise typer.Exit(2) from exc
+        except IntegrityError as exc:
+            db.rollback()
+            progress.stop()
+            console.print("[red]无法导入：[/red]与同时进行的其他导入冲突，未写入任何数据，请重试")
             raise typer.Exit(2) from exc
     assert report is not None
     _print_report(report)

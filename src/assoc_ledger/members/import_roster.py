@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
@@ -416,6 +416,22 @@ class _SeenIds:
             self.session.execute(text(f"DROP TABLE IF EXISTS {self.table}"))
 
 
+def _take_write_lock(session: Session) -> None:
+    """On SQLite, hold the write lock from the first read (BEGIN IMMEDIATE).
+
+    Otherwise the import reads under a snapshot and a concurrent import that commits first makes
+    our first write fail at once with “database is locked”. Holding the lock makes a second
+    import wait its turn, then find the first one's rows (unchanged) instead. PostgreSQL needs
+    nothing: a racing insert waits on the unique index and fails cleanly.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.driver_connection
+    if raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _expanding(name: str) -> Any:
     from sqlalchemy import bindparam
 
@@ -426,12 +442,13 @@ class RosterImport:
     """Runs one import over a stream of rows; see the module docstring for the rules."""
 
     def __init__(self, session: Session, scope: Scope, *, dry_run: bool, progress: ProgressFn | None = None,
-                 batch_rows: int = BATCH_ROWS, today: date | None = None) -> None:
+                 batch_rows: int = BATCH_ROWS, today: date | None = None, max_rows: int | None = None) -> None:
         self.session = session
         self.scope = scope
         self.dry_run = dry_run
         self.progress = progress
         self.batch_rows = batch_rows
+        self.max_rows = max_rows
         self.today = today or date.today()
         self.orgs = OrgDirectory(session, scope)
         self.report = ImportReport(dry_run=dry_run)
@@ -453,9 +470,13 @@ class RosterImport:
         session = self.session
         was_off = session.info.get("audit_off")
         session.info["audit_off"] = True  # bulk rows; one summary note is written at the end instead
+        if not self.dry_run:
+            _take_write_lock(session)
         seen = _SeenIds(session)
         try:
             for batch in _batches(iter(parsed_rows), self.batch_rows):
+                if self.max_rows is not None and self.report.total + len(batch) > self.max_rows:
+                    raise BadFile(f"一次最多导入{self.max_rows}行，请把文件拆分后分批导入", field="file")
                 self._batch(batch, seen)
                 if self.progress:
                     self.progress(len(batch))
@@ -551,39 +572,55 @@ class RosterImport:
         missing = [k for k in keys if k not in self._groups]
         if missing:
             org_ids = sorted({k[0] for k in missing})
-            for g in self.session.execute(select(MemberGroup.id, MemberGroup.org_id, MemberGroup.name)
-                                          .where(MemberGroup.org_id.in_(org_ids))):
-                if (g.org_id, g.name) in keys:
-                    self._groups[(g.org_id, g.name)] = g.id
+
+            def load() -> None:
+                for g in self.session.execute(select(MemberGroup.id, MemberGroup.org_id, MemberGroup.name)
+                                              .where(MemberGroup.org_id.in_(org_ids))):
+                    if (g.org_id, g.name) in keys:
+                        self._groups[(g.org_id, g.name)] = g.id
+
+            load()
             still = [k for k in missing if k not in self._groups]
             if still:
-                ids = self.session.scalars(
-                    insert(MemberGroup).returning(MemberGroup.id, sort_by_parameter_order=True),
-                    [{"org_id": o, "name": n} for o, n in still]).all()
-                for k, gid in zip(still, ids, strict=True):
-                    self._groups[k] = gid
+                self.session.execute(_table_insert(MemberGroup), [{"org_id": o, "name": n} for o, n in still])
                 self.report.groups_created += len(still)
+                load()
         return {k: self._groups[k] for k in keys}
 
     def _write(self, pending: list[_Pending]) -> None:
+        # Plain executemany inserts, then the new ids read back by natural key: RETURNING with
+        # guaranteed row order makes SQLAlchemy send SQLite one statement per row.
         session = self.session
         groups = self._group_ids({(p.value.org_id, p.value.group) for p in pending if p.value.group})
-        new = [p for p in pending if p.person_id is None]
+        new = [p.value for p in pending if p.person_id is None]
         if new:
-            ids = session.scalars(insert(Person).returning(Person.id, sort_by_parameter_order=True), [
+            session.execute(_table_insert(Person), [
                 {"name": r.name, "resident_id": r.resident_id, "resident_id_tail": r.resident_id[-4:],
                  "birth_date": r.birth_date, "sex": r.sex, "phone": r.phone, "address": r.address,
-                 "org_id": r.org_id} for r in (p.value for p in new)]).all()
-            for p, pid in zip(new, ids, strict=True):
-                p.person_id = pid
-        m_ids = session.scalars(insert(Membership).returning(Membership.id, sort_by_parameter_order=True), [
+                 "org_id": r.org_id} for r in new])
+            ids = dict(session.execute(select(Person.resident_id, Person.id)
+                                       .where(Person.resident_id.in_([r.resident_id for r in new]))).tuples().all())
+            for p in pending:
+                if p.person_id is None:
+                    p.person_id = ids[p.value.resident_id]
+        session.execute(_table_insert(Membership), [
             {"person_id": p.person_id, "org_id": p.value.org_id, "joined_on": p.value.joined_on,
              "is_volunteer": p.value.is_volunteer, "volunteer_skills": p.value.volunteer_skills,
              "group_id": groups.get((p.value.org_id, p.value.group)) if p.value.group else None}
-            for p in pending]).all()
-        session.execute(insert(RoleTerm), [
-            {"membership_id": mid, "role": role.value, "start_on": p.value.joined_on}
-            for p, mid in zip(pending, m_ids, strict=True) for role in p.value.roles])
+            for p in pending])
+        spells = {(m.person_id, m.org_id, m.joined_on): m.id for m in session.execute(
+            select(Membership.id, Membership.person_id, Membership.org_id, Membership.joined_on)
+            .where(Membership.person_id.in_([p.person_id for p in pending])))}
+        session.execute(_table_insert(RoleTerm), [
+            {"membership_id": spells[(p.person_id, p.value.org_id, p.value.joined_on)], "role": role.value,
+             "start_on": p.value.joined_on}
+            for p in pending for role in p.value.roles])
+
+
+def _table_insert(model: type[Any]) -> Any:
+    """A Core INSERT on the model's table: one executemany, no ORM bookkeeping per row."""
+    table: Table = model.__table__
+    return insert(table)
 
 
 @dataclass
@@ -613,7 +650,8 @@ def file_sha256(f: IO[bytes]) -> str:
 
 
 def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool, filename: str | None = None,
-                  progress: ProgressFn | None = None, on_open: Callable[[Sheet], None] | None = None) -> ImportReport:
+                  progress: ProgressFn | None = None, on_open: Callable[[Sheet], None] | None = None,
+                  max_rows: int | None = None) -> ImportReport:
     """Import one file. A dry run, or a run with bad rows, leaves the database as it was.
 
     The caller owns the transaction: on success of a real import it commits; on
@@ -623,7 +661,7 @@ def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool
     with open_sheet(f) as sheet:
         if on_open:
             on_open(sheet)
-        job = RosterImport(session, scope, dry_run=dry_run, progress=progress)
+        job = RosterImport(session, scope, dry_run=dry_run, progress=progress, max_rows=max_rows)
         report = job.run_sheet(sheet)
     report.sha256 = digest
     if report.error_rows:
@@ -638,7 +676,7 @@ def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool
     report.committed = True
     if report.created or report.groups_created:
         audit.note(session, "roster.import", "roster_import", digest, _scope_root(scope),
-                   after=report.summary(), note_text=f"导入会员名册 {filename or ''}".strip())
+                   after=report.summary(), note_text=f"导入会员名册 {(filename or '')[:200]}".strip())
     return report
 
 

@@ -26,6 +26,9 @@ from assoc_ledger.members.models import MemberRole
 from assoc_ledger.members.services import MemberFilter
 
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A county's whole roster fits many times over; a zip that inflates to millions of rows does not.
+MAX_IMPORT_ROWS = 200_000
+MAX_RECORD_ID = 2_147_483_647  # ids are 32-bit on PostgreSQL; larger ones are refused, not looked up
 
 
 @dataclass
@@ -81,18 +84,20 @@ def import_members(request: Request[Any, Any, Any], db: Session, org_scope: Scop
     f.seek(0)
     if size > settings.max_upload_bytes:
         raise UploadTooLarge(f"文件过大：上限为 {settings.max_upload_bytes // (1024 * 1024)} MB", field="file")
-    report = import_roster(db, org_scope, f, dry_run=dry_run, filename=upload.filename)  # type: ignore[arg-type]
+    report = import_roster(db, org_scope, f, dry_run=dry_run, filename=upload.filename,  # type: ignore[arg-type]
+                           max_rows=MAX_IMPORT_ROWS)
     status = 201 if report.committed and report.created else 200
     return Response(_out(report), status_code=status)
 
 
 @get("/api/members/export.xlsx", opt=requires(Perm.member_read), sync_to_thread=True, tags=["会员 members"],
      summary="导出会员名册（XLSX，身份证号和电话已脱敏）", media_type=XLSX_MEDIA)
-def export_members_xlsx(db: Session, org_scope: Scope, under: int | None = Parameter(default=None, ge=1),
+def export_members_xlsx(db: Session, org_scope: Scope,
+                        under: int | None = Parameter(default=None, ge=1, le=MAX_RECORD_ID),
                         role: MemberRole | None = None,
                         status: Literal["active", "left", "all"] = "active", volunteer: bool | None = None,
                         q: str | None = Parameter(default=None, max_length=50),
-                        group_id: int | None = Parameter(default=None, ge=1)) -> Response[bytes]:
+                        group_id: int | None = Parameter(default=None, ge=1, le=MAX_RECORD_ID)) -> Response[bytes]:
     f = MemberFilter(under=under, role=role, status=status, volunteer=volunteer, q=q, group_id=group_id)
     buf = io.BytesIO()
     export_members(db, org_scope, f, buf)

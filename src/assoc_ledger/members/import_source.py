@@ -12,11 +12,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
+import struct
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from assoc_ledger.core.errors import DomainError, FieldErrors
 
@@ -50,6 +53,10 @@ class UnsupportedFile(DomainError):
 class BadFile(DomainError):
     status_code = 400
     title = "文件无法导入"
+
+
+class NoHeader(BadFile):
+    """No row in the first ten has both 姓名 and 身份证号."""
 
 
 @dataclass
@@ -91,7 +98,7 @@ def _find_header(rows: Iterator[tuple[int, Sequence[Any]]]) -> tuple[int, dict[s
             return row_no, columns
         if row_no >= HEADER_SCAN_ROWS:
             break
-    raise BadFile("找不到表头：前10行中没有同时包含“姓名”和“身份证号”的行", field="file")
+    raise NoHeader("找不到表头：前10行中没有同时包含“姓名”和“身份证号”的行", field="file")
 
 
 def _numbered(rows: Iterator[Sequence[Any]], start: int = 1) -> Iterator[tuple[int, Sequence[Any]]]:
@@ -174,37 +181,156 @@ def open_sheet(f: IO[bytes]) -> Iterator[Sheet]:
 
 @contextmanager
 def _open_xlsx(f: IO[bytes]) -> Iterator[Sheet]:
-    from openpyxl import load_workbook
-
     try:
         f.seek(0)
         with zipfile.ZipFile(f) as zf:
             names = set(zf.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # BadZipFile, OSError, ValueError, NotImplementedError (odd zip versions)...
         raise BadFile("XLSX 文件已损坏，无法读取", field="file") from exc
     if "xl/workbook.xml" not in names:
         raise UnsupportedFile("这是一个压缩文件但不是 Excel 工作簿（.xlsx）", field="file")
     f.seek(0)
+    reader = _StreamingExcelReader(f)
     try:
-        wb = load_workbook(f, read_only=True, data_only=True)
+        reader.read()
     except Exception as exc:  # openpyxl raises many kinds on malformed parts
+        reader.close_strings()
         raise BadFile("XLSX 文件已损坏，无法读取", field="file") from exc
+    wb = reader.wb
     try:
         if not wb.worksheets:
             raise BadFile("工作簿中没有工作表", field="file")
-        ws = wb.worksheets[0]
-        try:
-            rows = _numbered(ws.iter_rows(min_row=1, values_only=True))
-            header_row, columns = _find_header(rows)
-        except DomainError:
-            raise
-        except Exception as exc:
-            raise BadFile("XLSX 文件已损坏，无法读取", field="file") from exc
+        # The roster is the first sheet with a header row (a “填表说明” sheet may come first).
+        for n, ws in enumerate(wb.worksheets):
+            try:
+                rows = _guarded(_stream_rows(ws))
+                header_row, columns = _find_header(rows)
+                break
+            except NoHeader:
+                if n == len(wb.worksheets) - 1:
+                    raise
         max_row = ws.max_row if isinstance(ws.max_row, int) else None
         yield Sheet(format="xlsx", encoding=None, header_row=header_row, columns=columns,
-                    rows=_guarded(rows), total_hint=(max_row - header_row) if max_row else None)
+                    rows=rows, total_hint=(max_row - header_row) if max_row else None)
     finally:
         wb.close()
+        reader.close_strings()
+
+
+# openpyxl's read-only mode streams cells, but two things in it still grow with the file: the
+# shared-string table (every distinct text in the workbook, held as a Python list) and the
+# iterparse tree (each finished <row> stays attached to <sheetData>, emptied but not removed).
+# The two helpers below use openpyxl's own parsers and keep both out of memory.
+
+
+class _SpooledStrings(Sequence[str]):
+    """Excel's shared-string table in an anonymous temporary file, looked up by index with pread."""
+
+    def __init__(self, src: IO[bytes]) -> None:
+        from openpyxl.cell.text import Text
+        from openpyxl.xml.constants import SHEET_MAIN_NS
+        from openpyxl.xml.functions import iterparse
+
+        self._data = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the workbook; see close()
+        self._index = tempfile.TemporaryFile()  # noqa: SIM115
+        si_tag = f"{{{SHEET_MAIN_NS}}}si"
+        offset, count = 0, 0
+        root = None
+        for event, node in iterparse(src, events=("start", "end")):
+            if event == "start":
+                if root is None:
+                    root = node
+                continue
+            if node.tag == si_tag:
+                text = Text.from_tree(node).content.replace("x005F_", "").encode()
+                self._data.write(text)
+                self._index.write(struct.pack("<QI", offset, len(text)))
+                offset += len(text)
+                count += 1
+                if root is not None:
+                    root.clear()  # drop finished <si> elements
+        self._data.flush()
+        self._index.flush()
+        self._len = count
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._len))]
+        if not 0 <= i < self._len:
+            raise IndexError(i)
+        offset, length = struct.unpack("<QI", os.pread(self._index.fileno(), 12, i * 12))
+        return os.pread(self._data.fileno(), length, offset).decode()
+
+    def close(self) -> None:
+        self._data.close()
+        self._index.close()
+
+
+def _excel_reader_class() -> type[Any]:
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    class StreamingExcelReader(ExcelReader):  # type: ignore[misc]
+        def __init__(self, f: IO[bytes]) -> None:
+            super().__init__(f, read_only=True, data_only=True)
+
+        def read_strings(self) -> None:
+            ct = self.package.find(SHARED_STRINGS)
+            if ct is not None:
+                with self.archive.open(ct.PartName[1:]) as src:
+                    self.shared_strings = _SpooledStrings(src)
+
+        def close_strings(self) -> None:
+            if isinstance(self.shared_strings, _SpooledStrings):
+                self.shared_strings.close()
+
+    return StreamingExcelReader
+
+
+def _StreamingExcelReader(f: IO[bytes]) -> Any:  # noqa: N802 - reads like the class it builds
+    return _excel_reader_class()(f)
+
+
+def _stream_rows(ws: Any) -> Iterator[tuple[int, Sequence[Any]]]:
+    """(row number, values) for every row from 1, gaps filled, with finished rows let go."""
+    from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    wb = ws.parent
+    sheet_data_tag = f"{{{SHEET_MAIN_NS}}}sheetData"
+    with ws._get_source() as src:
+        parser = WorkSheetParser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,
+                                 date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+        expected = 1
+        sheet_data = None
+        for event, element in iterparse(src, events=("start", "end")):
+            if event == "start":
+                if element.tag == sheet_data_tag:
+                    sheet_data = element
+                continue
+            if element.tag != ROW_TAG:
+                continue
+            number, cells = parser.parse_row(element)
+            if sheet_data is not None:
+                sheet_data.clear()
+            parser.row_dimensions.clear()
+            for missing in range(expected, number):
+                yield missing, ()
+            width = max((c["column"] for c in cells), default=0)
+            values: list[Any] = [None] * width
+            for c in cells:
+                values[c["column"] - 1] = c["value"]
+            yield number, values
+            expected = number + 1
 
 
 def _guarded(rows: Iterator[tuple[int, Sequence[Any]]]) -> Iterator[tuple[int, Sequence[Any]]]:

@@ -105,9 +105,13 @@ def update_person(session: Session, scope: Scope, person_id: int, *, name: str |
     if died_on is not None:
         if died_on < person.birth_date or died_on > date.today():
             raise DomainError("死亡日期无效", field="died_on")
+        open_spells = list(session.scalars(select(Membership).where(Membership.person_id == person.id,
+                                                                    Membership.left_on.is_(None))))
+        # A membership cannot end before it began.
+        if any(died_on < m.joined_on for m in open_spells):
+            raise DomainError("死亡日期早于入会日期", field="died_on")
         person.died_on = died_on
-        for m in session.scalars(select(Membership).where(Membership.person_id == person.id,
-                                                          Membership.left_on.is_(None))):
+        for m in open_spells:
             _end_membership(m, died_on, LeftReason.died)
     session.flush()
     return person

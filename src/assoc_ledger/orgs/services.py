@@ -31,8 +31,12 @@ def find_by_name_or_code(session: Session, text: str) -> Organisation | None:
     text = text.strip()
     org = session.scalar(select(Organisation).where(Organisation.code == text))
     if org is None:
-        org = session.scalar(select(Organisation).where(Organisation.name == text,
-                                                        Organisation.closed_on.is_(None)).limit(2))
+        found = session.scalars(select(Organisation).where(Organisation.name == text,
+                                                           Organisation.closed_on.is_(None)).limit(2)).all()
+        if len(found) > 1:
+            # Village names repeat across townships; picking one silently could grant the wrong subtree.
+            raise DomainError(f"有多个名为“{text}”的组织，请改用区划代码", field="org")
+        org = found[0] if found else None
     return org
 
 
