@@ -126,7 +126,8 @@ class MembershipOut(Schema):
     @classmethod
     def of(cls, m: Membership) -> MembershipOut:
         return cls(
-            id=m.id, person=PersonOut.of(m.person), org_id=m.org_id, org_name=m.org.name, group_id=m.group_id, joined_on=m.joined_on,
+            id=m.id, person=PersonOut.of(m.person), org_id=m.org_id, org_name=m.org.name, group_id=m.group_id,
+            joined_on=m.joined_on,
             left_on=m.left_on, left_reason=LeftReason(m.left_reason) if m.left_reason else None,
             is_volunteer=m.is_volunteer, volunteer_skills=m.volunteer_skills,
             roles=[RoleTermOut(id=t.id, role=MemberRole(t.role), role_zh=MEMBER_ROLE_ZH[MemberRole(t.role)],
