@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from assoc_ledger.core.errors import Conflict
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund import render
 from assoc_ledger.fund.chart import RESTRICTED_PURPOSES
@@ -215,6 +216,9 @@ def _repair_year(session: Session, book: FundBook, yf: FundYearFile, path: Path,
             .order_by(FundEntry.end_offset.desc()).limit(1))
         if done is not None:
             keep = done
+            if not _entry_bytes_ok(session, book, yf.year, done, path):
+                raise Conflict(f"账簿文件 {path.name} 已被改动，不能自动修复；请运行 assoc-ledger ledger verify 查明，"
+                               "再用 ledger rebuild 恢复", field="book_id")
     chunks: list[bytes] = [] if keep else [header]
     for _, value in iter_entries(session, book.id, year=yf.year, after_offset=keep):
         chunks.append(render.render(value).encode())
@@ -230,6 +234,19 @@ def _repair_year(session: Session, book: FundBook, yf: FundYearFile, path: Path,
         os.fsync(fh.fileno())
     _fsync_dir(path.parent)
     return repair
+
+
+def _entry_bytes_ok(session: Session, book: FundBook, year: int, end_offset: int, path: Path) -> bool:
+    entry = session.scalar(select(FundEntry).where(FundEntry.book_id == book.id, FundEntry.year == year,
+                                                   FundEntry.end_offset == end_offset))
+    if entry is None:
+        return False
+    postings = session.scalars(select(FundPosting).where(FundPosting.entry_id == entry.id)
+                               .order_by(FundPosting.id)).all()
+    text = render.render(entry_value(entry, postings)).encode()
+    with open(path, "rb") as fh:
+        fh.seek(end_offset - len(text))
+        return fh.read(len(text)) == text
 
 
 def rebuild_book(session: Session, ledger_dir: Path, book: FundBook) -> list[Path]:
