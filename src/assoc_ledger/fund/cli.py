@@ -8,6 +8,7 @@ command after an interruption posts nothing twice.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import DomainError, FieldErrors
 
 ledger_app = typer.Typer(help="公益金账簿（Beancount）", no_args_is_help=True)
-console = Console()
+console = Console(emoji=False)  # account names contain ':bank:'-like text
 
 
 def _session() -> Session:
@@ -94,7 +95,7 @@ def post(kind: str = typer.Argument(..., help="income | payment | transfer"),
     try:
         with _session() as db:
             book_id = _book_id(db, book)
-            k = key or f"cli:{kind}:{book_id}:{voucher}"
+            k = key or f"cli:{kind}:{book_id}:{hashlib.sha256(voucher.encode()).hexdigest()[:20]}"
             if kind == "income":
                 posted = [service.post_income(db, _ledger_dir(), scope, book_id, key=k, date=date, amount=amount,
                                               source=source, payer=party, voucher=voucher,
