@@ -60,6 +60,9 @@ def test_secretary_records_and_auditor_reads(client: TestClient[Any], tree: Tree
     assert bal.json()["accounts"][0]["balance"] == "99200.00"
     full = client.get(f"/api/fund/books/{bid}/balances", headers=auditor).json()["accounts"]
     assert {a["account"]: a["balance"] for a in full}["Assets:Bank:General"] == "70000.00"
+    funds = client.get(f"/api/fund/books/{bid}/funds", headers=auditor).json()
+    assert [(f["fund"], f["restricted"], f["balance"]) for f in funds] == [
+        ("General", False, "70000.00"), ("JiangLiFuZhu", True, "10000.00")]
     verify = client.get(f"/api/fund/books/{bid}/verify", headers=auditor)
     assert verify.json()["ok"] is True
     assert verify.json()["entries"] == 4

@@ -178,7 +178,11 @@ def balance_cmd(book: str, on: str = typer.Option("", help="截至日期（含�
         else:
             for acc, amount in service.balances(db, book_id, when):
                 table.add_row(acc.name, acc.zh, f"{amount:,.2f}")
+            funds = service.fund_balances(db, book_id, when)
     console.print(table)
+    if not account:
+        for fund, zh, amount in funds:
+            console.print(f"{zh}（{fund}）：{amount:,.2f} 元")
 
 
 @ledger_app.command("close")

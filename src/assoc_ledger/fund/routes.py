@@ -28,6 +28,7 @@ from assoc_ledger.fund.schemas import (
     BookOut,
     CloseIn,
     EntryIn,
+    FundBalanceOut,
     IncomeIn,
     JournalOut,
     PaymentIn,
@@ -113,6 +114,13 @@ class FundController(Controller):
         else:
             rows = [BalanceOut.of(a.name, a.zh, amount) for a, amount in service.balances(db, book_id, on)]
         return BalancesOut(book_id=book_id, on=on, accounts=rows)
+
+    @get("/books/{book_id:int}/funds", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def funds(self, db: Session, org_scope: Scope, book_id: int, on: dt.date | None = None) -> list[FundBalanceOut]:
+        """限定/非限定资金余额：restricted and unrestricted money, bank and cash together."""
+        service.get_book(db, book_id, org_scope)
+        return [FundBalanceOut(fund=f, zh=zh, restricted=f != "General", balance=str(amount))
+                for f, zh, amount in service.fund_balances(db, book_id, on)]
 
     @post("/books/{book_id:int}/income", opt=requires(Perm.fund_write), sync_to_thread=True)
     def income(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, data: IncomeIn,

@@ -173,6 +173,13 @@ class BalancesOut(Schema):
     accounts: list[BalanceOut]
 
 
+class FundBalanceOut(Schema):
+    fund: str
+    zh: str
+    restricted: bool
+    balance: str
+
+
 class VerifyOut(Schema):
     book: str
     entries: int

@@ -693,6 +693,15 @@ def balances(session: Session, book_id: int, on: dt.date | None = None) -> list[
     return [(a, from_fen(int(sums.get(a.name, 0)))) for a in book_accounts(session, book_id)]
 
 
+def fund_balances(session: Session, book_id: int, on: dt.date | None = None) -> list[tuple[str, str, Decimal]]:
+    """Restricted and unrestricted money side by side: (fund, Chinese name, bank + cash balance)."""
+    totals: dict[str, Decimal] = {}
+    for account, amount in balances(session, book_id, on):
+        if account.kind == "asset" and account.fund:
+            totals[account.fund] = totals.get(account.fund, Decimal(0)) + amount
+    return [(f.value, FUND_ZH[f], totals.get(f.value, Decimal("0.00"))) for f in Fund]
+
+
 @dataclass(frozen=True)
 class JournalFilter:
     account: str | None = None
