@@ -164,6 +164,9 @@ def test_same_request_ten_times_posts_once(books: Books) -> None:
     with pytest.raises(Conflict) as caught:
         income(books, "same-key", "501.00")
     assert caught.value.field == "idempotency_key"
+    with books.session() as db, pytest.raises(Conflict):  # a transfer touching that book cannot reuse it either
+        service.post_transfer(db, books.ledger_dir, EVERYTHING, books.town_a, books.county, key="same-key",
+                              date="2026-01-06", amount="1.00", voucher="拨-9")
 
 
 def test_same_request_concurrently_posts_once(books: Books) -> None:

@@ -309,9 +309,9 @@ def _commit_entries(session: Session, ledger_dir: Path, book_ids: Sequence[int],
             books = _lock_rows(session, book_ids)
             for book in books.values():
                 files.sync_book(session, ledger_dir, book)
-            primary = books[book_ids[0]]
-            done = session.scalars(select(FundEntry).where(FundEntry.book_id == primary.id,
-                                                           FundEntry.idem_key == key)).first()
+            done = session.scalars(select(FundEntry).where(FundEntry.book_id.in_(book_ids),
+                                                           FundEntry.idem_key == key)
+                                   .order_by(FundEntry.id)).first()
             if done is not None:
                 if done.request_hash != request_hash:
                     raise Conflict("该幂等键已用于另一笔不同的请求，未写入任何数据", field="idempotency_key")
