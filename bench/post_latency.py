@@ -24,7 +24,7 @@ from pathlib import Path
 SIZES = [int(s) for s in os.environ.get("BENCH_FUND_SIZES", "1000,10000,100000,300000").split(",")]
 POSTS = int(os.environ.get("BENCH_FUND_POSTS", "200"))
 WARMUP = 10
-ROUNDS = int(os.environ.get("BENCH_FUND_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_FUND_ROUNDS", "5"))
 RESULTS = Path(__file__).parent / "results" / "post_latency.json"
 BULK_START = dt.date(2022, 1, 1)
 BULK_DAYS = 4 * 365  # 2022–2025; measured posts go into 2026
@@ -160,15 +160,27 @@ def measure(url: str, ledger_dir: str, book_id: int, round_: int = 0) -> None:
     print(json.dumps({"latencies_ms": latencies, "peak_rss_mib": peak_kib / 1024}))
 
 
+def _measure_round(url: str, ledger_dir: Path, book_id: int, round_: int) -> tuple[float, float, float]:
+    os.sync()
+    child = subprocess.run([sys.executable, "-c", "import sys; from bench.post_latency import measure; "
+                            "measure(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))",
+                            url, str(ledger_dir), str(book_id), str(round_)], capture_output=True,
+                           text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    lat = sorted(result["latencies_ms"])
+    return statistics.median(lat), lat[int(len(lat) * 0.95) - 1], result["peak_rss_mib"]
+
+
 def main() -> None:
     rows: list[dict[str, object]] = []
     table: list[tuple[int, float, float, float, float, float]] = []
     bean_check = str(Path(sys.executable).with_name("bean-check"))
-    for size in SIZES:
-        root = Path(tempfile.mkdtemp(prefix=f"bench-fund-{size}-"))
-        try:
+    roots = {size: Path(tempfile.mkdtemp(prefix=f"bench-fund-{size}-")) for size in SIZES}
+    try:
+        built: dict[int, tuple[str, Path, int, float, float]] = {}
+        for size in SIZES:
             t0 = time.perf_counter()
-            url, ledger_dir, book_id = build_books(root, size)
+            url, ledger_dir, book_id = build_books(roots[size], size)
             build_s = time.perf_counter() - t0
             main_file = next(ledger_dir.glob("*/main.beancount"))
             t0 = time.perf_counter()
@@ -176,30 +188,30 @@ def main() -> None:
             check_s = time.perf_counter() - t0
             if checked.returncode != 0:
                 raise SystemExit(f"bean-check failed on the {size} book: {checked.stderr[:2000]}")
-            # The host is shared (other sessions run tests): fsync latency is noisy, so each size is
-            # measured in ROUNDS fresh processes and the round with the lowest p50 is reported.
-            rounds = []
-            for round_ in range(ROUNDS):
-                os.sync()
-                child = subprocess.run([sys.executable, "-c", "import sys; from bench.post_latency import measure; "
-                                        "measure(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))",
-                                        url, str(ledger_dir), str(book_id), str(round_)], capture_output=True,
-                                       text=True, check=True, cwd=Path(__file__).resolve().parents[1])
-                result = json.loads(child.stdout.strip().splitlines()[-1])
-                lat = sorted(result["latencies_ms"])
-                rounds.append((statistics.median(lat), lat[int(len(lat) * 0.95) - 1], result["peak_rss_mib"]))
-            p50, p95, rss = min(rounds)
+            built[size] = (url, ledger_dir, book_id, build_s, check_s)
+            print(f"  built {size:>7} entries in {build_s:.1f}s; bean-check {check_s:.1f}s", flush=True)
+        # The host is shared (other sessions run tests), so fsync latency drifts over time. Sizes are
+        # measured in interleaved rounds (fresh process each) and each size's best round is reported.
+        rounds: dict[int, list[tuple[float, float, float]]] = {size: [] for size in SIZES}
+        for round_ in range(ROUNDS):
+            for size in SIZES:
+                url, ledger_dir, book_id, _, _ = built[size]
+                rounds[size].append(_measure_round(url, ledger_dir, book_id, round_))
+            print(f"  round {round_ + 1}: " + ", ".join(f"{size}: {rounds[size][-1][0]:.2f} ms" for size in SIZES),
+                  flush=True)
+        for size in SIZES:
+            _, _, _, build_s, check_s = built[size]
+            p50, p95, rss = min(rounds[size])
             rows.append({"case": "fund_post", "size": size, "metric": "post_p50_rounds",
-                         "value": [round(r[0], 3) for r in rounds], "unit": "ms"})
-            table.append((size, p50, p95, check_s, rss, build_s))
+                         "value": [round(r[0], 3) for r in rounds[size]], "unit": "ms"})
+            table.append((size, p50, p95, check_s, max(r[2] for r in rounds[size]), build_s))
             for metric, value, unit in (("post_p50", p50, "ms"), ("post_p95", p95, "ms"),
-                                        ("bean_check", check_s, "s"), ("post_peak_rss", rss, "MiB"),
+                                        ("bean_check", check_s, "s"), ("post_peak_rss", table[-1][4], "MiB"),
                                         ("bulk_build", build_s, "s")):
                 rows.append({"case": "fund_post", "size": size, "metric": metric, "value": round(value, 3),
                              "unit": unit})
-            print(f"  built {size:>7} entries in {build_s:.1f}s; bean-check {check_s:.1f}s; post p50 by round "
-                  f"{', '.join(f'{r[0]:.2f}' for r in rounds)} ms", flush=True)
-        finally:
+    finally:
+        for root in roots.values():
             shutil.rmtree(root, ignore_errors=True)
     base = table[0][1]
     print(f"\n{'entries':>8} {'p50 ms':>8} {'p95 ms':>8} {'p50/p50@' + str(SIZES[0]):>12} {'bean-check s':>13} "
