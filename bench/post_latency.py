@@ -145,7 +145,7 @@ def measure(url: str, ledger_dir: str, book_id: int, round_: int = 0) -> None:
     scope = Scope.everything()
     latencies = []
     for i in range(WARMUP + POSTS):
-        day = dt.date(2026, 1 + round_ * 3, 1) + dt.timedelta(days=i // 4)
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=round_ * 60 + i // 4)
         started = time.perf_counter()
         with factory() as db:
             if i % 3 == 2:
