@@ -1,0 +1,121 @@
+"""Index tables of the fund books. The Beancount files are the books; these rows are the same postings,
+written in the same database transaction that is the commit point, so reports never reload a ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from assoc_ledger.core.db import Base, UTCDateTime, utcnow
+
+GENESIS = "0" * 64
+
+
+class FundBook(Base):
+    """One book per organisation that keeps a fund (county, township, town, street)."""
+
+    __tablename__ = "fund_books"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), unique=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    opened_on: Mapped[date] = mapped_column(Date)
+    next_seq: Mapped[int] = mapped_column(Integer, default=1)
+    last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
+    # Last day of the last closed month (月结); nothing may be dated on or before it.
+    closed_through: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FundAccount(Base):
+    __tablename__ = "fund_accounts"
+    __table_args__ = (UniqueConstraint("book_id", "name"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    zh: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    fund: Mapped[str | None] = mapped_column(String(40))
+    category: Mapped[str | None] = mapped_column(String(40))
+    # Running totals so a write checks "no overdraw" without summing the whole history.
+    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_date: Mapped[date | None] = mapped_column(Date)
+
+
+class FundEarmark(Base):
+    """限定用途 rule: ``basis_points``/10000 of every receipt on ``income_account`` goes to ``fund``, from a date."""
+
+    __tablename__ = "fund_earmarks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"), index=True)
+    income_account: Mapped[str] = mapped_column(String(120))
+    fund: Mapped[str] = mapped_column(String(40))
+    # 1000 = 10.00 %; integers keep the rule exact on both backends.
+    basis_points: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[date] = mapped_column(Date)
+
+
+class FundEntry(Base):
+    """One ledger entry: a transaction, or a month close (balance assertions)."""
+
+    __tablename__ = "fund_entries"
+    __table_args__ = (UniqueConstraint("book_id", "seq"), UniqueConstraint("book_id", "idem_key"),
+                      Index("ix_fund_entries_book_date", "book_id", "date"))
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))  # txn | close
+    date: Mapped[date] = mapped_column(Date)
+    year: Mapped[int] = mapped_column(Integer)
+    payee: Mapped[str | None] = mapped_column(String(200))
+    narration: Mapped[str] = mapped_column(String(500))
+    voucher: Mapped[str | None] = mapped_column(String(60))
+    category: Mapped[str | None] = mapped_column(String(40))
+    idem_key: Mapped[str] = mapped_column(String(120))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    links: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Ordered metadata exactly as written to the file (without the hashes).
+    meta: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    # Month close: [[account, amount]] balance assertions.
+    balances: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("fund_entries.id"), unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    # Size of the year file once this entry is appended: recovery compares it with the file.
+    end_offset: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FundPosting(Base):
+    __tablename__ = "fund_postings"
+    __table_args__ = (Index("ix_fund_postings_book_account_date", "book_id", "account", "date"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("fund_entries.id"), index=True)
+    book_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    date: Mapped[date] = mapped_column(Date)
+    account: Mapped[str] = mapped_column(String(120))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class FundYearFile(Base):
+    """Expected size of each year file; a mismatch under the book lock means a crash to repair."""
+
+    __tablename__ = "fund_year_files"
+    __table_args__ = (UniqueConstraint("book_id", "year"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,179 @@
+"""HTTP routes of the fund books under /api/fund; thin: validate, call the service, shape the answer.
+
+Reads need ``fund:read``, writes ``fund:write``, month close ``fund:close``; a book outside the caller's
+organisation scope answers 404. Every write needs an idempotency key (``Idempotency-Key`` header or the
+``idempotency_key`` body field): repeating a request returns the first answer and posts nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from sqlalchemy.orm import Session
+
+from assoc_ledger.auth.guards import requires
+from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.schemas import Page
+from assoc_ledger.fund import files, service, verify
+from assoc_ledger.fund.schemas import (
+    AccountOut,
+    BalanceOut,
+    BalancesOut,
+    BookOpen,
+    BookOut,
+    CloseIn,
+    EntryIn,
+    FundBalanceOut,
+    IncomeIn,
+    JournalOut,
+    PaymentIn,
+    PostedOut,
+    ReverseIn,
+    TransferIn,
+    VerifyOut,
+)
+
+IDEM_HEADER = Parameter(header="Idempotency-Key", default=None, max_length=120, required=False)
+
+
+def _ledger_dir(request: Request[Any, Any, Any]) -> Path:
+    ledger_dir = Path(request.app.state.settings.ledger_dir)
+    if not request.app.state.get("fund_recovered"):
+        # Start-up recovery, once per process, before the first fund request is served.
+        with request.app.state.session_factory() as db:
+            service.recover_all(db, ledger_dir)
+        request.app.state.fund_recovered = True
+    return ledger_dir
+
+
+def _key(header: str | None, body: str | None) -> str | None:
+    if header and body and header != body:
+        raise DomainError("Idempotency-Key 请求头与 idempotency_key 字段不一致", field="idempotency_key")
+    return header or body
+
+
+def _posted(p: service.Posted) -> PostedOut:
+    return PostedOut(book_id=p.book_id, seq=p.seq, entry_id=p.entry_id, hash=p.hash, replayed=p.replayed)
+
+
+class FundController(Controller):
+    path = "/api/fund"
+    tags = ["公益金 fund"]  # noqa: RUF012
+
+    @get("/books", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def list_books(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope) -> list[BookOut]:
+        ledger_dir = _ledger_dir(request)
+        return [BookOut.of(b, str(files.book_paths(ledger_dir, b).main)) for b, _ in service.list_books(db, org_scope)]
+
+    @post("/books", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def open_book(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: BookOpen) -> BookOut:
+        ledger_dir = _ledger_dir(request)
+        book = service.open_book(db, ledger_dir, data.org_id, org_scope)
+        return BookOut.of(book, str(files.book_paths(ledger_dir, book).main))
+
+    @get("/books/{book_id:int}", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def get_book(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int) -> BookOut:
+        book = service.get_book(db, book_id, org_scope)
+        return BookOut.of(book, str(files.book_paths(_ledger_dir(request), book).main))
+
+    @get("/books/{book_id:int}/accounts", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def accounts(self, db: Session, org_scope: Scope, book_id: int) -> list[AccountOut]:
+        service.get_book(db, book_id, org_scope)
+        return [AccountOut(name=a.name, zh=a.zh, kind=a.kind, fund=a.fund, category=a.category,
+                           balance=str(amount)) for a, amount in service.balances(db, book_id)]
+
+    @get("/books/{book_id:int}/journal", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def journal(self, db: Session, org_scope: Scope, book_id: int,
+                account: str | None = Parameter(default=None, max_length=120),
+                date_from: dt.date | None = Parameter(query="from", default=None),
+                date_to: dt.date | None = Parameter(query="to", default=None),
+                category: str | None = Parameter(default=None, max_length=40),
+                q: str | None = Parameter(default=None, max_length=100),
+                limit: int = Parameter(default=100, ge=1, le=1000),
+                offset: int = Parameter(default=0, ge=0)) -> Page[JournalOut]:
+        service.get_book(db, book_id, org_scope)
+        rows, total = service.journal(db, book_id, service.JournalFilter(account, date_from, date_to, category, q),
+                                      limit=limit, offset=offset)
+        return Page(items=[JournalOut.of(e, legs) for e, legs in rows], total=total, limit=limit, offset=offset)
+
+    @get("/books/{book_id:int}/balances", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def balances(self, db: Session, org_scope: Scope, book_id: int, on: dt.date | None = None,
+                 account: str | None = Parameter(default=None, max_length=120)) -> BalancesOut:
+        service.get_book(db, book_id, org_scope)
+        if account:
+            accounts = {a.name: a for a in service.book_accounts(db, book_id)}
+            if account not in accounts and not any(n.startswith(account + ":") for n in accounts):
+                raise DomainError(f"科目不存在：{account}", field="account")
+            zh = accounts[account].zh if account in accounts else account
+            rows = [BalanceOut.of(account, zh, service.balance_of(db, book_id, account, on))]
+        else:
+            rows = [BalanceOut.of(a.name, a.zh, amount) for a, amount in service.balances(db, book_id, on)]
+        return BalancesOut(book_id=book_id, on=on, accounts=rows)
+
+    @get("/books/{book_id:int}/funds", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def funds(self, db: Session, org_scope: Scope, book_id: int, on: dt.date | None = None) -> list[FundBalanceOut]:
+        """限定/非限定资金余额：restricted and unrestricted money, bank and cash together."""
+        service.get_book(db, book_id, org_scope)
+        return [FundBalanceOut(fund=f, zh=zh, restricted=f != "General", balance=str(amount))
+                for f, zh, amount in service.fund_balances(db, book_id, on)]
+
+    @post("/books/{book_id:int}/income", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def income(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, data: IncomeIn,
+               idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
+        return _posted(service.post_income(
+            db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
+            date=data.date, amount=data.amount, source=data.source, payer=data.payer, voucher=data.voucher,
+            narration=data.narration, via=data.via, meta=data.meta))
+
+    @post("/books/{book_id:int}/payments", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def payment(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int,
+                data: PaymentIn, idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
+        return _posted(service.post_payment(
+            db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
+            date=data.date, amount=data.amount, category=data.category, fund=data.fund, payee=data.payee,
+            voucher=data.voucher, narration=data.narration, via=data.via, meta=data.meta))
+
+    @post("/books/{book_id:int}/entries", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def entry(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, data: EntryIn,
+              idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
+        return _posted(service.post_entry(
+            db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
+            date=data.date, narration=data.narration, payee=data.payee, voucher=data.voucher,
+            postings=[leg.model_dump() for leg in data.postings], meta=data.meta))
+
+    @post("/transfers", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def transfer(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: TransferIn,
+                 idempotency_key: str | None = IDEM_HEADER) -> list[PostedOut]:
+        return [_posted(p) for p in service.post_transfer(
+            db, _ledger_dir(request), org_scope, data.from_book_id, data.to_book_id,
+            key=_key(idempotency_key, data.idempotency_key), date=data.date, amount=data.amount, fund=data.fund,
+            voucher=data.voucher, narration=data.narration, via=data.via)]
+
+    @post("/books/{book_id:int}/entries/{seq:int}/reverse", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def reverse(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, seq: int,
+                data: ReverseIn, idempotency_key: str | None = IDEM_HEADER) -> list[PostedOut]:
+        return [_posted(p) for p in service.reverse(
+            db, _ledger_dir(request), org_scope, book_id, seq, key=_key(idempotency_key, data.idempotency_key),
+            date=data.date, reason=data.reason, voucher=data.voucher)]
+
+    @post("/books/{book_id:int}/close", opt=requires(Perm.fund_close), sync_to_thread=True)
+    def close(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, data: CloseIn,
+              idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
+        return _posted(service.close_month(db, _ledger_dir(request), org_scope, book_id, data.month,
+                                           key=_key(idempotency_key, data.idempotency_key)))
+
+    @get("/books/{book_id:int}/verify", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int) -> VerifyOut:
+        book = service.get_book(db, book_id, org_scope)
+        report = verify.verify_book(db, _ledger_dir(request), book)
+        return VerifyOut(book=report.book, entries=report.entries, ok=report.ok,
+                         first=str(report.first) if report.first else None,
+                         problems=[str(p) for p in report.problems[:100]])
+
+
+ROUTES = [FundController]

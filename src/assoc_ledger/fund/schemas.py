@@ -1,0 +1,188 @@
+"""API shapes of the fund books. Amounts are strings of yuan with at most two decimals ("1234.50");
+numbers (floats) are refused so no fen is ever lost. The idempotency key goes in the ``Idempotency-Key``
+header or in the ``idempotency_key`` body field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field
+
+from assoc_ledger.core.money import fmt, from_fen
+from assoc_ledger.core.schemas import Schema
+from assoc_ledger.fund.models import FundBook, FundEntry, FundPosting
+
+AMOUNT = Field(description='金额（元），字符串，最多两位小数，例如 "1234.50"', max_length=20)
+KEY = Field(default=None, description="幂等键（也可用 Idempotency-Key 请求头）", max_length=120)
+META = Field(default=None, description="附加元数据（写入分录），键为小写字母、数字和连字符")
+
+
+class BookOpen(Schema):
+    org_id: int = Field(ge=1)
+
+
+class BookOut(Schema):
+    id: int
+    org_id: int
+    slug: str
+    title: str
+    opened_on: dt.date
+    closed_through: dt.date | None
+    entries: int
+    last_hash: str
+    main_file: str
+
+    @classmethod
+    def of(cls, book: FundBook, main_file: str) -> BookOut:
+        return cls(id=book.id, org_id=book.org_id, slug=book.slug, title=book.title, opened_on=book.opened_on,
+                   closed_through=book.closed_through, entries=book.next_seq - 1, last_hash=book.last_hash,
+                   main_file=main_file)
+
+
+class AccountOut(Schema):
+    name: str
+    zh: str
+    kind: str
+    fund: str | None
+    category: str | None
+    balance: str
+
+
+class IncomeIn(Schema):
+    date: dt.date
+    amount: str = AMOUNT
+    source: str = Field(description="budget 财政拨款 | donation_person | donation_company | maintenance_fee "
+                                    "社会抚养费分成 | central_transfer 中央转移支付分成 | interest | other",
+                        max_length=40)
+    payer: str = Field(max_length=200)
+    voucher: str = Field(max_length=60)
+    narration: str | None = Field(default=None, max_length=300)
+    via: str = Field(default="Bank", description="Bank 银行 | Cash 现金", max_length=10)
+    meta: dict[str, str] | None = META
+    idempotency_key: str | None = KEY
+
+
+class PaymentIn(Schema):
+    date: dt.date
+    amount: str = AMOUNT
+    category: str = Field(description="支出类别：general key emergency long_term visits insurance student "
+                                      "only_child_reward special_family production publicity administration",
+                          max_length=40)
+    fund: str = Field(default="General", description="General 非限定 | JiangLiFuZhu 限定用途·奖励扶助", max_length=40)
+    payee: str = Field(max_length=200)
+    voucher: str = Field(max_length=60)
+    narration: str | None = Field(default=None, max_length=300)
+    via: str = Field(default="Bank", max_length=10)
+    meta: dict[str, str] | None = META
+    idempotency_key: str | None = KEY
+
+
+class TransferIn(Schema):
+    from_book_id: int = Field(ge=1)
+    to_book_id: int = Field(ge=1)
+    date: dt.date
+    amount: str = AMOUNT
+    fund: str = Field(default="General", max_length=40)
+    voucher: str = Field(max_length=60)
+    narration: str | None = Field(default=None, max_length=300)
+    via: str = Field(default="Bank", max_length=10)
+    idempotency_key: str | None = KEY
+
+
+class LegIn(Schema):
+    account: str = Field(max_length=120)
+    amount: str = Field(description="带符号金额（元）：借为正，贷为负", max_length=20)
+
+
+class EntryIn(Schema):
+    date: dt.date
+    narration: str = Field(max_length=300)
+    payee: str | None = Field(default=None, max_length=200)
+    voucher: str = Field(max_length=60)
+    postings: list[LegIn] = Field(min_length=2, max_length=50)
+    meta: dict[str, str] | None = META
+    idempotency_key: str | None = KEY
+
+
+class ReverseIn(Schema):
+    date: dt.date
+    reason: str = Field(max_length=300)
+    voucher: str = Field(max_length=60)
+    idempotency_key: str | None = KEY
+
+
+class CloseIn(Schema):
+    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
+    idempotency_key: str | None = KEY
+
+
+class PostedOut(Schema):
+    book_id: int
+    seq: int
+    entry_id: int
+    hash: str
+    replayed: bool
+
+
+class LegOut(Schema):
+    account: str
+    amount: str
+
+
+class JournalOut(Schema):
+    book_id: int
+    seq: int
+    kind: str
+    date: dt.date
+    payee: str | None
+    narration: str
+    voucher: str | None
+    category: str | None
+    links: list[str]
+    meta: dict[str, str]
+    postings: list[LegOut]
+    balances: list[LegOut]
+    hash: str
+
+    @classmethod
+    def of(cls, entry: FundEntry, legs: list[FundPosting]) -> JournalOut:
+        meta: dict[str, Any] = dict(entry.meta)
+        return cls(book_id=entry.book_id, seq=entry.seq, kind=entry.kind, date=entry.date, payee=entry.payee,
+                   narration=entry.narration, voucher=entry.voucher, category=entry.category,
+                   links=list(entry.links), meta=meta,
+                   postings=[LegOut(account=p.account, amount=str(from_fen(p.amount_fen))) for p in legs],
+                   balances=[LegOut(account=a, amount=str(from_fen(int(f)))) for a, f in (entry.balances or [])],
+                   hash=entry.hash)
+
+
+class BalanceOut(Schema):
+    account: str
+    zh: str
+    balance: str
+    display: str
+
+    @classmethod
+    def of(cls, account: str, zh: str, amount: Any) -> BalanceOut:
+        return cls(account=account, zh=zh, balance=str(amount), display=fmt(amount))
+
+
+class BalancesOut(Schema):
+    book_id: int
+    on: dt.date | None
+    accounts: list[BalanceOut]
+
+
+class FundBalanceOut(Schema):
+    fund: str
+    zh: str
+    restricted: bool
+    balance: str
+
+
+class VerifyOut(Schema):
+    book: str
+    entries: int
+    ok: bool
+    first: str | None
+    problems: list[str]
