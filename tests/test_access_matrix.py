@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from assoc_ledger.auth.guards import SYSTEM_PATH_PREFIXES, declared_perm
 from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
+from assoc_ledger.fund import service as fund_service
 from assoc_ledger.members import services as members
 from assoc_ledger.members.models import MemberRole
 from assoc_ledger.orgs.models import OrgKind
@@ -41,6 +43,19 @@ class Ctx:
     tree: Tree
     acting_user_id: int
     acting_username: str
+    ledger_dir: Path
+
+    def book(self, inside: bool) -> int:
+        with self.factory() as s:
+            return fund_service.open_book(s, self.ledger_dir, self.home(inside), EVERYTHING).id
+
+    def posted(self, inside: bool) -> tuple[int, int]:
+        """A book with a fresh receipt in it: (book id, entry seq)."""
+        book = self.book(inside)
+        with self.factory() as s:
+            p = fund_service.post_income(s, self.ledger_dir, EVERYTHING, book, key=_key(), date="2026-03-01",
+                                         amount="5000.00", source="budget", payer="县财政局", voucher="M-1")
+            return book, p.seq
 
     def home(self, inside: bool) -> int:
         return self.tree.town_a.id if inside else self.tree.town_b.id
@@ -103,6 +118,20 @@ class Ctx:
 # (method, path) -> builder(ctx, inside) -> (url, json body or None). None for `inside=False` means the
 # route touches no organisation object (only the caller's own data or a scoped listing).
 Builder = Callable[[Ctx, bool], tuple[str, Any] | None]
+
+
+def _key() -> str:
+    return "matrix-" + uuid.uuid4().hex
+
+
+def _income() -> dict[str, Any]:
+    return {"date": "2026-03-02", "amount": "100.00", "source": "donation_person", "payer": "张先生",
+            "voucher": "M-2", "idempotency_key": _key()}
+
+
+def _payment() -> dict[str, Any]:
+    return {"date": "2026-03-03", "amount": "50.00", "category": "visits", "payee": "李大娘", "voucher": "M-3",
+            "idempotency_key": _key()}
 
 
 def _mid(c: Ctx, i: bool) -> int:
@@ -184,6 +213,36 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/api/members/import"):
         lambda c, i: ("/api/members/import?dry_run=true", _roster_csv(c, i)) if i else None,
     ("GET", "/api/members/export.xlsx"): lambda c, i: (f"/api/members/export.xlsx?under={c.home(i)}", None),
+    # The welfare-fund books.
+    ("GET", "/api/fund/books"): lambda c, i: ("/api/fund/books", None) if i else None,
+    ("POST", "/api/fund/books"): lambda c, i: ("/api/fund/books", {"org_id": c.village(i)}),
+    ("GET", "/api/fund/books/{book_id:int}"): lambda c, i: (f"/api/fund/books/{c.book(i)}", None),
+    ("GET", "/api/fund/books/{book_id:int}/accounts"): lambda c, i: (f"/api/fund/books/{c.book(i)}/accounts", None),
+    ("GET", "/api/fund/books/{book_id:int}/journal"): lambda c, i: (f"/api/fund/books/{c.book(i)}/journal", None),
+    ("GET", "/api/fund/books/{book_id:int}/balances"):
+        lambda c, i: (f"/api/fund/books/{c.book(i)}/balances", None),
+    ("GET", "/api/fund/books/{book_id:int}/funds"): lambda c, i: (f"/api/fund/books/{c.book(i)}/funds", None),
+    ("GET", "/api/fund/books/{book_id:int}/verify"): lambda c, i: (f"/api/fund/books/{c.book(i)}/verify", None),
+    ("POST", "/api/fund/books/{book_id:int}/income"):
+        lambda c, i: (f"/api/fund/books/{c.book(i)}/income", _income()),
+    ("POST", "/api/fund/books/{book_id:int}/payments"):
+        lambda c, i: (f"/api/fund/books/{c.posted(i)[0]}/payments", _payment()),
+    ("POST", "/api/fund/books/{book_id:int}/entries"):
+        lambda c, i: (f"/api/fund/books/{c.posted(i)[0]}/entries", {
+            "date": "2026-03-04", "narration": "银行转现金", "voucher": "M-4", "idempotency_key": _key(),
+            "postings": [{"account": "Assets:Cash:General", "amount": "10.00"},
+                         {"account": "Assets:Bank:General", "amount": "-10.00"}]}),
+    ("POST", "/api/fund/books/{book_id:int}/entries/{seq:int}/reverse"):
+        lambda c, i: ("/api/fund/books/{}/entries/{}/reverse".format(*c.posted(i)),
+                      {"date": "2026-03-05", "reason": "录入错误", "voucher": "M-5", "idempotency_key": _key()}),
+    ("POST", "/api/fund/books/{book_id:int}/close"):
+        lambda c, i: (f"/api/fund/books/{c.book(i)}/close", {"month": "2026-01", "idempotency_key": _key()}),
+    # A transfer needs two books in the caller's subtree; a town secretary has one, so only the
+    # outside case is walked here (tests/test_fund_api.py posts real transfers).
+    ("POST", "/api/fund/transfers"):
+        lambda c, i: None if i else ("/api/fund/transfers", {
+            "from_book_id": c.book(False), "to_book_id": c.book(True), "date": "2026-03-06", "amount": "1.00",
+            "voucher": "M-6", "idempotency_key": _key()}),
     # Web pages: the same guards; forms carry their CSRF token (see test_web.py for the form flow).
     ("GET", "/"): lambda c, i: ("/", None) if i else None,
     ("GET", "/login"): lambda c, i: ("/login", None) if i else None,
@@ -232,6 +291,7 @@ ROLES: list[Role | None] = [Role.admin, Role.secretary, Role.reviewer, Role.audi
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value if r else "anonymous")
 def test_access_matrix(matrix_app: Litestar, sqlite_url: str, role: Role | None) -> None:
+    ledger_dir = Path(matrix_app.state.settings.ledger_dir)
     engine = make_engine(sqlite_url)
     factory = make_sessionmaker(engine)
     with factory() as s:
@@ -242,7 +302,7 @@ def test_access_matrix(matrix_app: Litestar, sqlite_url: str, role: Role | None)
             auth_services.grant_role(s, user, role, tree.town_a.id)
         secret, _ = auth_services.create_token(s, user, "matrix-acting")
         s.commit()
-        ctx = Ctx(factory, tree, user.id, username)
+        ctx = Ctx(factory, tree, user.id, username, ledger_dir)
     headers = {"Authorization": f"Bearer {secret}"} if role is not None else {}
     failures: list[str] = []
     routes = api_routes(matrix_app)

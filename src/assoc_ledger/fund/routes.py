@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import DomainError
-from assoc_ledger.core.schemas import Page
+from assoc_ledger.core.schemas import MAX_ID, Id, Page
 from assoc_ledger.fund import files, service, verify
 from assoc_ledger.fund.schemas import (
     AccountOut,
@@ -77,32 +77,32 @@ class FundController(Controller):
         return BookOut.of(book, str(files.book_paths(ledger_dir, book).main))
 
     @get("/books/{book_id:int}", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def get_book(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int) -> BookOut:
+    def get_book(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> BookOut:
         book = service.get_book(db, book_id, org_scope)
         return BookOut.of(book, str(files.book_paths(_ledger_dir(request), book).main))
 
     @get("/books/{book_id:int}/accounts", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def accounts(self, db: Session, org_scope: Scope, book_id: int) -> list[AccountOut]:
+    def accounts(self, db: Session, org_scope: Scope, book_id: Id) -> list[AccountOut]:
         service.get_book(db, book_id, org_scope)
         return [AccountOut(name=a.name, zh=a.zh, kind=a.kind, fund=a.fund, category=a.category,
                            balance=str(amount)) for a, amount in service.balances(db, book_id)]
 
     @get("/books/{book_id:int}/journal", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def journal(self, db: Session, org_scope: Scope, book_id: int,
+    def journal(self, db: Session, org_scope: Scope, book_id: Id,
                 account: str | None = Parameter(default=None, max_length=120),
                 date_from: dt.date | None = Parameter(query="from", default=None),
                 date_to: dt.date | None = Parameter(query="to", default=None),
                 category: str | None = Parameter(default=None, max_length=40),
                 q: str | None = Parameter(default=None, max_length=100),
                 limit: int = Parameter(default=100, ge=1, le=1000),
-                offset: int = Parameter(default=0, ge=0)) -> Page[JournalOut]:
+                offset: int = Parameter(default=0, ge=0, le=MAX_ID)) -> Page[JournalOut]:
         service.get_book(db, book_id, org_scope)
         rows, total = service.journal(db, book_id, service.JournalFilter(account, date_from, date_to, category, q),
                                       limit=limit, offset=offset)
         return Page(items=[JournalOut.of(e, legs) for e, legs in rows], total=total, limit=limit, offset=offset)
 
     @get("/books/{book_id:int}/balances", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def balances(self, db: Session, org_scope: Scope, book_id: int, on: dt.date | None = None,
+    def balances(self, db: Session, org_scope: Scope, book_id: Id, on: dt.date | None = None,
                  account: str | None = Parameter(default=None, max_length=120)) -> BalancesOut:
         service.get_book(db, book_id, org_scope)
         if account:
@@ -116,14 +116,14 @@ class FundController(Controller):
         return BalancesOut(book_id=book_id, on=on, accounts=rows)
 
     @get("/books/{book_id:int}/funds", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def funds(self, db: Session, org_scope: Scope, book_id: int, on: dt.date | None = None) -> list[FundBalanceOut]:
+    def funds(self, db: Session, org_scope: Scope, book_id: Id, on: dt.date | None = None) -> list[FundBalanceOut]:
         """限定/非限定资金余额：restricted and unrestricted money, bank and cash together."""
         service.get_book(db, book_id, org_scope)
         return [FundBalanceOut(fund=f, zh=zh, restricted=f != "General", balance=str(amount))
                 for f, zh, amount in service.fund_balances(db, book_id, on)]
 
     @post("/books/{book_id:int}/income", opt=requires(Perm.fund_write), sync_to_thread=True)
-    def income(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, data: IncomeIn,
+    def income(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: IncomeIn,
                idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
         return _posted(service.post_income(
             db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
@@ -131,7 +131,7 @@ class FundController(Controller):
             narration=data.narration, via=data.via, meta=data.meta))
 
     @post("/books/{book_id:int}/payments", opt=requires(Perm.fund_write), sync_to_thread=True)
-    def payment(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int,
+    def payment(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
                 data: PaymentIn, idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
         return _posted(service.post_payment(
             db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
@@ -139,7 +139,7 @@ class FundController(Controller):
             voucher=data.voucher, narration=data.narration, via=data.via, meta=data.meta))
 
     @post("/books/{book_id:int}/entries", opt=requires(Perm.fund_write), sync_to_thread=True)
-    def entry(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, data: EntryIn,
+    def entry(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: EntryIn,
               idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
         return _posted(service.post_entry(
             db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
@@ -155,20 +155,20 @@ class FundController(Controller):
             voucher=data.voucher, narration=data.narration, via=data.via)]
 
     @post("/books/{book_id:int}/entries/{seq:int}/reverse", opt=requires(Perm.fund_write), sync_to_thread=True)
-    def reverse(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, seq: int,
+    def reverse(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, seq: Id,
                 data: ReverseIn, idempotency_key: str | None = IDEM_HEADER) -> list[PostedOut]:
         return [_posted(p) for p in service.reverse(
             db, _ledger_dir(request), org_scope, book_id, seq, key=_key(idempotency_key, data.idempotency_key),
             date=data.date, reason=data.reason, voucher=data.voucher)]
 
     @post("/books/{book_id:int}/close", opt=requires(Perm.fund_close), sync_to_thread=True)
-    def close(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int, data: CloseIn,
+    def close(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: CloseIn,
               idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
         return _posted(service.close_month(db, _ledger_dir(request), org_scope, book_id, data.month,
                                            key=_key(idempotency_key, data.idempotency_key)))
 
     @get("/books/{book_id:int}/verify", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: int) -> VerifyOut:
+    def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> VerifyOut:
         book = service.get_book(db, book_id, org_scope)
         report = verify.verify_book(db, _ledger_dir(request), book)
         return VerifyOut(book=report.book, entries=report.entries, ok=report.ok,

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from assoc_ledger.core.money import fmt, from_fen
-from assoc_ledger.core.schemas import Schema
+from assoc_ledger.core.schemas import IdField, Schema
 from assoc_ledger.fund.models import FundBook, FundEntry, FundPosting
 
 AMOUNT = Field(description='金额（元），字符串，最多两位小数，例如 "1234.50"', max_length=20)
@@ -19,7 +19,7 @@ META = Field(default=None, description="附加元数据（写入分录），键�
 
 
 class BookOpen(Schema):
-    org_id: int = Field(ge=1)
+    org_id: IdField
 
 
 class BookOut(Schema):
@@ -79,8 +79,8 @@ class PaymentIn(Schema):
 
 
 class TransferIn(Schema):
-    from_book_id: int = Field(ge=1)
-    to_book_id: int = Field(ge=1)
+    from_book_id: IdField
+    to_book_id: IdField
     date: dt.date
     amount: str = AMOUNT
     fund: str = Field(default="General", max_length=40)
