@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, get
@@ -38,6 +40,8 @@ from assoc_ledger.core.errors import EXCEPTION_HANDLERS
 from assoc_ledger.core.security import security_headers_middleware
 from assoc_ledger.members.routes import GroupController, MemberController, PersonController
 from assoc_ledger.orgs.routes import OrgController
+
+log = logging.getLogger("assoc_ledger")
 
 
 @get("/healthz", opt=requires(Perm.public), include_in_schema=False)
@@ -81,6 +85,23 @@ def undeclared_routes(app: Litestar) -> list[str]:
     return missing
 
 
+def recover_books(app: Litestar) -> None:
+    """Start-up: bring every book's files back into agreement with the committed entries (after a crash)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from assoc_ledger.fund import service as fund_service
+
+    try:
+        with app.state.session_factory() as db:
+            repairs = fund_service.recover_all(db, Path(app.state.settings.ledger_dir))
+    except DBAPIError as exc:  # not migrated yet: `assoc-ledger migrate` first
+        log.warning("ledger recovery skipped: %s", exc.orig)
+        return
+    for repair in repairs:
+        log.warning("ledger repaired at start-up: %s", repair)
+    app.state.fund_recovered = True
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
@@ -101,6 +122,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         template_config=TemplateConfig(directory=PROJECT_ROOT / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_upload_bytes,
         state=state,
+        on_startup=[recover_books],
         debug=settings.debug,
     )
     missing = undeclared_routes(app)
