@@ -69,8 +69,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def _immediate_on_sqlite(session: Session, _transaction: Any, connection: Any) -> None:
+    # A write request takes SQLite's write lock before it reads anything: a deferred transaction
+    # that read first cannot upgrade once another writer has committed ("database is locked" at
+    # once, no waiting). Runs in the handler's thread at its first statement, so the wait for the
+    # lock never blocks the event loop.
+    if session.info.get("write_request") and connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_begin", _immediate_on_sqlite)
+    return factory
 
 
 @contextmanager

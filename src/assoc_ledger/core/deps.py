@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from litestar import Request
@@ -19,11 +19,20 @@ def client_of(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 
 
-def provide_db(request: Request[Any, Any, Any]) -> Generator[Session, None, None]:
+async def provide_db(request: Request[Any, Any, Any]) -> AsyncGenerator[Session, None]:
+    """The handler works in a worker thread; the commit runs here, on the event loop.
+
+    Handlers that wait for a database lock occupy worker threads; were the lock holder's commit
+    also queued for a worker, a full pool would deadlock until the lock timeout. On SQLite the
+    lock is taken at the handler's first statement (see ``db._immediate_on_sqlite``), so this
+    commit never waits for it.
+    """
     session: Session = request.app.state.session_factory()
     principal = current_principal(request)
     set_actor(session, Actor(principal.user_id if principal else None,
                              principal.username if principal else None, client_of(request)))
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        session.info["write_request"] = True
     try:
         yield session
         session.commit()

@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 log = logging.getLogger("assoc_ledger")
 
@@ -167,6 +168,12 @@ def _is_page(request: Request[Any, Any, Any]) -> bool:
     return not path.startswith(("/api/", "/schema", "/static/")) and request.method in ("GET", "HEAD")
 
 
+def _stale_handler(_: Request[Any, Any, Any], exc: StaleDataError) -> Response[dict[str, Any]]:
+    # Optimistic concurrency: someone else changed the record between our read and our write.
+    log.info("stale update answered as 409: %s", exc)
+    return problem(409, "记录已被他人修改", "该记录已被他人修改，请刷新后重试；本次修改未保存")
+
+
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "服务器内部错误", "服务器内部错误，已记录，请联系管理员")
@@ -177,5 +184,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     DomainError: _domain_handler,
     HTTPException: _http_handler,
     IntegrityError: _integrity_handler,
+    StaleDataError: _stale_handler,
     Exception: _internal_handler,
 }
