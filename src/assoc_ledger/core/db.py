@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    session = factory()
+def committing(session: Session) -> Iterator[Session]:
+    """Commit the session if the block ends normally, roll back if it raises; close it either way."""
     try:
         yield session
         session.commit()
@@ -95,3 +95,7 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def session_scope(factory: sessionmaker[Session]) -> AbstractContextManager[Session]:
+    return committing(factory())

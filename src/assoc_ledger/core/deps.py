@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.audit import Actor, set_actor
 from assoc_ledger.auth.guards import current_principal
+from assoc_ledger.core.db import committing
 
 
 def client_of(request: Request[Any, Any, Any]) -> str | None:
@@ -33,11 +34,5 @@ async def provide_db(request: Request[Any, Any, Any]) -> AsyncGenerator[Session,
                              principal.username if principal else None, client_of(request)))
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         session.info["write_request"] = True
-    try:
+    with committing(session):
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
