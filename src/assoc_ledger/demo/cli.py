@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 
 import typer
@@ -44,11 +43,13 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
         new_users = load.load_users(db, ids, users)
         progress.advance(t_users)
         db.commit()
-    fund = _load_fund_demo(factory, settings)
+    from assoc_ledger.fund.demo import load_fund_demo
+
+    posted = load_fund_demo(factory, settings)
 
     console.print(f"[green]演示县已就绪[/green]（{time.monotonic() - started:.1f} 秒）：组织 {len(orgs)} 个，"
                   f"新增会员 {report.created} 名（已存在 {report.unchanged} 名），历史变动 {moved} 条，"
-                  f"新增账号 {new_users} 个" + ("，公益金演示数据已加载" if fund else ""))
+                  f"新增账号 {new_users} 个，公益金账簿新增分录 {sum(posted.values())} 条")
     table = Table(title=f"演示账号（统一密码：{load.DEMO_PASSWORD}，仅用于演示）")
     table.add_column("用户名")
     table.add_column("身份")
@@ -62,18 +63,6 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
     console.print(table)
     console.print(f"登录：浏览器打开 http://{settings.host}:{settings.port}/ ，或 "
                   f"POST /api/auth/login {{\"username\": \"admin\", \"password\": \"{load.DEMO_PASSWORD}\"}}")
-
-
-def _load_fund_demo(factory: object, settings: object) -> bool:
-    """The welfare-fund demo lives in another area; load it when that area is installed."""
-    try:
-        mod = importlib.import_module("assoc_ledger.fund.demo")
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and "assoc_ledger.fund.demo".startswith(exc.name):
-            return False
-        raise
-    mod.load_fund_demo(factory, settings)
-    return True
 
 
 def register(app: typer.Typer) -> None:
