@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from assoc_ledger import __version__
 from assoc_ledger.auth import audit
+from assoc_ledger.auth.deps import provide_db
 from assoc_ledger.auth.guards import (
     SYSTEM_PATH_PREFIXES,
     declared_perm,
@@ -35,7 +36,6 @@ from assoc_ledger.auth.routes import AUTH_ROUTES
 from assoc_ledger.auth.scope import Perm
 from assoc_ledger.core.config import PROJECT_ROOT, Settings, get_settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
-from assoc_ledger.core.deps import provide_db
 from assoc_ledger.core.errors import EXCEPTION_HANDLERS
 from assoc_ledger.core.security import security_headers_middleware
 from assoc_ledger.members.routes import GroupController, MemberController, PersonController

@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import services
+from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
 from assoc_ledger.auth.models import ApiToken, AuditEntry, RoleGrant, User
 from assoc_ledger.auth.scope import Perm, Principal, Role, Scope
-from assoc_ledger.core.deps import client_of
 from assoc_ledger.core.errors import NotFound
 from assoc_ledger.core.schemas import MAX_ID, Id, IdField, Page, Schema
 from assoc_ledger.orgs.models import Organisation

@@ -14,11 +14,11 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import services as auth_services
+from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import CSRF_FIELD, requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
 from assoc_ledger.auth.scope import ROLE_ZH, Perm, Principal, Scope
 from assoc_ledger.core.config import PROJECT_ROOT
-from assoc_ledger.core.deps import client_of
 from assoc_ledger.core.personal import mask_resident_id
 from assoc_ledger.core.schemas import MAX_ID, OptionalId
 from assoc_ledger.members import services as member_services

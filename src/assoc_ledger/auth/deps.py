@@ -25,7 +25,7 @@ async def provide_db(request: Request[Any, Any, Any]) -> AsyncGenerator[Session,
 
     Handlers that wait for a database lock occupy worker threads; were the lock holder's commit
     also queued for a worker, a full pool would deadlock until the lock timeout. On SQLite the
-    lock is taken at the handler's first statement (see ``db._immediate_on_sqlite``), so this
+    lock is taken at the handler's first statement (see ``core.db._immediate_on_sqlite``), so this
     commit never waits for it.
     """
     session: Session = request.app.state.session_factory()
