@@ -250,6 +250,8 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/logout"): lambda c, i: None,  # cookie session + form CSRF: test_web.py
     ("GET", "/orgs"): lambda c, i: (f"/orgs?under={c.home(i)}", None),
     ("GET", "/members"): lambda c, i: (f"/members?under={c.home(i)}", None),
+    ("GET", "/fund"): lambda c, i: ("/fund", None) if i else None,
+    ("GET", "/fund/books/{book_id:int}"): lambda c, i: (f"/fund/books/{c.posted(i)[0]}?from=&to=&q=", None),
     ("GET", "/static/{file_path:path}"): lambda c, i: ("/static/app.css", None) if i else None,
 }
 

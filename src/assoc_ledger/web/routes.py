@@ -17,33 +17,25 @@ from assoc_ledger.auth import services as auth_services
 from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import CSRF_FIELD, requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
-from assoc_ledger.auth.scope import ROLE_ZH, Perm, Principal, Scope
+from assoc_ledger.auth.scope import Perm, Principal, Scope
 from assoc_ledger.core.config import PROJECT_ROOT
 from assoc_ledger.core.personal import mask_resident_id
 from assoc_ledger.core.schemas import MAX_ID, OptionalId
 from assoc_ledger.members import services as member_services
-from assoc_ledger.members.models import LEFT_REASON_ZH, MEMBER_ROLE_ZH, LeftReason, MemberRole
+from assoc_ledger.members.models import LeftReason, MemberRole
 from assoc_ledger.orgs import services as org_services
-from assoc_ledger.orgs.models import ORG_KIND_ZH, OrgKind
+from assoc_ledger.orgs.models import OrgKind
+from assoc_ledger.web.context import page_context
+from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 
 LOGIN_CSRF_COOKIE = "assoc_login_csrf"
 STATIC_DIR = PROJECT_ROOT / "src" / "assoc_ledger" / "web" / "static"
 
 
-def _ctx(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
-    principal = request.scope.get("user")
-    auth = request.scope.get("auth") or {}
-    return {"principal": principal if isinstance(principal, Principal) else None,
-            "csrf": auth.get("csrf") if isinstance(auth, dict) else None, "ROLE_ZH": ROLE_ZH,
-            "ORG_KIND_ZH": {k.value: v for k, v in ORG_KIND_ZH.items()},
-            "MEMBER_ROLE_ZH": {k.value: v for k, v in MEMBER_ROLE_ZH.items()},
-            "LEFT_REASON_ZH": {k.value: v for k, v in LEFT_REASON_ZH.items()}, **extra}
-
-
 @get("/login", opt=requires(Perm.public), include_in_schema=False)
 async def login_page(request: Request[Any, Any, Any], error: str | None = None) -> Template:
     token = secrets.token_urlsafe(24)
-    return Template("login.html", context=_ctx(request, login_csrf=token, error=error),
+    return Template("login.html", context=page_context(request, login_csrf=token, error=error),
                     cookies=[Cookie(key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict",
                                     path="/login")])
 
@@ -89,7 +81,7 @@ def home(request: Request[Any, Any, Any], db: Session, principal: Principal) -> 
         if scope.contains(grant.org_path):
             org = org_services.get_org(db, grant.org_id, scope)
             roots.append((grant, org, org_services.coverage(db, scope, org.id)))
-    return Template("home.html", context=_ctx(request, roots=roots))
+    return Template("home.html", context=page_context(request, roots=roots))
 
 
 @get("/orgs", opt=requires(Perm.org_read), include_in_schema=False, sync_to_thread=True)
@@ -99,7 +91,7 @@ def orgs_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, un
     limit = 100
     rows, total = org_services.list_orgs(db, org_scope, under=under, kind=kind, q=q, limit=limit,
                                          offset=(page - 1) * limit)
-    return Template("orgs.html", context=_ctx(request, rows=rows, total=total, page=page, limit=limit,
+    return Template("orgs.html", context=page_context(request, rows=rows, total=total, page=page, limit=limit,
                                               under=under, kind=kind.value if kind else "", q=q or ""))
 
 
@@ -111,7 +103,7 @@ def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
     limit = 50
     f = member_services.MemberFilter(under=under, role=role, status=status, volunteer=volunteer, q=q)
     rows, total = member_services.list_members(db, org_scope, f, limit=limit, offset=(page - 1) * limit)
-    return Template("members.html", context=_ctx(
+    return Template("members.html", context=page_context(
         request, rows=rows, total=total, page=page, limit=limit, under=under, role=role.value if role else "",
         status=status, volunteer=volunteer, q=q or "", mask=mask_resident_id, roles=list(MemberRole),
         reasons=list(LeftReason)))
@@ -120,4 +112,4 @@ def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
 static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], opt=requires(Perm.public),
                                            include_in_schema=False)
 
-ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, static_router]
+ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, static_router]

@@ -1,0 +1,84 @@
+"""Web pages of the fund books (公益金): the books in the user's scope, and one book's balances and journal.
+
+Read-only and thin: the same services, guards and scope as ``/api/fund``; money is written through the API
+and CLI, which carry idempotency keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+from litestar.response import Template
+from sqlalchemy.orm import Session
+
+from assoc_ledger.auth.guards import requires
+from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.money import from_fen
+from assoc_ledger.core.schemas import MAX_ID, Id
+from assoc_ledger.fund import service
+from assoc_ledger.fund.chart import CATEGORIES, SOURCES
+from assoc_ledger.web.context import page_context
+
+JOURNAL_PAGE = 50
+
+CATEGORY_ZH: dict[str, str] = {
+    **{s.value: line.zh for s, line in SOURCES.items()},
+    **{c.value: line.zh for c, line in CATEGORIES.items()},
+    "allocation": "上下级拨付",
+}
+
+
+def _date(value: str | None, field: str) -> dt.date | None:
+    """Forms send empty date fields as ``""``: that means no date; anything else must be YYYY-MM-DD."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise DomainError("日期格式应为 YYYY-MM-DD", field=field) from None
+
+
+def yuan(amount: Decimal) -> str:
+    """¥ 1,234.50 style, minus sign kept: what a cashier reads."""
+    return f"{amount:,.2f}"
+
+
+@get("/fund", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
+def fund_books_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+                    on: str | None = Parameter(default=None, max_length=10)) -> Template:
+    day = _date(on, "on")
+    rows = []
+    for book, org in service.list_books(db, org_scope):
+        funds = service.fund_balances(db, book.id, day)
+        rows.append((book, org, funds, sum((amount for _, _, amount in funds), Decimal("0.00"))))
+    return Template("fund_books.html", context=page_context(request, rows=rows, on=day, yuan=yuan))
+
+
+@get("/fund/books/{book_id:int}", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
+def fund_book_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
+                   account: str | None = Parameter(default=None, max_length=120),
+                   from_: str | None = Parameter(query="from", default=None, max_length=10),
+                   to: str | None = Parameter(default=None, max_length=10),
+                   category: str | None = Parameter(default=None, max_length=40),
+                   q: str | None = Parameter(default=None, max_length=100),
+                   page: int = Parameter(default=1, ge=1, le=MAX_ID // JOURNAL_PAGE)) -> Template:
+    book = service.get_book(db, book_id, org_scope)
+    date_from, date_to = _date(from_, "from"), _date(to, "to")
+    balances = service.balances(db, book_id, date_to)
+    zh = {a.name: a.zh for a, _ in balances}
+    flt = service.JournalFilter(account or None, date_from, date_to, category or None, q or None)
+    entries, total = service.journal(db, book_id, flt, limit=JOURNAL_PAGE, offset=(page - 1) * JOURNAL_PAGE)
+    journal = [(e, [(p.account, zh.get(p.account, p.account), from_fen(p.amount_fen)) for p in legs])
+               for e, legs in entries]
+    return Template("fund_book.html", context=page_context(
+        request, book=book, balances=balances, funds=service.fund_balances(db, book_id, date_to), journal=journal,
+        total=total, page=page, limit=JOURNAL_PAGE, account=account or "", date_from=date_from, date_to=date_to,
+        category=category or "", q=q or "", CATEGORY_ZH=CATEGORY_ZH, yuan=yuan))
+
+
+ROUTES = [fund_books_page, fund_book_page]
