@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench._memory import peak_rss_mib
 
 RESULTS = Path(__file__).resolve().parent / "results" / "import_roster.json"
 SIZES = (10_000, 100_000)
@@ -88,15 +89,6 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _peak_rss_mb() -> float:
-    """This process's own peak (VmHWM). ``ru_maxrss`` would also count the parent's peak before exec."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(url: str, file: str, dry_run: bool) -> None:
     """One import in this process; prints a JSON line with its figures."""
     from assoc_ledger.auth import audit
@@ -118,7 +110,7 @@ def child(url: str, file: str, dry_run: bool) -> None:
         if not dry_run:
             s.commit()
     seconds = time.perf_counter() - started
-    peak = _peak_rss_mb()
+    peak = peak_rss_mib()
     print(json.dumps({"seconds": seconds, "rows": report.total, "created": report.created,
                       "errors": report.error_rows, "rss_before_mb": before, "peak_rss_mb": peak}))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -20,6 +19,8 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from bench._memory import peak_rss_mib
 
 SIZES = [int(s) for s in os.environ.get("BENCH_FUND_SIZES", "1000,10000,100000,300000").split(",")]
 POSTS = int(os.environ.get("BENCH_FUND_POSTS", "200"))
@@ -156,8 +157,7 @@ def measure(url: str, ledger_dir: str, book_id: int, round_: int = 0) -> None:
                                     amount="120.00", source="donation_person", payer="捐款人", voucher=f"收-m{i}")
         if i >= WARMUP:
             latencies.append((time.perf_counter() - started) * 1000)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"latencies_ms": latencies, "peak_rss_mib": peak_kib / 1024}))
+    print(json.dumps({"latencies_ms": latencies, "peak_rss_mib": peak_rss_mib()}))
 
 
 def _measure_round(url: str, ledger_dir: Path, book_id: int, round_: int) -> tuple[float, float, float]:
