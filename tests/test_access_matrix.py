@@ -222,6 +222,11 @@ CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/api/fund/books/{book_id:int}/balances"):
         lambda c, i: (f"/api/fund/books/{c.book(i)}/balances", None),
     ("GET", "/api/fund/books/{book_id:int}/funds"): lambda c, i: (f"/api/fund/books/{c.book(i)}/funds", None),
+    ("GET", "/api/fund/books/{book_id:int}/earmarks"):
+        lambda c, i: (f"/api/fund/books/{c.book(i)}/earmarks", None),
+    ("POST", "/api/fund/books/{book_id:int}/earmarks"):
+        lambda c, i: (f"/api/fund/books/{c.book(i)}/earmarks", {"source": "maintenance_fee", "fund": "JiangLiFuZhu",
+                                                                "percent": "12.5", "effective_from": "2027-01-01"}),
     ("GET", "/api/fund/books/{book_id:int}/verify"): lambda c, i: (f"/api/fund/books/{c.book(i)}/verify", None),
     ("POST", "/api/fund/books/{book_id:int}/income"):
         lambda c, i: (f"/api/fund/books/{c.book(i)}/income", _income()),

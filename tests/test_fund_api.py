@@ -151,3 +151,68 @@ def test_bad_entries_and_reversals(client: TestClient[Any], settings: Settings, 
     assert client.get(f"/api/fund/books/{bid}/balances", params={"account": "Assets:X"},
                       headers=sec).status_code == 400
     assert snapshot(settings.ledger_dir) == before
+
+
+def test_earmark_rules_are_configurable_from_a_date_on(client: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                       settings: Settings, county: dict[str, Any]) -> None:
+    from tests.fund_support import bean_check, fund_books
+
+    sec, bid = county["sec"], county["book"]["id"]
+    reviewer = auth_for(Role.reviewer, tree.county.id)
+    url = f"/api/fund/books/{bid}/earmarks"
+    listed = client.get(url, headers=sec)
+    assert listed.status_code == 200
+    assert [(r["source"], r["fund"], r["percent"]) for r in listed.json()] == [
+        ("maintenance_fee", "JiangLiFuZhu", "10.00"), ("central_transfer", "JiangLiFuZhu", "20.00")]
+    rule = {"source": "maintenance_fee", "fund": "JiangLiFuZhu", "percent": "15", "effective_from": "2026-02-01"}
+    # Secretaries record money; changing the rule is for those who close the books.
+    assert client.post(url, json=rule, headers=sec).status_code == 403
+    before = snapshot(settings.ledger_dir)
+    bad_cases = [
+        ({**rule, "effective_from": "2026-01-05"}, 422, "effective_from"),  # the day of the last entry
+        ({**rule, "percent": "12.345"}, 400, "percent"),
+        ({**rule, "percent": "101"}, 400, "percent"),
+        ({**rule, "percent": "-1"}, 400, "percent"),
+        ({**rule, "percent": "abc"}, 400, "percent"),
+        ({**rule, "fund": "General"}, 400, "fund"),
+        ({**rule, "fund": "Nope"}, 400, "fund"),
+        ({**rule, "source": "lottery"}, 400, "source"),
+        ({**rule, "percent": 15.0}, 400, "percent"),
+        ({**rule, "effective_from": "2026-02-30"}, 400, "effective_from"),
+    ]
+    for body, status, field in bad_cases:
+        r = client.post(url, json=body, headers=reviewer)
+        assert r.status_code == status, (body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        named = {e["field"].split(".")[-1] for e in r.json().get("errors", [])} | {r.json().get("field")}
+        assert field in named, r.text
+    assert snapshot(settings.ledger_dir) == before
+    assert len(client.get(url, headers=sec).json()) == 2
+    created = client.post(url, json=rule, headers=reviewer)
+    assert created.status_code == 201, created.text
+    assert created.json()["percent"] == "15.00"
+    again = client.post(url, json=rule, headers=reviewer)
+    assert again.status_code == 200
+    assert again.json()["id"] == created.json()["id"]
+    clash = client.post(url, json={**rule, "percent": "16"}, headers=reviewer)
+    assert clash.status_code == 409
+    main_file = next(p for p in fund_books(settings.ledger_dir) if p.parent.name == county["book"]["slug"])
+    assert 'custom "fund-earmark" "Income:MaintenanceFeeShare" "JiangLiFuZhu" 0.1500' in (
+        main_file.parent / "accounts.beancount").read_text()
+    # January receipts keep 10 %; from February 15 % goes to 奖励扶助, and bean-check's plugin agrees.
+    for key, day in (("jan", "2026-01-20"), ("feb", "2026-02-03")):
+        r = client.post(f"/api/fund/books/{bid}/income", headers={**sec, "Idempotency-Key": f"em-{key}"},
+                        json={"date": day, "amount": "1000.00", "source": "maintenance_fee", "payer": "县卫健委",
+                              "voucher": f"收-{key}"})
+        assert r.status_code == 201, r.text
+    journal = client.get(f"/api/fund/books/{bid}/journal", params={"q": "收-"}, headers=sec).json()["items"]
+    restricted = {e["voucher"]: next(p["amount"] for p in e["postings"] if "Restricted" in p["account"])
+                  for e in journal if e["voucher"] in ("收-jan", "收-feb")}
+    assert restricted == {"收-jan": "100.00", "收-feb": "150.00"}
+    checked = bean_check(main_file)
+    assert checked.returncode == 0, checked.stderr
+    assert client.get(f"/api/fund/books/{bid}/verify", headers=sec).json()["ok"] is True
+    # Other townships cannot see or change this book's rules.
+    outsider = auth_for(Role.reviewer, tree.town_b.id)
+    assert client.get(url, headers=outsider).status_code == 404
+    assert client.post(url, json={**rule, "effective_from": "2026-03-01"}, headers=outsider).status_code == 404

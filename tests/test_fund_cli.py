@@ -52,3 +52,17 @@ def test_cli_post_verify_tamper_rebuild(sqlite_url: str, tmp_path: Path) -> None
     assert run("bean-check").returncode == 0
     journal = run("journal", slug, "--text", "宏达")
     assert "收-3-1" in journal.stdout
+    # Earmark rules: listed, added from a date after the last entry, refused before it.
+    listed = run("earmark", slug)
+    assert listed.returncode == 0
+    assert "Income:MaintenanceFeeShare" in listed.stdout and "10.00%" in listed.stdout
+    early = run("earmark", slug, "--source", "maintenance_fee", "--percent", "15", "--from", "2026-03-02")
+    assert early.returncode == 2
+    assert "生效日期须晚于" in early.stdout
+    added = run("earmark", slug, "--source", "maintenance_fee", "--percent", "15", "--from", "2026-04-01")
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert "已新增规则" in added.stdout and "15.00%" in added.stdout
+    assert "规则已存在" in run("earmark", slug, "--source", "maintenance_fee", "--percent", "15",
+                               "--from", "2026-04-01").stdout
+    assert run("bean-check", slug).returncode == 0
+    assert run("verify").returncode == 0

@@ -1,4 +1,4 @@
-"""``assoc-ledger ledger …``: post, reverse, journal, balance, verify, rebuild, close, bean-check, recover.
+"""``assoc-ledger ledger …``: post, reverse, journal, balance, verify, rebuild, close, earmark, bean-check, recover.
 
 Commands act as the system over the whole tree (Scope.everything); every write is audited as such.
 A post without ``--key`` uses a key derived from kind, book and voucher number, so re-running the same
@@ -197,6 +197,35 @@ def close_cmd(book: str, month: str = typer.Argument(..., help="YYYY-MM")) -> No
     except DomainError as exc:
         raise _fail(exc) from exc
     console.print(f"[green]已结账[/green] {month}（分录 {posted.seq}）")
+
+
+@ledger_app.command("earmark")
+def earmark_cmd(book: str,
+                source: str = typer.Option("", help="收入来源，如 maintenance_fee、central_transfer；不填则列出规则"),
+                percent: str = typer.Option("", help="提取比例（百分数），如 10 或 12.5；0 表示停止提取"),
+                since: str = typer.Option("", "--from", help="生效日期 YYYY-MM-DD，须晚于账簿最后一笔分录"),
+                fund: str = typer.Option("JiangLiFuZhu", help="限定基金")) -> None:
+    """List a book's earmark rules (限定用途提取规则), or add one from a date on."""
+    from assoc_ledger.fund import service
+
+    try:
+        with _session() as db:
+            book_id = _book_id(db, book)
+            if source:
+                rule, created = service.set_earmark(db, _ledger_dir(), Scope.everything(Perm.fund_close), book_id,
+                                                    source=source, fund=fund, percent=percent,
+                                                    effective_from=since)
+                console.print(("[green]已新增规则[/green]" if created else "规则已存在，未重复记录")
+                              + f"：{rule.income_account} → {rule.fund} {rule.basis_points / 100:.2f}%，"
+                                f"自 {rule.effective_from} 起")
+            table = Table(title="限定用途提取规则")
+            for col in ("生效日期", "收入科目", "限定基金", "比例"):
+                table.add_column(col)
+            for r in service.earmarks(db, book_id):
+                table.add_row(str(r.effective_from), r.income_account, r.fund, f"{r.basis_points / 100:.2f}%")
+            console.print(table)
+    except DomainError as exc:
+        raise _fail(exc) from exc
 
 
 def _books(db: Session, book: str) -> list[object]:

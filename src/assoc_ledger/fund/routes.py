@@ -8,10 +8,11 @@ organisation scope answers 404. Every write needs an idempotency key (``Idempote
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,8 @@ from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import DomainError
 from assoc_ledger.core.schemas import MAX_ID, Id, Page
 from assoc_ledger.fund import files, service, verify
+from assoc_ledger.fund.chart import SOURCES
+from assoc_ledger.fund.models import FundEarmark
 from assoc_ledger.fund.schemas import (
     AccountOut,
     BalanceOut,
@@ -27,6 +30,8 @@ from assoc_ledger.fund.schemas import (
     BookOpen,
     BookOut,
     CloseIn,
+    EarmarkIn,
+    EarmarkOut,
     EntryIn,
     FundBalanceOut,
     IncomeIn,
@@ -55,6 +60,12 @@ def _key(header: str | None, body: str | None) -> str | None:
     if header and body and header != body:
         raise DomainError("Idempotency-Key 请求头与 idempotency_key 字段不一致", field="idempotency_key")
     return header or body
+
+
+def _earmark(rule: FundEarmark) -> EarmarkOut:
+    source = next((src.value for src, line in SOURCES.items() if line.account == rule.income_account), None)
+    return EarmarkOut(id=rule.id, source=source, income_account=rule.income_account, fund=rule.fund,
+                      percent=f"{Decimal(rule.basis_points) / 100:.2f}", effective_from=rule.effective_from)
 
 
 def _posted(p: service.Posted) -> PostedOut:
@@ -121,6 +132,21 @@ class FundController(Controller):
         service.get_book(db, book_id, org_scope)
         return [FundBalanceOut(fund=f, zh=zh, restricted=f != "General", balance=str(amount))
                 for f, zh, amount in service.fund_balances(db, book_id, on)]
+
+    @get("/books/{book_id:int}/earmarks", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def earmarks(self, db: Session, org_scope: Scope, book_id: Id) -> list[EarmarkOut]:
+        """限定用途提取规则，按生效日期排列；某日适用的是不晚于该日的最新一条。"""
+        service.get_book(db, book_id, org_scope)
+        return [_earmark(r) for r in service.earmarks(db, book_id)]
+
+    @post("/books/{book_id:int}/earmarks", opt=requires(Perm.fund_close), sync_to_thread=True)
+    def set_earmark(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
+                    data: EarmarkIn) -> Response[EarmarkOut]:
+        """新增一条提取规则（需 fund:close 权限）。同一规则重复提交只记一次（200）；新规则 201。"""
+        rule, created = service.set_earmark(db, _ledger_dir(request), org_scope, book_id, source=data.source,
+                                            fund=data.fund, percent=data.percent,
+                                            effective_from=data.effective_from)
+        return Response(_earmark(rule), status_code=201 if created else 200)
 
     @post("/books/{book_id:int}/income", opt=requires(Perm.fund_write), sync_to_thread=True)
     def income(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: IncomeIn,

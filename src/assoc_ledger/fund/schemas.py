@@ -186,3 +186,21 @@ class VerifyOut(Schema):
     ok: bool
     first: str | None
     problems: list[str]
+
+
+class EarmarkIn(Schema):
+    source: str = Field(description="收入来源，例如 maintenance_fee 社会抚养费分成、central_transfer 中央转移支付分成",
+                        max_length=40)
+    fund: str = Field(description="限定基金，例如 JiangLiFuZhu 奖励扶助", max_length=40)
+    percent: str = Field(description='提取比例（百分数字符串，最多两位小数，0 表示停止提取），例如 "10" 或 "12.5"',
+                         max_length=10)
+    effective_from: dt.date = Field(description="生效日期：须晚于本账簿最后一笔分录的日期")
+
+
+class EarmarkOut(Schema):
+    id: int
+    source: str | None
+    income_account: str
+    fund: str
+    percent: str = Field(description='提取比例（百分数字符串），例如 "10.00"')
+    effective_from: dt.date

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Scope
-from assoc_ledger.core.errors import Conflict, DomainError, FieldErrors, NotFound
+from assoc_ledger.core.errors import Conflict, DomainError, FieldErrors, NotFound, Unprocessable
 from assoc_ledger.core.money import MoneyError, from_fen, parse_amount, to_fen
 from assoc_ledger.fund import files, render, rules
 from assoc_ledger.fund.chart import (
@@ -670,6 +670,91 @@ def close_month(session: Session, ledger_dir: Path, scope: Scope, book_id: int, 
         return [Draft(book, "close", first_next, month, None, None, None, [], balances=balances)]
 
     return _commit_entries(session, ledger_dir, [book_id], k, rh, build, action="fund.close")[0]
+
+
+def _percent(errors: _Errors, value: object) -> int:
+    """A share given as a percent string ("10", "12.5", "12.50"): whole basis points, 0 to 100 %."""
+    if isinstance(value, bool | float) or not isinstance(value, str | int):
+        errors.add("percent", "比例须为字符串形式的百分数，例如 \"10\" 或 \"12.5\"")
+        return 0
+    try:
+        pct = Decimal(str(value).strip().rstrip("%"))
+    except ArithmeticError:
+        errors.add("percent", f"比例格式无效：{value}")
+        return 0
+    exponent = pct.as_tuple().exponent
+    if not pct.is_finite() or (isinstance(exponent, int) and exponent < -2):
+        errors.add("percent", "比例最多两位小数")
+        return 0
+    if not Decimal(0) <= pct <= Decimal(100):
+        errors.add("percent", "比例须在 0 到 100 之间")
+        return 0
+    return int(pct * 100)
+
+
+def earmarks(session: Session, book_id: int) -> list[FundEarmark]:
+    return list(session.scalars(select(FundEarmark).where(FundEarmark.book_id == book_id)
+                                .order_by(FundEarmark.effective_from, FundEarmark.id)).all())
+
+
+def set_earmark(session: Session, ledger_dir: Path, scope: Scope, book_id: int, *, source: str, fund: str,
+                percent: object, effective_from: object) -> tuple[FundEarmark, bool]:
+    """限定用途提取规则：from a date on, ``percent`` of every receipt from ``source`` goes to a restricted fund.
+
+    A rule may only start after the book's last entry, so no posted entry is ever read under a rule it was
+    not written under (the plugin re-checks every receipt against the rule in force on its date). The same
+    rule twice is one rule (returns ``created=False``); ``percent`` 0 ends an earmark. Returns (rule, created).
+    """
+    book = _book_or_404(session, book_id, scope)
+    errors = _Errors()
+    src = _enum(errors, Source, source, "source", "收入来源")
+    fund_ = _enum(errors, Fund, fund, "fund", "限定基金")
+    if fund_ is Fund.general:
+        errors.add("fund", "非限定资金不需要提取规则：请选择限定用途基金")
+    bp = _percent(errors, percent)
+    since = _date(errors, effective_from, "effective_from")
+    errors.raise_if_any()
+    account = SOURCES[src].account
+    paths = files.book_paths(ledger_dir, book)
+    session.rollback()
+    with files.locked([paths]):
+        try:
+            book = _lock_rows(session, [book_id])[book_id]
+            files.sync_book(session, ledger_dir, book)
+            same = session.scalar(select(FundEarmark).where(
+                FundEarmark.book_id == book_id, FundEarmark.income_account == account,
+                FundEarmark.fund == fund_.value, FundEarmark.effective_from == since))
+            if same is not None:
+                if same.basis_points != bp:
+                    raise Conflict(f"{since} 起已有一条该收入来源的提取规则（{Decimal(same.basis_points) / 100}%），"
+                                   "规则一经生效不能修改；请另选生效日期", field="effective_from")
+                session.rollback()
+                return same, False
+            last = session.scalar(select(func.max(FundEntry.date)).where(FundEntry.book_id == book_id))
+            if last is not None and since <= last:
+                raise Unprocessable(f"生效日期须晚于本账簿最后一笔分录的日期（{last}），已记账的分录不能按新规则改变",
+                                    field="effective_from")
+            others = rules.active_earmarks(files.earmark_rules(session, book_id), since)  # type: ignore[arg-type]
+            total = bp + sum(v for (acct, f), v in others.items() if acct == account and f != fund_.value)
+            if total > 10000:
+                raise Unprocessable("同一收入来源提取到各限定基金的比例合计不能超过 100%", field="percent")
+            rule = FundEarmark(book_id=book_id, income_account=account, fund=fund_.value, basis_points=bp,
+                               effective_from=since)
+            session.add(rule)
+            session.flush()
+            audit.note(session, "fund.earmark", "fund_earmark", f"{book_id}:{rule.id}", _org_path(session, book),
+                       after={"source": src.value, "fund": fund_.value, "percent": str(Decimal(bp) / 100),
+                              "effective_from": since.isoformat()})
+            session.commit()  # the commit point; the accounts file is its projection
+        except BaseException:
+            session.rollback()
+            raise
+        try:
+            files.atomic_write(paths.accounts, files.accounts_text(session, book))
+        except OSError:  # committed: the next write or `ledger recover` rewrites the file
+            log.exception("rewriting accounts.beancount failed after commit; recovery will complete it")
+        session.rollback()
+    return rule, True
 
 
 # --- reads over the index ---------------------------------------------------------------------
