@@ -83,6 +83,7 @@ def test_cli_demo_import_export(db_url: str, tmp_path: Path, monkeypatch: pytest
     from assoc_ledger.cli import app
 
     monkeypatch.setenv("ASSOC_DATABASE_URL", db_url)
+    monkeypatch.setenv("ASSOC_LEDGER_DIR", str(tmp_path / "ledgers"))
     get_settings.cache_clear()
     runner = CliRunner()
     try:

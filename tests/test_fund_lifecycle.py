@@ -51,3 +51,22 @@ def test_startup_restores_an_entry_missing_from_the_file(client: TestClient[Any]
         report = fresh.get(f"/api/fund/books/{book['id']}/verify", headers=h).json()
     app.state.engine.dispose()
     assert report["ok"] is True
+
+
+def test_foreign_ledger_files_are_never_adopted(client: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                settings: Settings) -> None:
+    """A fresh database pointed at another database's books refuses to open a book over them."""
+    h = auth_for(Role.secretary, tree.county.id)
+    stale = Path(settings.ledger_dir) / f"{tree.town_b.kind}-{tree.town_b.id}"
+    stale.mkdir(parents=True)
+    (stale / "2025.beancount").write_text('2025-01-01 * "别的数据库写的分录"\n', encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in stale.iterdir()}
+    r = client.post("/api/fund/books", json={"org_id": tree.town_b.id}, headers=h)
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["field"] == "org_id"
+    assert "不属于本数据库" in r.json()["detail"]
+    assert {p.name: p.read_bytes() for p in stale.iterdir()} == before
+    books = client.get("/api/fund/books", headers=h).json()
+    assert not [b for b in books if b["org_id"] == tree.town_b.id]
+    # Another organisation's book still opens normally.
+    assert client.post("/api/fund/books", json={"org_id": tree.town_a.id}, headers=h).status_code == 201

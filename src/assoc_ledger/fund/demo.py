@@ -1,4 +1,4 @@
-"""A year (2026) of realistic welfare-fund activity for the demo county and its townships.
+"""The last complete year (2025) of realistic welfare-fund activity for the demo county and its townships.
 
 Deterministic (fixed seed) and idempotent: every posting has a fixed idempotency key, so a second run
 posts nothing. Figures follow the seeds: the county puts in at least 200,000 yuan a year and each
@@ -25,7 +25,7 @@ from assoc_ledger.fund.chart import Category
 from assoc_ledger.orgs.models import Organisation, OrgKind
 
 SEED = 20260101
-YEAR = 2026
+YEAR = 2025  # a complete past year: every entry is in the past and all twelve months close
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GIVEN = ["秀英", "桂兰", "建国", "志强", "海燕", "玉兰", "德明", "春花", "永福", "丽娟", "国庆", "小平"]
 _COMPANIES = ["县农商银行", "宏达建材有限公司", "惠民医药连锁", "金穗米业合作社", "县电力公司"]

@@ -83,6 +83,11 @@ def open_book(session: Session, ledger_dir: Path, org_id: int, scope: Scope,
         return existing
     book = FundBook(org_id=org.id, slug=f"{org.kind}-{org.id}", title=org.name, opened_on=opened_on,
                     next_seq=1, last_hash=GENESIS)
+    root = files.book_paths(ledger_dir, book).root
+    if root.is_dir() and any(root.glob("*.beancount")):
+        # Files this database never wrote (another database's books, or a restore gone wrong): never mix them.
+        raise Conflict(f"账簿目录 {root} 中已有不属于本数据库的账簿文件；请先移走或恢复对应的数据库，未写入任何数据",
+                       field="org_id")
     session.add(book)
     session.flush()
     for spec in chart_of_accounts():
