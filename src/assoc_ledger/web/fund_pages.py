@@ -44,7 +44,7 @@ def _date(value: str | None, field: str) -> dt.date | None:
 
 
 def yuan(amount: Decimal) -> str:
-    """¥ 1,234.50 style, minus sign kept: what a cashier reads."""
+    """1,234.50 style (thousands separated, two places, minus sign kept): what a cashier reads."""
     return f"{amount:,.2f}"
 
 
