@@ -15,7 +15,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -300,9 +301,13 @@ def _lock_rows(session: Session, book_ids: Sequence[int]) -> dict[int, FundBook]
     return books
 
 
-def _commit_entries(session: Session, ledger_dir: Path, book_ids: Sequence[int], key: str, request_hash: str,
-                    build: WriteFn, *, action: str,
-                    within: Callable[[Session, list[FundEntry]], None] | None = None) -> list[Posted]:
+@contextmanager
+def _writing(session: Session, ledger_dir: Path, book_ids: Sequence[int]) -> Iterator[dict[int, FundBook]]:
+    """Every write to books: flock their files, take their rows, bring the files up to the database.
+
+    Yields the locked books; the block commits (the one commit point), then writes the files while it
+    still holds the lock. An error before the commit rolls everything back.
+    """
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("fund writes commit their own transaction; pass a session without pending changes")
     session.rollback()
@@ -314,35 +319,43 @@ def _commit_entries(session: Session, ledger_dir: Path, book_ids: Sequence[int],
             books = _lock_rows(session, book_ids)
             for book in books.values():
                 files.sync_book(session, ledger_dir, book)
-            done = session.scalars(select(FundEntry).where(FundEntry.book_id.in_(book_ids),
-                                                           FundEntry.idem_key == key)
-                                   .order_by(FundEntry.id)).first()
-            if done is not None:
-                if done.request_hash != request_hash:
-                    raise Conflict("该幂等键已用于另一笔不同的请求，未写入任何数据", field="idempotency_key")
-                replay = session.scalars(select(FundEntry).where(FundEntry.idem_key == key,
-                                                                 FundEntry.request_hash == request_hash)
-                                         .order_by(FundEntry.id)).all()
-                session.rollback()
-                return [Posted(e.book_id, e.seq, e.id, e.hash, replayed=True) for e in replay]
-            errors = _Errors()
-            drafts = build(session, books, errors)
-            errors.raise_if_any()
-            for i, draft in enumerate(drafts):
-                _validate(session, draft, errors, prefix="" if len(drafts) == 1 else ("" if i == 0 else "to."))
-            errors.raise_if_any()
-            entries, texts = _insert(session, drafts, key, request_hash)
-            if within is not None:
-                within(session, entries)
-            for entry in entries:
-                audit.note(session, action, "fund_entry", f"{entry.book_id}:{entry.seq}",
-                           _org_path(session, books[entry.book_id]),
-                           after={"seq": entry.seq, "date": entry.date.isoformat(), "key": key,
-                                  "hash": entry.hash, "narration": entry.narration})
-            session.commit()  # ← the commit point
+            yield books
         except BaseException:
             session.rollback()
             raise
+        session.rollback()
+
+
+def _commit_entries(session: Session, ledger_dir: Path, book_ids: Sequence[int], key: str, request_hash: str,
+                    build: WriteFn, *, action: str,
+                    within: Callable[[Session, list[FundEntry]], None] | None = None) -> list[Posted]:
+    with _writing(session, ledger_dir, book_ids) as books:
+        done = session.scalars(select(FundEntry).where(FundEntry.book_id.in_(book_ids),
+                                                       FundEntry.idem_key == key)
+                               .order_by(FundEntry.id)).first()
+        if done is not None:
+            if done.request_hash != request_hash:
+                raise Conflict("该幂等键已用于另一笔不同的请求，未写入任何数据", field="idempotency_key")
+            replay = session.scalars(select(FundEntry).where(FundEntry.idem_key == key,
+                                                             FundEntry.request_hash == request_hash)
+                                     .order_by(FundEntry.id)).all()
+            session.rollback()
+            return [Posted(e.book_id, e.seq, e.id, e.hash, replayed=True) for e in replay]
+        errors = _Errors()
+        drafts = build(session, books, errors)
+        errors.raise_if_any()
+        for i, draft in enumerate(drafts):
+            _validate(session, draft, errors, prefix="" if len(drafts) == 1 else ("" if i == 0 else "to."))
+        errors.raise_if_any()
+        entries, texts = _insert(session, drafts, key, request_hash)
+        if within is not None:
+            within(session, entries)
+        for entry in entries:
+            audit.note(session, action, "fund_entry", f"{entry.book_id}:{entry.seq}",
+                       _org_path(session, books[entry.book_id]),
+                       after={"seq": entry.seq, "date": entry.date.isoformat(), "key": key,
+                              "hash": entry.hash, "narration": entry.narration})
+        session.commit()  # ← the commit point
         for book_id, year, text, new_year in texts:
             try:
                 book = books[book_id]
@@ -355,7 +368,6 @@ def _commit_entries(session: Session, ledger_dir: Path, book_ids: Sequence[int],
                     files.atomic_write(bp.main, files.main_text(session, book))
             except OSError:  # committed: the next write or `ledger recover` completes the file
                 log.exception("append to ledger file failed after commit; recovery will complete it")
-        session.rollback()
     return [Posted(e.book_id, e.seq, e.id, e.hash) for e in entries]
 
 
@@ -710,7 +722,7 @@ def set_earmark(session: Session, ledger_dir: Path, scope: Scope, book_id: int, 
     not written under (the plugin re-checks every receipt against the rule in force on its date). The same
     rule twice is one rule (returns ``created=False``); ``percent`` 0 ends an earmark. Returns (rule, created).
     """
-    book = _book_or_404(session, book_id, scope)
+    _book_or_404(session, book_id, scope)
     errors = _Errors()
     src = _enum(errors, Source, source, "source", "收入来源")
     fund_ = _enum(errors, Fund, fund, "fund", "限定基金")
@@ -720,45 +732,36 @@ def set_earmark(session: Session, ledger_dir: Path, scope: Scope, book_id: int, 
     since = _date(errors, effective_from, "effective_from")
     errors.raise_if_any()
     account = SOURCES[src].account
-    paths = files.book_paths(ledger_dir, book)
-    session.rollback()
-    with files.locked([paths]):
+    with _writing(session, ledger_dir, [book_id]) as books:
+        book = books[book_id]
+        same = session.scalar(select(FundEarmark).where(
+            FundEarmark.book_id == book_id, FundEarmark.income_account == account,
+            FundEarmark.fund == fund_.value, FundEarmark.effective_from == since))
+        if same is not None:
+            if same.basis_points != bp:
+                raise Conflict(f"{since} 起已有一条该收入来源的提取规则（{Decimal(same.basis_points) / 100}%），"
+                               "规则一经生效不能修改；请另选生效日期", field="effective_from")
+            return same, False
+        last = session.scalar(select(func.max(FundEntry.date)).where(FundEntry.book_id == book_id))
+        if last is not None and since <= last:
+            raise Unprocessable(f"生效日期须晚于本账簿最后一笔分录的日期（{last}），已记账的分录不能按新规则改变",
+                                field="effective_from")
+        others = rules.active_earmarks(files.earmark_rules(session, book_id), since)  # type: ignore[arg-type]
+        total = bp + sum(v for (acct, f), v in others.items() if acct == account and f != fund_.value)
+        if total > 10000:
+            raise Unprocessable("同一收入来源提取到各限定基金的比例合计不能超过 100%", field="percent")
+        rule = FundEarmark(book_id=book_id, income_account=account, fund=fund_.value, basis_points=bp,
+                           effective_from=since)
+        session.add(rule)
+        session.flush()
+        audit.note(session, "fund.earmark", "fund_earmark", f"{book_id}:{rule.id}", _org_path(session, book),
+                   after={"source": src.value, "fund": fund_.value, "percent": str(Decimal(bp) / 100),
+                          "effective_from": since.isoformat()})
+        session.commit()  # the commit point; the accounts file is its projection
         try:
-            book = _lock_rows(session, [book_id])[book_id]
-            files.sync_book(session, ledger_dir, book)
-            same = session.scalar(select(FundEarmark).where(
-                FundEarmark.book_id == book_id, FundEarmark.income_account == account,
-                FundEarmark.fund == fund_.value, FundEarmark.effective_from == since))
-            if same is not None:
-                if same.basis_points != bp:
-                    raise Conflict(f"{since} 起已有一条该收入来源的提取规则（{Decimal(same.basis_points) / 100}%），"
-                                   "规则一经生效不能修改；请另选生效日期", field="effective_from")
-                session.rollback()
-                return same, False
-            last = session.scalar(select(func.max(FundEntry.date)).where(FundEntry.book_id == book_id))
-            if last is not None and since <= last:
-                raise Unprocessable(f"生效日期须晚于本账簿最后一笔分录的日期（{last}），已记账的分录不能按新规则改变",
-                                    field="effective_from")
-            others = rules.active_earmarks(files.earmark_rules(session, book_id), since)  # type: ignore[arg-type]
-            total = bp + sum(v for (acct, f), v in others.items() if acct == account and f != fund_.value)
-            if total > 10000:
-                raise Unprocessable("同一收入来源提取到各限定基金的比例合计不能超过 100%", field="percent")
-            rule = FundEarmark(book_id=book_id, income_account=account, fund=fund_.value, basis_points=bp,
-                               effective_from=since)
-            session.add(rule)
-            session.flush()
-            audit.note(session, "fund.earmark", "fund_earmark", f"{book_id}:{rule.id}", _org_path(session, book),
-                       after={"source": src.value, "fund": fund_.value, "percent": str(Decimal(bp) / 100),
-                              "effective_from": since.isoformat()})
-            session.commit()  # the commit point; the accounts file is its projection
-        except BaseException:
-            session.rollback()
-            raise
-        try:
-            files.atomic_write(paths.accounts, files.accounts_text(session, book))
+            files.atomic_write(files.book_paths(ledger_dir, book).accounts, files.accounts_text(session, book))
         except OSError:  # committed: the next write or `ledger recover` rewrites the file
             log.exception("rewriting accounts.beancount failed after commit; recovery will complete it")
-        session.rollback()
     return rule, True
 
 
@@ -785,8 +788,13 @@ def balances(session: Session, book_id: int, on: dt.date | None = None) -> list[
 
 def fund_balances(session: Session, book_id: int, on: dt.date | None = None) -> list[tuple[str, str, Decimal]]:
     """Restricted and unrestricted money side by side: (fund, Chinese name, bank + cash balance)."""
+    return funds_of(balances(session, book_id, on))
+
+
+def funds_of(account_balances: Iterable[tuple[FundAccount, Decimal]]) -> list[tuple[str, str, Decimal]]:
+    """The fund totals of account balances already read (see ``balances``)."""
     totals: dict[str, Decimal] = {}
-    for account, amount in balances(session, book_id, on):
+    for account, amount in account_balances:
         if account.kind == "asset" and account.fund:
             totals[account.fund] = totals.get(account.fund, Decimal(0)) + amount
     return [(f.value, FUND_ZH[f], totals.get(f.value, Decimal("0.00"))) for f in Fund]

@@ -76,7 +76,7 @@ def fund_book_page(request: Request[Any, Any, Any], db: Session, org_scope: Scop
     journal = [(e, [(p.account, zh.get(p.account, p.account), from_fen(p.amount_fen)) for p in legs])
                for e, legs in entries]
     return Template("fund_book.html", context=page_context(
-        request, book=book, balances=balances, funds=service.fund_balances(db, book_id, date_to), journal=journal,
+        request, book=book, balances=balances, funds=service.funds_of(balances), journal=journal,
         total=total, page=page, limit=JOURNAL_PAGE, account=account or "", date_from=date_from, date_to=date_to,
         category=category or "", q=q or "", CATEGORY_ZH=CATEGORY_ZH, yuan=yuan))
 
