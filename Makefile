@@ -28,7 +28,7 @@ run: setup
 	$(BIN)/assoc-ledger serve
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff check src tests bench
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from assoc_ledger.auth.guards import (
 from assoc_ledger.auth.middleware import AuthMiddleware
 from assoc_ledger.auth.routes import AUTH_ROUTES
 from assoc_ledger.auth.scope import Perm
-from assoc_ledger.core.config import PROJECT_ROOT, Settings, get_settings
+from assoc_ledger.core.config import Settings, get_settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.errors import EXCEPTION_HANDLERS
 from assoc_ledger.core.security import security_headers_middleware
@@ -42,6 +43,8 @@ from assoc_ledger.members.routes import GroupController, MemberController, Perso
 from assoc_ledger.orgs.routes import OrgController
 
 log = logging.getLogger("assoc_ledger")
+# Package data, found through importlib.resources so that an installed wheel serves its own pages.
+TEMPLATES = Path(str(files("assoc_ledger") / "templates"))
 
 
 @get("/healthz", opt=requires(Perm.public), include_in_schema=False)
@@ -119,7 +122,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         openapi_config=OpenAPIConfig(title="assoc-ledger 计生协会账务系统 API", version=__version__,
                                      path="/schema", render_plugins=[SwaggerRenderPlugin()]),
         response_cache_config=ResponseCacheConfig(),
-        template_config=TemplateConfig(directory=PROJECT_ROOT / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_upload_bytes,
         state=state,
         on_startup=[recover_books],

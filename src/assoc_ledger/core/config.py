@@ -8,14 +8,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-
 
 class Settings(BaseModel):
     """Process-wide settings. Every field can be set with ``ASSOC_<NAME>``."""
 
-    database_url: str = Field(default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'var' / 'assoc.sqlite3'}")
-    ledger_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / "ledgers")
+    # Data lives where the service is started (``make run`` sets both explicitly to the checkout).
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{Path.cwd() / 'var' / 'assoc.sqlite3'}")
+    ledger_dir: Path = Field(default_factory=lambda: Path.cwd() / "ledgers")
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str = "dev-insecure-secret-change-me"  # noqa: S105 - overridden in production via env

@@ -1,16 +1,21 @@
-"""Run Alembic migrations programmatically (CLI, tests, start-up of ``make run``)."""
+"""Run Alembic migrations programmatically (CLI, tests, start-up of ``make run``).
+
+The migrations ship inside the package, so an installed wheel migrates from any directory.
+"""
 
 from __future__ import annotations
+
+from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 
-from assoc_ledger.core.config import PROJECT_ROOT
+MIGRATIONS = files("assoc_ledger") / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg = Config(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

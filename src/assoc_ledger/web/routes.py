@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from importlib.resources import files
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get, post
@@ -18,7 +20,6 @@ from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import CSRF_FIELD, requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
 from assoc_ledger.auth.scope import Perm, Principal, Scope
-from assoc_ledger.core.config import PROJECT_ROOT
 from assoc_ledger.core.personal import mask_resident_id
 from assoc_ledger.core.schemas import MAX_ID, OptionalId
 from assoc_ledger.members import services as member_services
@@ -29,7 +30,7 @@ from assoc_ledger.web.context import page_context
 from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 
 LOGIN_CSRF_COOKIE = "assoc_login_csrf"
-STATIC_DIR = PROJECT_ROOT / "src" / "assoc_ledger" / "web" / "static"
+STATIC_DIR = Path(str(files("assoc_ledger.web") / "static"))
 
 
 @get("/login", opt=requires(Perm.public), include_in_schema=False)
