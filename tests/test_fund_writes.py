@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.core.config import Settings
-from assoc_ledger.core.errors import Conflict, DomainError, FieldErrors
+from assoc_ledger.core.errors import Conflict, DomainError, Invalid
 from assoc_ledger.fund import files, service, verify
 from assoc_ledger.fund.models import FundBook, FundEntry, FundPosting
 from tests.conftest import Tree
@@ -143,7 +143,7 @@ def test_refusals_write_nothing(books: Books, case: str, field: str, request_: d
     with pytest.raises(DomainError) as caught:
         attempt()
     err = caught.value
-    fields = [e["field"] for e in err.errors] if isinstance(err, FieldErrors) else [err.field]
+    fields = [e["field"] for e in err.errors]
     assert any(f is not None and f.endswith(field) for f in fields), (fields, err.detail)
     assert any("\u4e00" <= ch <= "\u9fff" for ch in err.detail), err.detail
     assert snapshot(books.ledger_dir) == before
@@ -151,7 +151,7 @@ def test_refusals_write_nothing(books: Books, case: str, field: str, request_: d
 
 
 def test_several_problems_are_reported_at_once(books: Books) -> None:
-    with pytest.raises(FieldErrors) as caught:
+    with pytest.raises(Invalid) as caught:
         payment(books, "k", amount="1.001", category="nope", date="2026-13-01", voucher="")
     assert {e["field"] for e in caught.value.errors} >= {"amount", "category", "date", "voucher"}
 

@@ -8,7 +8,6 @@ import sys
 
 import typer
 from rich.console import Console
-from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.core.config import get_settings
 
@@ -19,14 +18,6 @@ audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 console = Console()
-
-
-def _session_factory() -> sessionmaker[Session]:
-    from assoc_ledger.auth import audit
-    from assoc_ledger.core.db import make_engine, make_sessionmaker
-
-    audit.install()
-    return make_sessionmaker(make_engine(get_settings().database_url))
 
 
 @app.command()
@@ -61,20 +52,20 @@ def create_admin(username: str = typer.Argument(..., help="用户名"),
     """Create the first administrator, with the admin role on an organisation subtree."""
     import os
 
-    from assoc_ledger.auth import services
+    from assoc_ledger.auth import audit, services
     from assoc_ledger.auth.scope import Role
     from assoc_ledger.core.db import session_scope
-    from assoc_ledger.core.errors import DomainError
+    from assoc_ledger.core.errors import DomainError, Invalid
     from assoc_ledger.orgs.services import find_by_name_or_code
 
     password = password or os.environ.get("ASSOC_ADMIN_PASSWORD") or ""
     if not password:
         password = getpass.getpass("密码（至少10位）：")
     try:
-        with session_scope(_session_factory()) as db:
+        with session_scope(audit.audited_sessions()) as db:
             target = find_by_name_or_code(db, org)
             if target is None:
-                raise DomainError(f"找不到组织：{org}")
+                raise Invalid(f"找不到组织：{org}")
             user = services.create_user(db, username, password, display_name=username)
             services.grant_role(db, user, Role.admin, target.id)
     except DomainError as exc:
@@ -88,7 +79,7 @@ def audit_verify() -> None:
     """Recompute the audit log's hash chain; name every entry that was altered or removed."""
     from assoc_ledger.auth import audit
 
-    factory = _session_factory()
+    factory = audit.audited_sessions()
     with factory() as db:
         count, problems = audit.verify(db)
     if problems:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.auth.models import AuditEntry, AuditHead, LoginAttempt, WebSession
 from assoc_ledger.core.db import utcnow
@@ -188,6 +188,15 @@ def install(session_cls: type[Session] = Session) -> None:
     event.listen(session_cls, "before_commit", _before_commit)
     event.listen(session_cls, "after_soft_rollback", lambda s, _t: _after_rollback(s))
     session_cls._audit_installed = True  # type: ignore[attr-defined]
+
+
+def audited_sessions() -> sessionmaker[Session]:
+    """Sessions for commands run outside a request (CLI, demo, jobs): every write audited as the system."""
+    from assoc_ledger.core.config import get_settings
+    from assoc_ledger.core.db import make_engine, make_sessionmaker
+
+    install()
+    return make_sessionmaker(make_engine(get_settings().database_url))
 
 
 @dataclass

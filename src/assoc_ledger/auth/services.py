@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.models import ApiToken, LoginAttempt, RoleGrant, User, WebSession
 from assoc_ledger.auth.scope import Grant, Perm, Principal, Role
 from assoc_ledger.core.db import utcnow
-from assoc_ledger.core.errors import Conflict, DomainError, NotFound
+from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound
 from assoc_ledger.orgs.models import Organisation
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -44,7 +44,7 @@ def hash_secret(token: str) -> str:
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise DomainError(f"密码至少{MIN_PASSWORD}个字符", field="password")
+        raise Invalid(f"密码至少{MIN_PASSWORD}个字符", field="password")
     return _hasher.hash(password)
 
 
@@ -52,7 +52,7 @@ def create_user(session: Session, username: str, password: str, display_name: st
                 person_id: int | None = None) -> User:
     username = username.strip()
     if not username:
-        raise DomainError("用户名不能为空", field="username")
+        raise Invalid("用户名不能为空", field="username")
     if session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"用户名 {username} 已存在", field="username")
     user = User(username=username, display_name=display_name or username,

@@ -1,13 +1,16 @@
 """One error format for the whole service: RFC 9457 problem+json, Chinese messages for users.
 
-Domain code raises :class:`DomainError` (or a subclass); validation failures of request
-bodies, parameters and uploads become 400 with every bad field named in ``errors``.
+Domain code raises :class:`DomainError` or one of its kinds (400 malformed, 404, 409 conflict,
+422 business rule); validation failures of request bodies, parameters and uploads become 400.
+Every refusal names each bad field (and file row) in ``errors``.
 Anything unexpected becomes a 500 problem (and is a bug).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response
@@ -22,23 +25,61 @@ log = logging.getLogger("assoc_ledger")
 PROBLEM = "application/problem+json"
 
 
-class DomainError(Exception):
-    """A refusal a user can act on. ``field`` names the input at fault."""
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: the field at fault, why (Chinese), and the row of a file if any."""
 
-    status_code = 400
-    title = "请求无效"
+    field: str
+    message: str
+    row: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.row is not None:
+            out["row"] = self.row
+        return out
+
+
+class DomainError(Exception):
+    """The one refusal type of every area: RFC 9457 problem+json with every :class:`Problem` listed.
+
+    The class says which kind of refusal it is: :class:`Invalid` (400) for a request that is malformed
+    in itself, :class:`NotFound` (404), :class:`Conflict` (409) with what already exists, and this base
+    class (422) for a well-formed request that a business rule refuses. Nothing is written on any of them.
+    """
+
+    status_code = 422
+    title = "无法处理"
     type_ = "about:blank"
 
-    def __init__(self, detail: str, *, field: str | None = None, status_code: int | None = None,
+    def __init__(self, detail: str | None = None, *, field: str | None = None, row: int | None = None,
+                 problems: Iterable[Problem] = (), status_code: int | None = None,
                  extra: dict[str, Any] | None = None, title: str | None = None) -> None:
+        listed = list(problems)
+        if not listed and detail is not None and (field is not None or row is not None):
+            listed = [Problem(field or "", detail, row)]
+        if detail is None:
+            detail = "；".join(p.message for p in listed) or self.title
         super().__init__(detail)
         self.detail = detail
-        self.field = field
+        self.problems: tuple[Problem, ...] = tuple(listed)
+        self.field = field if field is not None else (listed[0].field if len(listed) == 1 else None)
         if status_code is not None:
             self.status_code = status_code
         if title is not None:
             self.title = title
         self.extra = extra or {}
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [p.as_dict() for p in self.problems]
+
+
+class Invalid(DomainError):
+    """A malformed request: a missing or badly shaped field, a file that is not what it claims (400)."""
+
+    status_code = 400
+    title = "请求无效"
 
 
 class NotFound(DomainError):
@@ -47,21 +88,41 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
+    """The request clashes with what exists: a duplicate, a stale edit, a reused idempotency key (409)."""
+
     status_code = 409
     title = "与现有记录冲突"
 
 
-class Unprocessable(DomainError):
-    status_code = 422
-    title = "无法处理"
+Unprocessable = DomainError
+"""A business rule refuses a well-formed request (422); the base class itself."""
 
 
-class FieldErrors(DomainError):
-    """Several bad fields at once; each item is ``{"field", "message"}``."""
+class TooLarge(DomainError):
+    status_code = 413
+    title = "上传内容过大"
 
-    def __init__(self, errors: list[dict[str, str]], detail: str = "输入有误，请检查标出的字段") -> None:
-        super().__init__(detail)
-        self.errors = errors
+
+class UnsupportedMedia(DomainError):
+    status_code = 415
+    title = "不支持的文件类型"
+
+
+class Problems:
+    """Collects every problem of a request before refusing it, so the user sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, field: str, message: str, row: int | None = None) -> None:
+        self.items.append(Problem(field, message, row))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self, kind: type[DomainError] = DomainError) -> None:
+        if self.items:
+            raise kind(problems=self.items)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
@@ -128,10 +189,8 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
 
 def _domain_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
     extra: dict[str, Any] = dict(exc.extra)
-    if isinstance(exc, FieldErrors):
-        extra["errors"] = exc.errors
-    elif exc.field:
-        extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+    if exc.problems:
+        extra.setdefault("errors", exc.errors)
     return problem(exc.status_code, exc.title, exc.detail, type=exc.type_, **extra)
 
 

@@ -15,8 +15,7 @@ console = Console()
 def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
                                            help="会员规模倍数（1 约三千余名会员；更大用于性能测试）")) -> None:
     """Load the demo county (演示县): 8 towns, 5 townships, 1 street office, 317 villages, members, users."""
-    from assoc_ledger.auth.audit import Actor, set_actor
-    from assoc_ledger.cli import _session_factory
+    from assoc_ledger.auth.audit import Actor, audited_sessions, set_actor
     from assoc_ledger.core.config import get_settings
     from assoc_ledger.core.migrate import upgrade
     from assoc_ledger.demo import county, load
@@ -24,7 +23,7 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
     settings = get_settings()
     started = time.monotonic()
     upgrade(settings.database_url)
-    factory = _session_factory()
+    factory = audited_sessions()
     orgs = county.organisations()
     people = list(county.members(orgs, scale=scale))
     events = county.history(orgs, people)

@@ -21,16 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import DomainError, FieldErrors
+from assoc_ledger.core.errors import DomainError, Invalid
 
 ledger_app = typer.Typer(help="公益金账簿（Beancount）", no_args_is_help=True)
 console = Console(emoji=False)  # account names contain ':bank:'-like text
 
 
 def _session() -> Session:
-    from assoc_ledger.cli import _session_factory
+    from assoc_ledger.auth.audit import audited_sessions
 
-    return _session_factory()()
+    return audited_sessions()()
 
 
 def _ledger_dir() -> Path:
@@ -46,14 +46,14 @@ def _book_id(db: Session, ref: str) -> int:
     if book is None and ref.isdigit():
         book = db.get(FundBook, int(ref))
     if book is None:
-        raise DomainError(f"找不到账簿：{ref}（用账簿编号或目录名，如 county-1）", field="book")
+        raise Invalid(f"找不到账簿：{ref}（用账簿编号或目录名，如 county-1）", field="book")
     return book.id
 
 
 def _fail(exc: DomainError) -> typer.Exit:
-    if isinstance(exc, FieldErrors):
-        for item in exc.errors:
-            console.print(f"[red]{item['field']}：{item['message']}[/red]")
+    if len(exc.problems) > 1:
+        for item in exc.problems:
+            console.print(f"[red]{item.field}：{item.message}[/red]")
     else:
         console.print(f"[red]失败：[/red]{exc.detail}" + (f"（{exc.field}）" if exc.field else ""))
     return typer.Exit(2)
@@ -109,7 +109,7 @@ def post(kind: str = typer.Argument(..., help="income | payment | transfer"),
                                                date=date, amount=amount, fund=fund, voucher=voucher,
                                                narration=narration or None, via=via)
             else:
-                raise DomainError("类别只能是 income、payment 或 transfer", field="kind")
+                raise Invalid("类别只能是 income、payment 或 transfer", field="kind")
     except DomainError as exc:
         raise _fail(exc) from exc
     for p in posted:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.errors import Invalid
 from assoc_ledger.core.schemas import MAX_ID, Id, Page
 from assoc_ledger.fund import files, service, verify
 from assoc_ledger.fund.chart import SOURCES
@@ -58,7 +58,7 @@ def _ledger_dir(request: Request[Any, Any, Any]) -> Path:
 
 def _key(header: str | None, body: str | None) -> str | None:
     if header and body and header != body:
-        raise DomainError("Idempotency-Key 请求头与 idempotency_key 字段不一致", field="idempotency_key")
+        raise Invalid("Idempotency-Key 请求头与 idempotency_key 字段不一致", field="idempotency_key")
     return header or body
 
 
@@ -119,7 +119,7 @@ class FundController(Controller):
         if account:
             accounts = {a.name: a for a in service.book_accounts(db, book_id)}
             if account not in accounts and not any(n.startswith(account + ":") for n in accounts):
-                raise DomainError(f"科目不存在：{account}", field="account")
+                raise Invalid(f"科目不存在：{account}", field="account")
             zh = accounts[account].zh if account in accounts else account
             rows = [BalanceOut.of(account, zh, service.balance_of(db, book_id, account, on))]
         else:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Scope
-from assoc_ledger.core.errors import Conflict, DomainError, FieldErrors, NotFound, Unprocessable
+from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problems, Unprocessable
 from assoc_ledger.core.money import MoneyError, from_fen, parse_amount, to_fen
 from assoc_ledger.fund import files, render, rules
 from assoc_ledger.fund.chart import (
@@ -68,7 +68,7 @@ def book_org(session: Session, org: Organisation) -> Organisation:
     while current is not None and current.kind not in BOOK_KINDS:
         current = session.get(Organisation, current.parent_id) if current.parent_id else None
     if current is None:
-        raise DomainError("该组织及其上级都不设公益金账簿", field="org_id")
+        raise Invalid("该组织及其上级都不设公益金账簿", field="org_id")
     return current
 
 
@@ -155,18 +155,9 @@ class Posted:
     replayed: bool = False
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.items: list[dict[str, str]] = []
-
-    def add(self, field_name: str, message: str) -> None:
-        self.items.append({"field": field_name, "message": message})
-
-    def raise_if_any(self) -> None:
-        if len(self.items) == 1:
-            raise DomainError(self.items[0]["message"], field=self.items[0]["field"])
-        if self.items:
-            raise FieldErrors(self.items, detail="；".join(i["message"] for i in self.items))
+class _Errors(Problems):
+    def raise_if_any(self, kind: type[DomainError] = Invalid) -> None:
+        super().raise_if_any(kind)
 
 
 def _amount(errors: _Errors, value: object, field_name: str = "amount", *, positive: bool = True) -> Decimal:
@@ -665,12 +656,12 @@ def close_month(session: Session, ledger_dir: Path, scope: Scope, book_id: int, 
     errors = _Errors()
     match = re.fullmatch(r"(\d{4})-(\d{2})", month or "")
     if not match or not 1 <= int(match.group(2)) <= 12:
-        raise DomainError("月份格式无效，应为 YYYY-MM", field="month")
+        raise Invalid("月份格式无效，应为 YYYY-MM", field="month")
     year, mon = int(match.group(1)), int(match.group(2))
     last_day = dt.date(year, mon, calendar.monthrange(year, mon)[1])
     first_next = last_day + dt.timedelta(days=1)
     if last_day >= (today or dt.date.today()):
-        raise DomainError(f"{month} 尚未结束，不能结账", field="month")
+        raise Invalid(f"{month} 尚未结束，不能结账", field="month")
     k = _check_key(errors, key or f"close-{month}")
     errors.raise_if_any()
     rh = _request_hash("close", {"book": book_id, "month": month})

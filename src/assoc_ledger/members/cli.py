@@ -33,14 +33,13 @@ def import_command(
     """Import a roster (会员名册). All or nothing: one bad row and nothing is written."""
     from sqlalchemy.exc import IntegrityError
 
-    from assoc_ledger.auth.audit import Actor, set_actor
+    from assoc_ledger.auth.audit import Actor, audited_sessions, set_actor
     from assoc_ledger.auth.scope import Perm, Scope
-    from assoc_ledger.cli import _session_factory
     from assoc_ledger.core.errors import DomainError
     from assoc_ledger.members.import_roster import ImportRefused, import_roster
     from assoc_ledger.members.import_source import Sheet
 
-    factory = _session_factory()
+    factory = audited_sessions()
     report: ImportReport | None = None
     with factory() as db, _progress() as progress:
         set_actor(db, Actor(None, f"cli:{getpass.getuser()}", None))
@@ -77,12 +76,12 @@ def import_command(
 
 def _scope_for(db: Session, org: str, perm: Perm) -> Scope:
     from assoc_ledger.auth.scope import Scope
-    from assoc_ledger.core.errors import DomainError
+    from assoc_ledger.core.errors import Invalid
     from assoc_ledger.members.import_roster import OrgDirectory
 
     found = OrgDirectory(db, Scope.everything(perm)).resolve(org)
     if isinstance(found, str):
-        raise DomainError(found)
+        raise Invalid(found)
     return Scope(perm=perm, paths=(found.path,))
 
 
@@ -117,9 +116,8 @@ def export_command(
     status: str = typer.Option("active", "--status", help="active 在册 / left 离会 / all 全部"),
 ) -> None:
     """Export members to XLSX; resident IDs and phones are masked."""
-    from assoc_ledger.auth.audit import Actor, set_actor
+    from assoc_ledger.auth.audit import Actor, audited_sessions, set_actor
     from assoc_ledger.auth.scope import Perm, Scope
-    from assoc_ledger.cli import _session_factory
     from assoc_ledger.core.errors import DomainError
     from assoc_ledger.members.import_export import count_members, export_members
     from assoc_ledger.members.services import MemberFilter
@@ -127,7 +125,7 @@ def export_command(
     if status not in ("active", "left", "all"):
         console.print("[red]--status 只能是 active、left 或 all[/red]")
         raise typer.Exit(2)
-    factory = _session_factory()
+    factory = audited_sessions()
     with factory() as db:
         set_actor(db, Actor(None, f"cli:{getpass.getuser()}", None))
         try:

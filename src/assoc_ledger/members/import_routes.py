@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.config import Settings
-from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.errors import DomainError, Invalid
 from assoc_ledger.core.schemas import Schema
 from assoc_ledger.members.import_export import export_members
 from assoc_ledger.members.import_roster import ImportReport, import_roster, report_dict
@@ -77,7 +77,7 @@ def import_members(request: Request[Any, Any, Any], db: Session, org_scope: Scop
     settings: Settings = request.app.state.settings
     upload = data.file
     if not isinstance(upload, UploadFile):
-        raise DomainError("请用 multipart/form-data 上传文件（字段名 file）", field="file")
+        raise Invalid("请用 multipart/form-data 上传文件（字段名 file）", field="file")
     f = upload.file
     f.seek(0, io.SEEK_END)
     size = f.tell()

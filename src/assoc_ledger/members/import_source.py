@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, overload
 
-from assoc_ledger.core.errors import DomainError, FieldErrors
+from assoc_ledger.core.errors import DomainError, Invalid, Problem
 
 # Canonical header -> spellings seen in secretaries' sheets.
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
@@ -93,7 +93,7 @@ def _find_header(rows: Iterator[tuple[int, Sequence[Any]]]) -> tuple[int, dict[s
                 columns[c] = idx
             missing = [h for h in REQUIRED_HEADERS if h not in columns]
             if missing:
-                raise FieldErrors([{"field": h, "message": f"缺少必填列“{h}”"} for h in missing],
+                raise Invalid(problems=[Problem(h, f"缺少必填列“{h}”") for h in missing],
                                   detail="缺少必填列：" + "、".join(missing))
             return row_no, columns
         if row_no >= HEADER_SCAN_ROWS:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import Conflict, DomainError, NotFound
+from assoc_ledger.core.errors import Conflict, Invalid, NotFound
 from assoc_ledger.core.personal import ResidentIdError, parse_resident_id, validate_phone
 from assoc_ledger.members.models import (
     LeftReason,
@@ -37,11 +37,11 @@ def create_person(session: Session, scope: Scope, *, name: str, resident_id: str
                   phone: str | None = None, address: str | None = None) -> Person:
     org = get_org(session, org_id, scope)
     if org.closed_on is not None:
-        raise DomainError("所属组织已撤销", field="org_id")
+        raise Invalid("所属组织已撤销", field="org_id")
     try:
         rid = parse_resident_id(resident_id)
     except ResidentIdError as exc:
-        raise DomainError(str(exc), field="resident_id") from exc
+        raise Invalid(str(exc), field="resident_id") from exc
     clash = existing_person(session, rid.number)
     if clash is not None:
         # Point at the existing record only if the caller may see it; otherwise just refuse.
@@ -52,7 +52,7 @@ def create_person(session: Session, scope: Scope, *, name: str, resident_id: str
         try:
             phone = validate_phone(phone)
         except ValueError as exc:
-            raise DomainError(str(exc), field="phone") from exc
+            raise Invalid(str(exc), field="phone") from exc
     person = Person(name=name.strip(), resident_id=rid.number, resident_id_tail=rid.number[-4:],
                     birth_date=rid.birth_date, sex=rid.sex, phone=phone or None, address=address,
                     org_id=org.id)
@@ -97,19 +97,19 @@ def update_person(session: Session, scope: Scope, person_id: int, *, name: str |
         try:
             person.phone = validate_phone(phone) if phone else None
         except ValueError as exc:
-            raise DomainError(str(exc), field="phone") from exc
+            raise Invalid(str(exc), field="phone") from exc
     if address is not None:
         person.address = address
     if org_id is not None:
         person.org_id = get_org(session, org_id, scope).id
     if died_on is not None:
         if died_on < person.birth_date or died_on > date.today():
-            raise DomainError("死亡日期无效", field="died_on")
+            raise Invalid("死亡日期无效", field="died_on")
         open_spells = list(session.scalars(select(Membership).where(Membership.person_id == person.id,
                                                                     Membership.left_on.is_(None))))
         # A membership cannot end before it began.
         if any(died_on < m.joined_on for m in open_spells):
-            raise DomainError("死亡日期早于入会日期", field="died_on")
+            raise Invalid("死亡日期早于入会日期", field="died_on")
         person.died_on = died_on
         for m in open_spells:
             _end_membership(m, died_on, LeftReason.died)
@@ -128,11 +128,11 @@ def join(session: Session, scope: Scope, *, person_id: int, org_id: int, joined_
     person = get_person(session, scope, person_id)
     org = get_org(session, org_id, scope)
     if org.closed_on is not None:
-        raise DomainError("该组织已撤销，不能入会", field="org_id")
+        raise Invalid("该组织已撤销，不能入会", field="org_id")
     if person.died_on is not None:
-        raise DomainError("该人员已故，不能入会", field="person_id")
+        raise Invalid("该人员已故，不能入会", field="person_id")
     if joined_on < person.birth_date or joined_on > date.today():
-        raise DomainError("入会日期无效", field="joined_on")
+        raise Invalid("入会日期无效", field="joined_on")
     current = _active_membership(session, person.id)
     if current is not None:
         if current.org_id == org.id:
@@ -178,7 +178,7 @@ def leave(session: Session, scope: Scope, membership_id: int, left_on: date, rea
     if m.left_on is not None:
         raise Conflict("该会员已离会", field="membership_id")
     if left_on < m.joined_on:
-        raise DomainError("离会日期早于入会日期", field="left_on")
+        raise Invalid("离会日期早于入会日期", field="left_on")
     _end_membership(m, left_on, reason)
     if reason is LeftReason.died:
         person = session.get(Person, m.person_id)
@@ -195,9 +195,9 @@ def transfer(session: Session, scope: Scope, membership_id: int, to_org_id: int,
         raise Conflict("该会员已离会", field="membership_id")
     target = get_org(session, to_org_id, scope)
     if target.id == m.org_id:
-        raise DomainError("转入组织与当前组织相同", field="to_org_id")
+        raise Invalid("转入组织与当前组织相同", field="to_org_id")
     if on < m.joined_on:
-        raise DomainError("转会日期早于入会日期", field="on")
+        raise Invalid("转会日期早于入会日期", field="on")
     roles = [MemberRole(t.role) for t in m.roles if t.end_on is None and t.role == MemberRole.member.value]
     _end_membership(m, on, LeftReason.moved)
     session.flush()
@@ -209,9 +209,9 @@ def transfer(session: Session, scope: Scope, membership_id: int, to_org_id: int,
 def assign_role(session: Session, scope: Scope, membership_id: int, role: MemberRole, start_on: date) -> RoleTerm:
     m = get_membership(session, scope, membership_id)
     if m.left_on is not None:
-        raise DomainError("已离会人员不能任职", field="membership_id")
+        raise Invalid("已离会人员不能任职", field="membership_id")
     if start_on < m.joined_on:
-        raise DomainError("任职日期早于入会日期", field="start_on")
+        raise Invalid("任职日期早于入会日期", field="start_on")
     if any(t.role == role.value and t.end_on is None for t in m.roles):
         raise Conflict("已担任该职务", field="role")
     term = RoleTerm(membership_id=m.id, role=role.value, start_on=start_on)
@@ -228,7 +228,7 @@ def end_role(session: Session, scope: Scope, membership_id: int, term_id: int, e
     if term.end_on is not None:
         raise Conflict("该任职已结束", field="term_id")
     if end_on < term.start_on:
-        raise DomainError("结束日期早于开始日期", field="end_on")
+        raise Invalid("结束日期早于开始日期", field="end_on")
     term.end_on = end_on
     session.flush()
     return term

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.errors import Invalid
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.core.schemas import MAX_ID, Id
 from assoc_ledger.fund import service
@@ -40,7 +40,7 @@ def _date(value: str | None, field: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise DomainError("日期格式应为 YYYY-MM-DD", field=field) from None
+        raise Invalid("日期格式应为 YYYY-MM-DD", field=field) from None
 
 
 def yuan(amount: Decimal) -> str:
