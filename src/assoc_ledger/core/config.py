@@ -24,7 +24,8 @@ class Settings(BaseModel):
     max_upload_bytes: int = 20 * 1024 * 1024
     # The resident-ID key lives outside the database: base64 of 32 bytes here, or else in ``key_file``
     # (created by the first ``migrate``, owner-only). A database copied without it shows no ID.
-    id_key: SecretStr | None = None
+    # Read from the environment even when Settings is built in code: a key is never written into code.
+    id_key: SecretStr | None = Field(default_factory=lambda: _env_secret("ASSOC_ID_KEY"))
     key_file: Path = Field(default_factory=lambda: Path.cwd() / "var" / "assoc.key")
 
     @classmethod
@@ -36,6 +37,11 @@ class Settings(BaseModel):
                 values[name] = env
         values.update(overrides)
         return cls.model_validate(values)
+
+
+def _env_secret(name: str) -> SecretStr | None:
+    value = os.environ.get(name)
+    return SecretStr(value) if value else None
 
 
 @lru_cache(maxsize=1)
