@@ -49,6 +49,8 @@ def _rebuild_allowed() -> Iterator[None]:
         return
     with op.get_context().autocommit_block():
         op.execute("PRAGMA foreign_keys=OFF")
+        # Freed pages (the old table, the old row versions) are zeroed, not left holding clear numbers.
+        op.execute("PRAGMA secure_delete=ON")
     yield
     broken = bind.exec_driver_sql("PRAGMA foreign_key_check").all()
     if broken:
@@ -92,6 +94,10 @@ def upgrade() -> None:
             batch_op.drop_constraint(batch_op.f("uq_people_resident_id"), type_="unique")
             batch_op.drop_column("resident_id")
             batch_op.create_unique_constraint(batch_op.f("uq_people_resident_id_hash"), ["resident_id_hash"])
+    if bind.dialect.name == "postgresql":
+        # DROP COLUMN leaves the old values in the heap, and the UPDATE above left dead row versions
+        # holding them: rewrite the table now (CLUSTER may run inside the migration's transaction).
+        op.execute("CLUSTER people USING pk_people")
 
 
 def downgrade() -> None:
