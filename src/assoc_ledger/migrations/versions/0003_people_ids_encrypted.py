@@ -10,6 +10,7 @@ the key file if neither exists. Existing clear-text rows are sealed, hashed and 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +31,10 @@ CHUNK = 1000
 
 def _cipher() -> IdCipher:
     settings = get_settings()
-    ensure_key_file(settings)
+    if ensure_key_file(settings):
+        # The operator must learn of the key now: a database restored without it shows no ID.
+        sys.stderr.write(f"已创建身份证号密钥文件 {settings.key_file}（仅所有者可读）。请另行备份该文件，"
+                         "不要与数据库备份放在一起；丢失后已登记的身份证号将无法查看。\n")
     return cipher_for(settings)
 
 
