@@ -88,26 +88,23 @@ class IdCipher:
         if len(self.key) != KEY_BYTES:
             raise BadKey("身份证号密钥应为 32 字节")
 
-    @property
-    def _aead(self) -> AESGCM:
-        return _aead(self.key)
-
     def lookup(self, number: str) -> str:
         return hmac.new(_lookup_key(self.key), number.encode("ascii"), hashlib.sha256).hexdigest()
 
     def seal(self, number: str, bound_to: str) -> bytes:
         """Nonce + ciphertext; ``bound_to`` (the row's lookup hash) is authenticated with it."""
         nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, number.encode("ascii"), bound_to.encode("ascii"))
+        return nonce + _aead(self.key).encrypt(nonce, number.encode("ascii"), bound_to.encode("ascii"))
 
     def open(self, sealed: bytes, bound_to: str) -> str:
         try:
-            plain = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], bound_to.encode("ascii"))
+            plain = _aead(self.key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], bound_to.encode("ascii"))
         except InvalidTag as exc:
             raise BadKey("身份证号无法解密：密钥与数据库不符，或记录已被改动") from exc
         return plain.decode("ascii")
 
 
+# Derived once per key, not per number: a roster import seals thousands.
 @lru_cache(maxsize=8)
 def _aead(key: bytes) -> AESGCM:
     return AESGCM(HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_ENCRYPT_INFO).derive(key))
