@@ -20,6 +20,17 @@ app.add_typer(audit_app, name="audit")
 console = Console()
 
 
+@app.callback()
+def _load_every_mapper() -> None:
+    """Runs before any command: every area's models are imported before a session is opened.
+
+    SQLAlchemy resolves a foreign key (``users.person_id`` -> ``people``) only when the target
+    table's model is imported; a command that imports just its own area would otherwise fail in a
+    fresh process. Doing it here, once, covers every command, present and future.
+    """
+    import assoc_ledger.models  # noqa: F401
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (Alembic)."""
