@@ -28,6 +28,7 @@ from assoc_ledger.core.db import make_engine
 from assoc_ledger.core.errors import DomainError
 from assoc_ledger.orgs.import_tree import CODE, KIND, NAME, PARENT, TreeImportReport, import_tree
 from assoc_ledger.orgs.models import Organisation, OrgEvent
+from tests.conftest import Tree
 from tests.org_tree_files import (
     BOOK_KINDS_IN_TREE,
     COUNTY_CODE,
@@ -223,6 +224,19 @@ def test_same_file_twice_changes_nothing_and_existing_units_are_never_edited(
     assert [(p.row, p.field) for p in refused.problems] == [(2, CODE)]
     assert "名称为“河口镇”" in refused.problems[0].message and "类型为“镇”" in refused.problems[0].message
     assert _stored(session_factory) == stored
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_unit_made_by_hand_is_found_by_name_not_duplicated(tree: Tree,
+                                                            session_factory: sessionmaker[Session]) -> None:
+    county = tree.county.code or ""
+    same = _import(session_factory, tree_csv([("甲镇", "", county, "镇")]), dry_run=False)
+    assert not same.problems and sum(same.unchanged.values()) == 1
+    coded = _import(session_factory, tree_csv([("甲镇", "341100101000", county, "镇")]), dry_run=False)
+    assert [(p.row, p.field) for p in coded.problems] == [(2, CODE)]
+    assert "名为“甲镇”" in coded.problems[0].message and "区划代码为“空”" in coded.problems[0].message
+    with session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(Organisation).where(Organisation.name == "甲镇")) == 1
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -244,21 +244,28 @@ def _plan(session: Session, rows: list[TreeRow], problems: list[Problem]) -> _Pl
 
 
 def _existing(session: Session, r: TreeRow, parent_id: int | None) -> Organisation | None:
+    """The unit this row describes, if the database has it: by code, else by name under the same parent."""
     if r.code:
-        return session.scalar(select(Organisation).where(Organisation.code == r.code))
+        org = session.scalar(select(Organisation).where(Organisation.code == r.code))
+        if org is not None:
+            return org
     return session.scalars(select(Organisation).where(
         Organisation.name == r.name, Organisation.parent_id.is_(None) if parent_id is None
-        else Organisation.parent_id == parent_id, Organisation.closed_on.is_(None))).first()
+        else Organisation.parent_id == parent_id, Organisation.closed_on.is_(None)).order_by(Organisation.id)).first()
 
 
 def _differs(org: Organisation, r: TreeRow, parent_id: int | None) -> str | None:
     """Why an existing unit is not the one the row describes; None when it is."""
-    which = f"区划代码为 {r.code} 的组织" if r.code else f"同一上级下名为“{r.name}”的组织"
+    by_code = r.code is not None and org.code == r.code
+    which = f"区划代码为 {r.code} 的组织" if by_code else f"同一上级下名为“{r.name}”的组织"
     if org.closed_on is not None:
         return f"系统中的{which}“{org.name}”已撤销"
     changes = []
     if org.name != r.name:
         changes.append(f"名称为“{org.name}”")
+    if r.code and not by_code:
+        # A row without a code matches a unit that has one; a row with another code is another unit.
+        changes.append(f"区划代码为“{org.code or '空'}”")
     if org.kind != r.kind.value:
         changes.append(f"类型为“{ORG_KIND_ZH[OrgKind(org.kind)]}”")
     if org.parent_id != parent_id:
