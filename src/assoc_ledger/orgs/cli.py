@@ -37,24 +37,25 @@ def import_command(
     from assoc_ledger.auth.audit import Actor, audited_sessions, set_actor
     from assoc_ledger.auth.scope import Perm, Scope
     from assoc_ledger.core.errors import DomainError
-    from assoc_ledger.core.tabular import Sheet
     from assoc_ledger.orgs.import_tree import import_tree
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=True)
     task = progress.add_task("试导入" if dry_run else "导入", total=None, visible=False)
 
-    def opened(sheet: Sheet) -> None:
-        if sheet.total_hint is None or sheet.total_hint >= PROGRESS_FROM_ROWS:
-            progress.update(task, total=sheet.total_hint, visible=True)
+    def advance(done: int, total: int) -> None:
+        if total < PROGRESS_FROM_ROWS:
+            return
+        if not progress.live.is_started:
+            progress.update(task, total=total, visible=True)
             progress.start()
+        progress.update(task, completed=done)
 
     with audited_sessions()() as db:
         set_actor(db, Actor(None, f"cli:{getpass.getuser()}", None))
         try:
             with file.open("rb") as f:
-                report = import_tree(db, Scope.everything(Perm.org_write), f, dry_run=dry_run,
-                                     progress=lambda n: progress.advance(task, n), on_open=opened)
+                report = import_tree(db, Scope.everything(Perm.org_write), f, dry_run=dry_run, progress=advance)
             if not (dry_run or report.problems):
                 db.commit()
                 report.committed = True

@@ -60,7 +60,8 @@ _CODE_RE = re.compile(CODE_PATTERN)
 # the digits are gone, so the user must fix the column, not us.
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
 
-ProgressFn = Callable[[int], None]
+# (rows checked so far, rows to check): called as each unit is checked and written, the slow part.
+ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,10 @@ def parse_row(row_no: int, cells: Sequence[Any], columns: dict[str, int]) -> Tre
     return TreeRow(row=row_no, name=name, code=code or None, parent_ref=parent or None, kind=kind)
 
 
-def read_rows(sheet: Sheet, report: TreeImportReport, progress: ProgressFn | None = None) -> list[TreeRow]:
+def read_rows(sheet: Sheet, report: TreeImportReport) -> list[TreeRow]:
     rows: list[TreeRow] = []
     for row_no, cells in sheet.rows:
         parsed = parse_row(row_no, cells, sheet.columns)
-        if progress:
-            progress(1)
         if parsed is None:
             continue
         report.total += 1
@@ -278,9 +277,12 @@ def _differs(org: Organisation, r: TreeRow, parent_id: int | None) -> str | None
 _FIELD_COLUMN = {"parent_id": PARENT, "code": CODE, "name": NAME, "kind": KIND}
 
 
-def _apply(session: Session, scope: Scope, plan: _Plan, report: TreeImportReport) -> None:
+def _apply(session: Session, scope: Scope, plan: _Plan, report: TreeImportReport,
+           progress: ProgressFn | None) -> None:
     made: dict[int, Organisation] = {}  # row -> the unit it is (created or found)
-    for r in plan.ordered:
+    for done, r in enumerate(plan.ordered, start=1):
+        if progress:
+            progress(done, len(plan.ordered))
         parent: Organisation | None
         if r.row in plan.file_parent:
             parent = made.get(plan.file_parent[r.row].row)
@@ -310,7 +312,7 @@ def _apply(session: Session, scope: Scope, plan: _Plan, report: TreeImportReport
 
 
 def import_tree(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool,
-                progress: ProgressFn | None = None, on_open: Callable[[Sheet], None] | None = None) -> TreeImportReport:
+                progress: ProgressFn | None = None) -> TreeImportReport:
     """Check (and unless ``dry_run``, write) one file; a dry run or a file with bad rows leaves nothing behind.
 
     Raises a :class:`DomainError` for a file that cannot be read at all (type, encoding, headers).
@@ -321,13 +323,11 @@ def import_tree(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool,
     session.info["write_request"] = True
     with open_sheet(f, TREE_COLUMNS) as sheet:
         report.format, report.encoding = sheet.format, sheet.encoding
-        if on_open:
-            on_open(sheet)
-        rows = read_rows(sheet, report, progress)
+        rows = read_rows(sheet, report)
     if report.total == 0:
         raise BadFile("文件中没有数据行", field="file")
     plan = _plan(session, rows, report.problems)
-    _apply(session, scope, plan, report)
+    _apply(session, scope, plan, report, progress)
     report.problems.sort(key=lambda p: (p.row or 0, p.field))
     if report.problems or dry_run:
         session.rollback()
