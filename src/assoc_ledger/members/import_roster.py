@@ -30,8 +30,9 @@ from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.errors import DomainError
 from assoc_ledger.core.personal import ResidentIdError, parse_resident_id, validate_phone
-from assoc_ledger.members.import_source import BadFile, Sheet, open_sheet
+from assoc_ledger.core.tabular import BadFile, Sheet
 from assoc_ledger.members.models import MEMBER_ROLE_BY_ZH, MemberGroup, MemberRole, Membership, Person, RoleTerm
+from assoc_ledger.members.roster_sheet import open_sheet
 from assoc_ledger.orgs.models import Organisation
 
 BATCH_ROWS = 1000
