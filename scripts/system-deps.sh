@@ -3,7 +3,7 @@
 set -euo pipefail
 want=(fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 if [[ "${1:-run}" == "test" ]]; then
-  want+=(postgresql-15 poppler-utils)
+  want+=(postgresql-15 poppler-utils chromium)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -40,7 +40,7 @@ def test_move_keeps_history_and_rewrites_subtree(client: TestClient[Any], tree: 
     assert hist[1]["detail"]["from_parent_id"] == tree.town_a.id
     # A town cannot be moved under its own village.
     bad = client.post(f"/api/orgs/{tree.town_a.id}/move", json={"parent_id": tree.village_a1.id}, headers=h)
-    assert bad.status_code == 400
+    assert bad.status_code == 422  # a business rule: 422 (was 400 before one problem type)
     assert bad.json()["errors"][0]["field"] == "parent_id"
 
 
@@ -50,7 +50,7 @@ def test_rename_and_close_keep_history(client: TestClient[Any], tree: Tree, auth
     assert r.status_code == 200, r.text
     refused = client.post(f"/api/orgs/{tree.town_a.id}/close", json={"closed_on": "2026-01-01", "reason": "撤并"},
                           headers=h)
-    assert refused.status_code == 400  # still has open villages
+    assert refused.status_code == 422  # still has open villages (a business rule: 422, was 400)
     ok = client.post(f"/api/orgs/{tree.village_a2.id}/close", json={"closed_on": "2026-01-01", "reason": "撤并"},
                      headers=h)
     assert ok.status_code == 201

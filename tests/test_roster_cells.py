@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
+from assoc_ledger.core.tabular import normalise_header, sniff
 from assoc_ledger.members.import_roster import cell_text, parse_date, parse_roles, parse_yes_no
-from assoc_ledger.members.import_source import normalise_header, sniff
 from assoc_ledger.members.models import MemberRole
 
 
@@ -64,7 +64,7 @@ def test_damaged_files_are_refused_as_files_never_crash() -> None:
     import random
 
     from assoc_ledger.core.errors import DomainError
-    from assoc_ledger.members.import_source import open_sheet
+    from assoc_ledger.members.roster_sheet import open_sheet
     from tests.roster_files import roster_rows, to_csv, to_xlsx, with_shared_strings
 
     rng = random.Random(1)

@@ -366,8 +366,8 @@ def test_roster_on_a_later_sheet_after_instructions(client: TestClient[Any], tre
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_row_limit_refuses_the_whole_file(tree: Tree, session_factory: sessionmaker[Session]) -> None:
     from assoc_ledger.auth.scope import Perm
+    from assoc_ledger.core.tabular import BadFile
     from assoc_ledger.members.import_roster import import_roster
-    from assoc_ledger.members.import_source import BadFile
 
     data = to_csv(roster_rows(12, ORGS), "utf-8")
     with session_factory() as s, pytest.raises(BadFile, match="最多导入10行"):

@@ -8,7 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
@@ -20,6 +20,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from assoc_ledger import __version__
 from assoc_ledger.auth import audit
@@ -34,13 +35,14 @@ from assoc_ledger.auth.guards import (
 )
 from assoc_ledger.auth.middleware import AuthMiddleware
 from assoc_ledger.auth.routes import AUTH_ROUTES
-from assoc_ledger.auth.scope import Perm
+from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.config import Settings, get_settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.errors import EXCEPTION_HANDLERS
 from assoc_ledger.core.security import security_headers_middleware
 from assoc_ledger.members.routes import GroupController, MemberController, person_memberships
-from assoc_ledger.orgs.routes import OrgController
+from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.orgs.routes import OrgController, OrgCreated
 from assoc_ledger.people.keys import check_key_on_startup
 from assoc_ledger.people.routes import PersonController
 
@@ -52,6 +54,17 @@ TEMPLATES = Path(str(files("assoc_ledger") / "templates"))
 @get("/healthz", opt=requires(Perm.public), include_in_schema=False)
 async def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
+
+
+def open_fund_book(request: Request[Any, Any, Any], db: Session, org: Organisation, scope: Scope) -> None:
+    """A fund-keeping level gets its books (chart of accounts, earmark rules) as it is created."""
+    from assoc_ledger.fund import service as fund_service
+
+    if org.kind in fund_service.BOOK_KINDS:
+        fund_service.open_book(db, Path(request.app.state.settings.ledger_dir), org.id, scope)
+
+
+ON_ORG_CREATED: tuple[OrgCreated, ...] = (open_fund_book,)
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -117,7 +130,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         route_handlers=route_handlers(),
         dependencies={"db": Provide(provide_db),
                       "org_scope": Provide(provide_scope, sync_to_thread=False),
-                      "principal": Provide(provide_principal, sync_to_thread=False)},
+                      "principal": Provide(provide_principal, sync_to_thread=False),
+                      "on_org_created": Provide(lambda: ON_ORG_CREATED, sync_to_thread=False)},
         guards=[permission_guard],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=["^/schema"]), security_headers_middleware],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -20,6 +20,17 @@ app.add_typer(audit_app, name="audit")
 console = Console()
 
 
+@app.callback()
+def _load_every_mapper() -> None:
+    """Runs before any command: every area's models are imported before a session is opened.
+
+    SQLAlchemy resolves a foreign key (``users.person_id`` -> ``people``) only when the target
+    table's model is imported; a command that imports just its own area would otherwise fail in a
+    fresh process. Doing it here, once, covers every command, present and future.
+    """
+    import assoc_ledger.models  # noqa: F401
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (Alembic)."""
@@ -91,7 +102,8 @@ def audit_verify() -> None:
 
 def _register_optional() -> None:
     """Domain areas add their own commands: a module exposing ``register(app)``."""
-    for module in ("assoc_ledger.demo.cli", "assoc_ledger.members.cli", "assoc_ledger.fund.cli"):
+    for module in ("assoc_ledger.orgs.cli", "assoc_ledger.demo.cli", "assoc_ledger.members.cli",
+                   "assoc_ledger.fund.cli", "assoc_ledger.ops.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -19,6 +19,7 @@ from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.auth.models import AuditEntry, AuditHead, LoginAttempt, WebSession
+from assoc_ledger.auth.tree import org_tree
 from assoc_ledger.core.db import utcnow
 from assoc_ledger.core.personal import mask_phone, mask_resident_id
 
@@ -67,15 +68,14 @@ def _row(obj: Any) -> dict[str, Any]:
 
 
 def _org_path(session: Session, obj: Any) -> str | None:
-    from assoc_ledger.orgs.models import Organisation
-
-    if isinstance(obj, Organisation):
-        return obj.path
+    """The organisation an audited row belongs to, so auditors see only their subtree's entries."""
+    own = getattr(obj, "org_path", None)  # an organisation itself says where it sits
+    if isinstance(own, str):
+        return own
     org_id = getattr(obj, "org_id", None)
     if isinstance(org_id, int):
         with session.no_autoflush:
-            org = session.get(Organisation, org_id)
-        return org.path if org else None
+            return org_tree().paths(session, [org_id]).get(org_id)
     return None
 
 

@@ -20,10 +20,9 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
 from assoc_ledger.auth.models import ApiToken, AuditEntry, RoleGrant, User
 from assoc_ledger.auth.scope import Perm, Principal, Role, Scope
+from assoc_ledger.auth.tree import org_tree, require_org
 from assoc_ledger.core.errors import NotFound
 from assoc_ledger.core.schemas import MAX_ID, Id, IdField, Page, Schema
-from assoc_ledger.orgs.models import Organisation
-from assoc_ledger.orgs.services import get_org
 
 
 class LoginRequest(Schema):
@@ -171,8 +170,7 @@ class UserController(Controller):
 
     @get("/", opt=requires(Perm.user_admin), sync_to_thread=True)
     def list_users(self, db: Session, org_scope: Scope) -> list[UserOut]:
-        in_scope = (select(RoleGrant.user_id).join(Organisation, Organisation.id == RoleGrant.org_id)
-                    .where(org_scope.clause(Organisation.path)))
+        in_scope = select(RoleGrant.user_id).where(RoleGrant.org_id.in_(org_tree().ids_in(org_scope)))
         rows = db.scalars(select(User).where(User.id.in_(in_scope)).order_by(User.id))
         return [UserOut.model_validate(u) for u in rows]
 
@@ -183,8 +181,8 @@ class UserController(Controller):
     @get("/{user_id:int}/grants", opt=requires(Perm.user_admin), sync_to_thread=True)
     def list_grants(self, db: Session, org_scope: Scope, user_id: Id) -> list[GrantRecord]:
         _user_in_scope(db, org_scope, user_id)
-        rows = db.scalars(select(RoleGrant).join(Organisation, Organisation.id == RoleGrant.org_id)
-                          .where(RoleGrant.user_id == user_id, org_scope.clause(Organisation.path))
+        rows = db.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id,
+                                                  RoleGrant.org_id.in_(org_tree().ids_in(org_scope)))
                           .order_by(RoleGrant.id))
         return [GrantRecord.model_validate(g) for g in rows]
 
@@ -196,7 +194,7 @@ class UserController(Controller):
         has_any = db.scalar(select(RoleGrant.id).where(RoleGrant.user_id == user_id).limit(1))
         if has_any is not None:  # a user already placed elsewhere is not this admin's to extend
             _user_in_scope(db, org_scope, user_id)
-        get_org(db, data.org_id, org_scope)  # an admin can only grant within their own subtree
+        require_org(db, data.org_id, org_scope)  # an admin can only grant within their own subtree
         return GrantRecord.model_validate(services.grant_role(db, user, data.role, data.org_id))
 
     @post("/{user_id:int}/grants/{grant_id:int}/revoke", opt=requires(Perm.user_admin), sync_to_thread=True,
@@ -205,14 +203,14 @@ class UserController(Controller):
         grant = db.get(RoleGrant, grant_id)
         if grant is None or grant.user_id != user_id:
             raise NotFound("授权不存在", field="grant_id")
-        get_org(db, grant.org_id, org_scope)
+        require_org(db, grant.org_id, org_scope)
         return GrantRecord.model_validate(services.revoke_grant(db, grant_id))
 
 
 def _user_in_scope(db: Session, org_scope: Scope, user_id: int) -> None:
     """Users are visible to an admin when they hold some role inside the admin's subtree."""
-    found = db.scalar(select(RoleGrant.id).join(Organisation, Organisation.id == RoleGrant.org_id)
-                      .where(RoleGrant.user_id == user_id, org_scope.clause(Organisation.path)).limit(1))
+    found = db.scalar(select(RoleGrant.id).where(RoleGrant.user_id == user_id,
+                                                 RoleGrant.org_id.in_(org_tree().ids_in(org_scope))).limit(1))
     if found is None:
         raise NotFound("用户不存在", field="user_id")
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.models import ApiToken, LoginAttempt, RoleGrant, User, WebSession
 from assoc_ledger.auth.scope import Grant, Perm, Principal, Role
+from assoc_ledger.auth.tree import org_tree
 from assoc_ledger.core.db import utcnow
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound
-from assoc_ledger.orgs.models import Organisation
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -63,7 +63,7 @@ def create_user(session: Session, username: str, password: str, display_name: st
 
 
 def grant_role(session: Session, user: User, role: Role, org_id: int) -> RoleGrant:
-    if session.get(Organisation, org_id) is None:
+    if not org_tree().paths(session, [org_id]):
         raise NotFound("组织不存在", field="org_id")
     existing = session.scalar(select(RoleGrant).where(
         RoleGrant.user_id == user.id, RoleGrant.role == role.value, RoleGrant.org_id == org_id,
@@ -85,13 +85,10 @@ def revoke_grant(session: Session, grant_id: int) -> RoleGrant:
 
 
 def principal_for(session: Session, user: User, token: ApiToken | None = None) -> Principal:
-    rows = session.execute(
-        select(RoleGrant.role, RoleGrant.org_id, Organisation.path)
-        .join(Organisation, Organisation.id == RoleGrant.org_id)
-        .where(RoleGrant.user_id == user.id, RoleGrant.revoked_at.is_(None),
-               Organisation.closed_on.is_(None))
-    ).all()
-    grants = tuple(Grant(Role(r), oid, path) for r, oid, path in rows)
+    rows = session.execute(select(RoleGrant.role, RoleGrant.org_id).where(
+        RoleGrant.user_id == user.id, RoleGrant.revoked_at.is_(None)).order_by(RoleGrant.id)).all()
+    paths = org_tree().paths(session, {oid for _, oid in rows}, open_only=True)
+    grants = tuple(Grant(Role(r), oid, paths[oid]) for r, oid in rows if oid in paths)
     perms = frozenset(Perm(p) for p in token.perms) if token is not None and token.perms is not None else None
     return Principal(user_id=user.id, username=user.username, grants=grants,
                      token_id=token.id if token else None, token_perms=perms)

@@ -36,8 +36,8 @@ def import_command(
     from assoc_ledger.auth.audit import Actor, audited_sessions, set_actor
     from assoc_ledger.auth.scope import Perm, Scope
     from assoc_ledger.core.errors import DomainError
+    from assoc_ledger.core.tabular import Sheet
     from assoc_ledger.members.import_roster import ImportRefused, import_roster
-    from assoc_ledger.members.import_source import Sheet
 
     factory = audited_sessions()
     report: ImportReport | None = None

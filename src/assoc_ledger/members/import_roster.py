@@ -2,7 +2,7 @@
 
 One pipeline serves the API, the CLI and the demo loader:
 
-* rows stream from :mod:`import_source` and are handled in batches;
+* rows stream from :mod:`members.roster_sheet` (the shared tabular reader) and are handled in batches;
 * each row is parsed into a :class:`RosterRow` value or a list of :class:`Problem` values
   (field = the column header, reason in Chinese, row number) — errors are collected, never raised;
   a person's details pass ``people.rules.check_person`` and the joining ``members.admission``,
@@ -33,9 +33,10 @@ from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.crypto import IdCipher
 from assoc_ledger.core.errors import DomainError, Problem
 from assoc_ledger.core.personal import parse_resident_id
+from assoc_ledger.core.tabular import BadFile, Sheet
 from assoc_ledger.members.admission import join_date_problems, spell_problems
-from assoc_ledger.members.import_source import BadFile, Sheet, open_sheet
 from assoc_ledger.members.models import MEMBER_ROLE_BY_ZH, MemberGroup, MemberRole, Membership, RoleTerm
+from assoc_ledger.members.roster_sheet import open_sheet
 from assoc_ledger.members.services import spells_of
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.people import services as people

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, Select, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from assoc_ledger.auth.scope import Scope
+from assoc_ledger.auth.tree import provide
 from assoc_ledger.core.db import Base, UTCDateTime, utcnow
 
 
@@ -75,6 +78,11 @@ class Organisation(Base):
     def is_within(self, path: str) -> bool:
         return self.path.startswith(path)
 
+    @property
+    def org_path(self) -> str:
+        """Where the row sits in the tree, as every audited row is asked (an organisation is its own place)."""
+        return self.path
+
 
 class OrgEvent(Base):
     """History of an organisation: created, renamed, moved, closed, changed. Append-only."""
@@ -88,3 +96,21 @@ class OrgEvent(Base):
     effective_on: Mapped[date | None] = mapped_column(Date)
     actor_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class _SqlOrgTree:
+    """This area's answer to access control's :class:`~assoc_ledger.auth.tree.OrgTree` port."""
+
+    def paths(self, session: Session, org_ids: Collection[int], *, open_only: bool = False) -> dict[int, str]:
+        if not org_ids:
+            return {}
+        stmt = select(Organisation.id, Organisation.path).where(Organisation.id.in_(list(org_ids)))
+        if open_only:
+            stmt = stmt.where(Organisation.closed_on.is_(None))
+        return dict(session.execute(stmt).tuples().all())
+
+    def ids_in(self, scope: Scope) -> Select[Any]:
+        return select(Organisation.id).where(scope.clause(Organisation.path))
+
+
+provide(_SqlOrgTree())

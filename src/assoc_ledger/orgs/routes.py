@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from litestar import Controller, Request, get, patch, post
@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId, Page
-from assoc_ledger.fund import service as fund_service
 from assoc_ledger.orgs import services
-from assoc_ledger.orgs.models import OrgKind
+from assoc_ledger.orgs.models import Organisation, OrgKind
 from assoc_ledger.orgs.schemas import (
     CoverageRow,
     OrgClose,
@@ -24,6 +23,10 @@ from assoc_ledger.orgs.schemas import (
     OrgOut,
     OrgUpdate,
 )
+
+OrgCreated = Callable[[Request[Any, Any, Any], Session, Organisation, Scope], None]
+"""What other areas do when an organisation is created in the same request (areas above this one
+register theirs where the application is assembled; this area does not know them)."""
 
 
 class OrgController(Controller):
@@ -40,11 +43,11 @@ class OrgController(Controller):
         return Page(items=[OrgOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
 
     @post("/", opt=requires(Perm.org_write), sync_to_thread=True)
-    def create_org(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: OrgCreate) -> OrgOut:
+    def create_org(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: OrgCreate,
+                   on_org_created: Sequence[OrgCreated]) -> OrgOut:
         org = services.create_org(db, org_scope, **data.model_dump())
-        if org.kind in fund_service.BOOK_KINDS:
-            # A fund-keeping level gets its books (chart of accounts, earmark rules) as it is created.
-            fund_service.open_book(db, Path(request.app.state.settings.ledger_dir), org.id, org_scope)
+        for hook in on_org_created:
+            hook(request, db, org, org_scope)
         return OrgOut.model_validate(org)
 
     @get("/{org_id:int}", opt=requires(Perm.org_read), sync_to_thread=True)

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
-from assoc_ledger.core.errors import Conflict, Invalid, NotFound
+from assoc_ledger.core.errors import Conflict, DomainError, NotFound
 from assoc_ledger.orgs.models import ALLOWED_PARENTS, ORG_KIND_ZH, Organisation, OrgEvent, OrgKind
 
 
@@ -35,7 +35,7 @@ def find_by_name_or_code(session: Session, text: str) -> Organisation | None:
                                                            Organisation.closed_on.is_(None)).limit(2)).all()
         if len(found) > 1:
             # Village names repeat across townships; picking one silently could grant the wrong subtree.
-            raise Invalid(f"有多个名为“{text}”的组织，请改用区划代码", field="org")
+            raise DomainError(f"有多个名为“{text}”的组织，请改用区划代码", field="org")
         org = found[0] if found else None
     return org
 
@@ -44,9 +44,9 @@ def _check_parent(kind: OrgKind, parent: Organisation | None) -> None:
     parent_kind = OrgKind(parent.kind) if parent else None
     if parent_kind not in ALLOWED_PARENTS[kind]:
         where = ORG_KIND_ZH[parent_kind] if parent_kind else "顶层"
-        raise Invalid(f"{ORG_KIND_ZH[kind]}级组织不能设在{where}之下", field="parent_id")
+        raise DomainError(f"{ORG_KIND_ZH[kind]}级组织不能设在{where}之下", field="parent_id")
     if parent is not None and parent.closed_on is not None:
-        raise Invalid("上级组织已撤销", field="parent_id")
+        raise DomainError("上级组织已撤销", field="parent_id")
 
 
 def create_org(session: Session, scope: Scope, *, name: str, kind: OrgKind, parent_id: int | None,
@@ -79,7 +79,7 @@ def update_org(session: Session, scope: Scope, org_id: int, changes: dict[str, A
     if expected_version is not None and expected_version != org.version:
         raise Conflict("该组织已被他人修改，请刷新后重试", field="version")
     if org.closed_on is not None:
-        raise Invalid("组织已撤销，不能修改", field="org_id")
+        raise DomainError("组织已撤销，不能修改", field="org_id")
     if "code" in changes and changes["code"] and changes["code"] != org.code:
         clash = session.scalar(select(Organisation.id).where(Organisation.code == changes["code"]))
         if clash:
@@ -106,7 +106,7 @@ def move_org(session: Session, scope: Scope, org_id: int, new_parent_id: int,
     org = get_org(session, org_id, scope)
     new_parent = get_org(session, new_parent_id, scope)
     if new_parent.path.startswith(org.path):
-        raise Invalid("不能把组织移到它自己或其下级之下", field="parent_id")
+        raise DomainError("不能把组织移到它自己或其下级之下", field="parent_id")
     _check_parent(OrgKind(org.kind), new_parent)
     old_path, old_parent = org.path, org.parent_id
     new_path = f"{new_parent.path}{org.id}/"
@@ -138,7 +138,7 @@ def close_org(session: Session, scope: Scope, org_id: int, closed_on: date, reas
         .where(Organisation.parent_id == org.id, Organisation.closed_on.is_(None))
     )
     if open_children:
-        raise Invalid(f"还有{open_children}个下级组织未撤销，不能撤销", field="org_id")
+        raise DomainError(f"还有{open_children}个下级组织未撤销，不能撤销", field="org_id")
     org.closed_on = closed_on
     _event(session, org, "closed", scope, effective_on=closed_on, reason=reason)
     session.flush()

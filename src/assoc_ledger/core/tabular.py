@@ -1,10 +1,11 @@
-"""Reading an uploaded roster (会员名册): sniff XLSX or CSV from its bytes, find the header row, stream rows.
+"""Reading an uploaded sheet (a roster, an organisation tree): sniff XLSX or CSV, find the header row, stream rows.
 
 The file's first bytes decide its type, never its name. XLSX is read with openpyxl in read-only
 mode and CSV with the csv module over the file, so rows arrive one at a time. CSV may be UTF-8
 (with or without BOM) or GB18030, the two encodings Excel on a Chinese Windows produces.
-Everything a user can get wrong about the file as a whole is a :class:`DomainError`
-(400 or 415); mistakes inside rows are reported later, row by row.
+What a sheet must contain (its headers and their spellings) is a :class:`Columns` value given
+by the area that reads it. Everything a user can get wrong about the file as a whole is a
+:class:`DomainError` (400 or 415); mistakes inside rows are reported later, row by row.
 """
 
 from __future__ import annotations
@@ -16,29 +17,13 @@ import os
 import struct
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, overload
 
 from assoc_ledger.core.errors import DomainError, Invalid, Problem
 
-# Canonical header -> spellings seen in secretaries' sheets.
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "姓名": ("姓名", "会员姓名"),
-    "身份证号": ("身份证号", "身份证号码", "公民身份号码", "身份证"),
-    "联系电话": ("联系电话", "电话", "手机", "手机号", "手机号码", "联系方式"),
-    "所属组织": ("所属组织", "所属协会", "组织"),
-    "职务": ("职务", "会内职务"),
-    "入会日期": ("入会日期", "入会时间"),
-    "是否志愿者": ("是否志愿者", "志愿者"),
-    "住址": ("住址", "家庭住址", "地址"),
-    "志愿服务技能": ("志愿服务技能", "服务技能", "技能"),
-    "会员小组": ("会员小组", "小组"),
-}
-REQUIRED_HEADERS = ("姓名", "身份证号", "联系电话", "所属组织", "职务", "入会日期", "是否志愿者")
-OPTIONAL_HEADERS = ("住址", "志愿服务技能", "会员小组")
-_ALIAS = {alias: canon for canon, aliases in HEADER_ALIASES.items() for alias in aliases}
 HEADER_SCAN_ROWS = 10
 
 _XLS_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -56,12 +41,33 @@ class BadFile(DomainError):
 
 
 class NoHeader(BadFile):
-    """No row in the first ten has both 姓名 and 身份证号."""
+    """No row in the first ten holds the columns that mark the header."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What one kind of sheet holds: canonical header -> spellings seen in users' sheets.
+
+    ``required`` columns must be present; the header row is the first row holding all of
+    ``marks`` (the columns no data row would contain as text, e.g. 姓名 and 身份证号).
+    """
+
+    aliases: Mapping[str, tuple[str, ...]]
+    required: tuple[str, ...]
+    marks: tuple[str, ...]
+    _canonical: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        known = {alias: canon for canon, spellings in self.aliases.items() for alias in (canon, *spellings)}
+        object.__setattr__(self, "_canonical", known)
+
+    def canonical(self, header: Any) -> str | None:
+        return self._canonical.get(normalise_header(header))
 
 
 @dataclass
 class Sheet:
-    """An opened roster: where each known column is, and the data rows after the header."""
+    """An opened sheet: where each known column is, and the data rows after the header."""
 
     format: str  # "xlsx" | "csv"
     encoding: str | None
@@ -79,11 +85,10 @@ def normalise_header(value: Any) -> str:
     return text.strip("*＊")
 
 
-def _find_header(rows: Iterator[tuple[int, Sequence[Any]]]) -> tuple[int, dict[str, int]]:
+def _find_header(rows: Iterator[tuple[int, Sequence[Any]]], spec: Columns) -> tuple[int, dict[str, int]]:
     for row_no, cells in rows:
-        names = [normalise_header(c) for c in cells]
-        canon = [_ALIAS.get(n) for n in names]
-        if "姓名" in canon and "身份证号" in canon:
+        canon = [spec.canonical(c) for c in cells]
+        if all(m in canon for m in spec.marks):
             columns: dict[str, int] = {}
             for idx, c in enumerate(canon):
                 if c is None:
@@ -91,14 +96,15 @@ def _find_header(rows: Iterator[tuple[int, Sequence[Any]]]) -> tuple[int, dict[s
                 if c in columns:
                     raise BadFile(f"表头“{c}”出现了不止一次（第{row_no}行）", field=c)
                 columns[c] = idx
-            missing = [h for h in REQUIRED_HEADERS if h not in columns]
+            missing = [h for h in spec.required if h not in columns]
             if missing:
                 raise Invalid(problems=[Problem(h, f"缺少必填列“{h}”") for h in missing],
-                                  detail="缺少必填列：" + "、".join(missing))
+                              detail="缺少必填列：" + "、".join(missing))
             return row_no, columns
         if row_no >= HEADER_SCAN_ROWS:
             break
-    raise NoHeader("找不到表头：前10行中没有同时包含“姓名”和“身份证号”的行", field="file")
+    marks = "和".join(f"“{m}”" for m in spec.marks)
+    raise NoHeader(f"找不到表头：前{HEADER_SCAN_ROWS}行中没有同时包含{marks}的行", field="file")
 
 
 def _numbered(rows: Iterator[Sequence[Any]], start: int = 1) -> Iterator[tuple[int, Sequence[Any]]]:
@@ -152,12 +158,12 @@ def _csv_encoding(f: IO[bytes]) -> tuple[str, int]:
 
 
 @contextmanager
-def open_sheet(f: IO[bytes]) -> Iterator[Sheet]:
-    """Open an uploaded roster. ``f`` must be seekable; it is not closed."""
+def open_sheet(f: IO[bytes], spec: Columns) -> Iterator[Sheet]:
+    """Open an uploaded sheet laid out as ``spec`` says. ``f`` must be seekable; it is not closed."""
     f.seek(0)
     kind = sniff(f.read(8192))
     if kind == "xlsx":
-        with _open_xlsx(f) as sheet:
+        with _open_xlsx(f, spec) as sheet:
             yield sheet
         return
     encoding, lines = _csv_encoding(f)
@@ -169,7 +175,7 @@ def open_sheet(f: IO[bytes]) -> Iterator[Sheet]:
         delimiter = "\t" if first.count("\t") > first.count(",") else ","
         reader = csv.reader(text, delimiter=delimiter)
         rows = _numbered(iter(reader))
-        header_row, columns = _find_header(rows)
+        header_row, columns = _find_header(rows, spec)
         yield Sheet(format="csv", encoding="gb18030" if encoding == "gb18030" else "utf-8",
                     header_row=header_row, columns=columns, rows=rows,
                     total_hint=max(lines - header_row + 1, 0))
@@ -180,7 +186,7 @@ def open_sheet(f: IO[bytes]) -> Iterator[Sheet]:
 
 
 @contextmanager
-def _open_xlsx(f: IO[bytes]) -> Iterator[Sheet]:
+def _open_xlsx(f: IO[bytes], spec: Columns) -> Iterator[Sheet]:
     try:
         f.seek(0)
         with zipfile.ZipFile(f) as zf:
@@ -200,11 +206,11 @@ def _open_xlsx(f: IO[bytes]) -> Iterator[Sheet]:
     try:
         if not wb.worksheets:
             raise BadFile("工作簿中没有工作表", field="file")
-        # The roster is the first sheet with a header row (a “填表说明” sheet may come first).
+        # The data is on the first sheet with a header row (a “填表说明” sheet may come first).
         for n, ws in enumerate(wb.worksheets):
             try:
                 rows = _guarded(_stream_rows(ws))
-                header_row, columns = _find_header(rows)
+                header_row, columns = _find_header(rows, spec)
                 break
             except NoHeader:
                 if n == len(wb.worksheets) - 1:
