@@ -129,7 +129,9 @@ def _value(row: FundAidStandard) -> AidStandard:
 
 def aid_standard(session: Session, scheme: AidScheme | str, org: Organisation | int, on: dt.date) -> AidStandard:
     """The standard of ``scheme`` for an organisation (its own or inherited from above) on a date."""
-    code = AidScheme(scheme)
+    p = Problems()
+    code = choice_of(p, AidScheme, scheme, "scheme", "救助项目")
+    p.raise_if_any(Invalid)
     target = _org(session, org)
     ancestors = _ancestors(target)
     rows = session.scalars(select(FundAidStandard).where(FundAidStandard.scheme == code.value,
