@@ -2,8 +2,9 @@
 ``bean-check`` takes on the same books, and the peak memory of the posting process.
 
 Books are built by a bulk generator that writes the index rows and the ledger text directly (same
-renderer, same hash chain); the measured posts then go through the real write path, in a fresh process
-per size so its peak RSS shows whether memory grows with the ledger.
+renderer, same hash chain); the measured posts then go through the functions the API routes call
+(``fund.service.post_*`` → ``fund.writer.write``), in a fresh process per size so its peak RSS shows
+whether memory grows with the ledger.
 """
 
 from __future__ import annotations
@@ -150,11 +151,15 @@ def measure(url: str, ledger_dir: str, book_id: int, round_: int = 0) -> None:
         started = time.perf_counter()
         with factory() as db:
             if i % 3 == 2:
-                service.post_payment(db, Path(ledger_dir), scope, book_id, key=f"m{round_}-{i}", date=day,
-                                     amount="50.00", category="visits", payee="走访对象", voucher=f"付-m{i}")
+                posted = service.post_payment(db, Path(ledger_dir), scope, book_id, key=f"m{round_}-{i}", date=day,
+                                              amount="50.00", category="visits", payee="走访对象",
+                                              voucher=f"付-m{i}")
             else:
-                service.post_income(db, Path(ledger_dir), scope, book_id, key=f"m{round_}-{i}", date=day,
-                                    amount="120.00", source="donation_person", payer="捐款人", voucher=f"收-m{i}")
+                posted = service.post_income(db, Path(ledger_dir), scope, book_id, key=f"m{round_}-{i}", date=day,
+                                             amount="120.00", source="donation_person", payer="捐款人",
+                                             voucher=f"收-m{i}")
+        # A replayed key would measure a lookup, not a write.
+        assert not posted.replayed, posted
         if i >= WARMUP:
             latencies.append((time.perf_counter() - started) * 1000)
     print(json.dumps({"latencies_ms": latencies, "peak_rss_mib": peak_rss_mib()}))

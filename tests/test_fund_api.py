@@ -86,35 +86,36 @@ def test_books_outside_scope_are_not_found(client: TestClient[Any], tree: Tree, 
     assert [b["id"] for b in client.get("/api/fund/books", headers=other).json()] == []
 
 
-BAD: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
-    ("float amount", "amount", {"amount": 12.5}, {}),
-    ("three decimals", "amount", {"amount": "12.345"}, {}),
-    ("zero", "amount", {"amount": "0.00"}, {}),
-    ("negative", "amount", {"amount": "-3"}, {}),
-    ("text amount", "amount", {"amount": "一百"}, {}),
-    ("overdraw", "amount", {"amount": "90000.01"}, {}),
-    ("restricted misuse", "fund", {"fund": "JiangLiFuZhu", "category": "administration"}, {}),
-    ("unknown category", "category", {"category": "party"}, {}),
-    ("unknown fund", "fund", {"fund": "Secret"}, {}),
-    ("bad date", "date", {"date": "2026-02-31"}, {}),
-    ("missing payee", "payee", {"payee": ""}, {}),
-    ("unknown field", "colour", {"colour": "red"}, {}),
-    ("no key", "idempotency_key", {}, {"Idempotency-Key": ""}),
-    ("key mismatch", "idempotency_key", {"idempotency_key": "b"}, {"Idempotency-Key": "a"}),
-    ("bad meta key", "meta.Hash", {"meta": {"Hash": "x"}}, {}),
+BAD: list[tuple[str, str, dict[str, Any], dict[str, str], int]] = [
+    ("float amount", "amount", {"amount": 12.5}, {}, 400),
+    ("three decimals", "amount", {"amount": "12.345"}, {}, 400),
+    ("zero", "amount", {"amount": "0.00"}, {}, 400),
+    ("negative", "amount", {"amount": "-3"}, {}, 400),
+    ("text amount", "amount", {"amount": "一百"}, {}, 400),
+    ("overdraw", "amount", {"amount": "90000.01"}, {}, 422),
+    ("restricted misuse", "fund", {"fund": "JiangLiFuZhu", "category": "administration"}, {}, 422),
+    ("unknown category", "category", {"category": "party"}, {}, 400),
+    ("unknown fund", "fund", {"fund": "Secret"}, {}, 400),
+    ("bad date", "date", {"date": "2026-02-31"}, {}, 400),
+    ("missing payee", "payee", {"payee": ""}, {}, 400),
+    ("unknown field", "colour", {"colour": "red"}, {}, 400),
+    ("no key", "idempotency_key", {}, {"Idempotency-Key": ""}, 400),
+    ("key mismatch", "idempotency_key", {"idempotency_key": "b"}, {"Idempotency-Key": "a"}, 400),
+    ("bad meta key", "meta.Hash", {"meta": {"Hash": "x"}}, {}, 400),
 ]
 
 
-@pytest.mark.parametrize(("case", "field", "change", "headers"), BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("case", "field", "change", "headers", "status"), BAD, ids=[b[0] for b in BAD])
 def test_bad_payments_are_problems_and_write_nothing(client: TestClient[Any], settings: Settings,
                                                      county: dict[str, Any], case: str, field: str,
-                                                     change: dict[str, Any], headers: dict[str, str]) -> None:
+                                                     change: dict[str, Any], headers: dict[str, str],
+                                                     status: int) -> None:
     body = {"date": "2026-02-03", "amount": "10.00", "category": "general", "payee": "张某", "voucher": "付-9",
             **change}
     before = snapshot(settings.ledger_dir)
     r = client.post(f"/api/fund/books/{county['book']['id']}/payments", json=body,
                     headers={**county["sec"], "Idempotency-Key": "bad-1", **headers})
-    assert r.status_code == 400, r.text
+    assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     problem = r.json()
     assert any(e["field"] == field for e in problem["errors"]), problem
@@ -127,9 +128,9 @@ def test_bad_entries_and_reversals(client: TestClient[Any], settings: Settings, 
     before = snapshot(settings.ledger_dir)
     cases = [
         ({"postings": [{"account": "Expenses:Publicity", "amount": "5.00"},
-                       {"account": "Assets:Bank:General", "amount": "-4.00"}]}, "postings", 400),
+                       {"account": "Assets:Bank:General", "amount": "-4.00"}]}, "postings", 422),
         ({"postings": [{"account": "Assets:Nope", "amount": "5.00"},
-                       {"account": "Assets:Bank:General", "amount": "-5.00"}]}, "account", 400),
+                       {"account": "Assets:Bank:General", "amount": "-5.00"}]}, "account", 422),
         ({"postings": [{"account": "Expenses:Publicity", "amount": "5.00"}]}, "postings", 400),
     ]
     for change, field, status in cases:
@@ -174,7 +175,7 @@ def test_earmark_rules_are_configurable_from_a_date_on(client: TestClient[Any], 
         ({**rule, "percent": "101"}, 400, "percent"),
         ({**rule, "percent": "-1"}, 400, "percent"),
         ({**rule, "percent": "abc"}, 400, "percent"),
-        ({**rule, "fund": "General"}, 400, "fund"),
+        ({**rule, "fund": "General"}, 422, "fund"),
         ({**rule, "fund": "Nope"}, 400, "fund"),
         ({**rule, "source": "lottery"}, 400, "source"),
         ({**rule, "percent": 15.0}, 400, "percent"),

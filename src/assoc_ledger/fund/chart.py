@@ -9,7 +9,6 @@ unrestricted balances side by side in Fava's balance sheet without any plugin.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
 
 
@@ -104,13 +103,6 @@ RESTRICTED_PURPOSES: dict[Fund, frozenset[str]] = {
     Fund.reward_assistance: frozenset({CATEGORIES[Category.only_child_reward].account,
                                        CATEGORIES[Category.special_family].account}),
 }
-
-# Default earmark rules (seeds: “社会抚养费的10%…用于奖励扶助”, “中央转移支付的20%用于奖励扶助”).
-DEFAULT_EARMARKS: tuple[tuple[str, Fund, Decimal], ...] = (
-    (SOURCES[Source.maintenance_fee].account, Fund.reward_assistance, Decimal("0.10")),
-    (SOURCES[Source.central_transfer].account, Fund.reward_assistance, Decimal("0.20")),
-)
-
 
 def asset_account(via: Via, fund: Fund) -> str:
     if fund is Fund.general:

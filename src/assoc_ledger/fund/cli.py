@@ -1,4 +1,5 @@
-"""``assoc-ledger ledger …``: post, reverse, journal, balance, verify, rebuild, close, earmark, bean-check, recover.
+"""``assoc-ledger ledger …``: post, reverse, journal, balance, verify, rebuild, close, earmark, standard,
+bean-check, recover.
 
 Commands act as the system over the whole tree (Scope.everything); every write is audited as such.
 A post without ``--key`` uses a key derived from kind, book and voucher number, so re-running the same
@@ -226,6 +227,38 @@ def earmark_cmd(book: str,
             console.print(table)
     except DomainError as exc:
         raise _fail(exc) from exc
+
+
+@ledger_app.command("standard")
+def standard_cmd(org: int = typer.Argument(..., help="组织编号"),
+                 scheme: str = typer.Option("only_child_reward", help="救助项目"),
+                 on: str = typer.Option("", help="查询某日适用的标准 YYYY-MM-DD（默认今天）"),
+                 amount: str = typer.Option("", help="新标准金额（元），如 30；不填则只查询"),
+                 since: str = typer.Option("", "--from", help="新标准生效日期 YYYY-MM-DD"),
+                 basis: str = typer.Option("", help="文件依据")) -> None:
+    """Show the aid standard (救助标准) in force for an organisation on a date, or set one for its subtree."""
+    from assoc_ledger.fund import standards
+
+    try:
+        with _session() as db:
+            if amount:
+                added, created = standards.set_aid_standard(
+                    db, Scope.everything(Perm.fund_close), org, scheme=scheme, amount=amount,
+                    effective_from=since, basis=basis or None)
+                unit = standards.SCHEMES[added.scheme].unit
+                console.print(("[green]已设定标准[/green]" if created else "标准已存在，未重复记录")
+                              + f"：{added.amount} {unit}，自 {added.effective_from} 起")
+            day = dt.date.fromisoformat(on) if on else dt.date.today()
+            found = standards.aid_standard(db, scheme, org, day)
+    except ValueError as exc:  # --on that is not a date
+        console.print(f"[red]失败：[/red]日期格式无效，应为 YYYY-MM-DD（{exc}）")
+        raise typer.Exit(2) from exc
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    spec = standards.SCHEMES[found.scheme]
+    where = "默认标准" if found.org_id is None else f"组织 {found.org_id} 设定"
+    console.print(f"{spec.zh}：{found.amount} {spec.unit}（{day} 适用；{where}，自 "
+                  f"{'始' if found.effective_from == standards.SINCE_ALWAYS else found.effective_from} 起）")
 
 
 def _books(db: Session, book: str) -> list[object]:

@@ -61,6 +61,21 @@ class FundEarmark(Base):
     effective_from: Mapped[date] = mapped_column(Date)
 
 
+class FundAidStandard(Base):
+    """An aid standard an organisation sets for its subtree from a date on (see ``fund.standards``)."""
+
+    __tablename__ = "fund_aid_standards"
+    __table_args__ = (UniqueConstraint("scheme", "org_id", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(40))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    effective_from: Mapped[date] = mapped_column(Date)
+    basis: Mapped[str | None] = mapped_column(String(300))  # the document that fixed it (文件依据)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class FundEntry(Base):
     """One ledger entry: a transaction, or a month close (balance assertions)."""
 
