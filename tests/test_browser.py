@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.slow]
 DEMO_PASSWORD = "demo-password-2026"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("browser-demo")
     env = demo_env(root)
@@ -30,7 +30,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     yield from start_server(env, root)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     manager, chromium = launch_chromium(IN_CI)
     try:
