@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import case, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import case, event, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.core.errors import Conflict, DomainError, Problems
@@ -33,7 +33,31 @@ from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundPosti
 log = logging.getLogger("assoc_ledger.fund")
 
 Within = Callable[[Session, list[FundEntry]], None]
-"""Extra work committed with the entries (e.g. marking a relief case paid): same transaction, same refusal."""
+"""The caller's own rows, committed with the entries (e.g. a relief case marked paid with its entry).
+
+Called once, after the entries are inserted (ids and ``seq`` known) and before the one commit; it adds
+or updates rows through the session it is given and raises a :class:`DomainError` to refuse, which
+rolls back everything. Not called on a replay: the caller's rows were committed with the first answer.
+"""
+
+_FLUSHED = "fund.flushed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: object) -> None:
+    session.info[_FLUSHED] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_write_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_FLUSHED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_flush(session: Session, transaction: object) -> None:
+    if getattr(transaction, "parent", None) is None:
+        session.info.pop(_FLUSHED, None)
 
 
 @dataclass(frozen=True)
@@ -99,8 +123,11 @@ def writing(session: Session, ledger_dir: Path, book_ids: Sequence[int]) -> Iter
     Yields the locked books; the block commits (the one commit point), then writes the files while it
     still holds the lock. An error before the commit rolls everything back.
     """
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("fund writes commit their own transaction; pass a session without pending changes")
+    # The writer owns the commit point: work done before the call would be lost to the rollback below
+    # or committed without the caller knowing. A caller's rows belong in ``within``.
+    if session.new or session.dirty or session.deleted or session.info.get(_FLUSHED):
+        raise RuntimeError("fund writes commit their own transaction; pass a session without uncommitted changes "
+                           "and add the caller's rows in `within`")
     session.rollback()
     book_rows = {b.id: b for b in session.scalars(select(FundBook).where(FundBook.id.in_(book_ids))).all()}
     paths = [files.book_paths(ledger_dir, b) for b in book_rows.values()]
