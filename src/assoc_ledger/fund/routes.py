@@ -197,6 +197,7 @@ class FundController(Controller):
     def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> VerifyOut:
         book = service.get_book(db, book_id, org_scope)
         report = verify.verify_book(db, _ledger_dir(request), book)
+        report.problems.extend(verify.verify_rolls(db, _ledger_dir(request), book))
         return VerifyOut(book=report.book, entries=report.entries, ok=report.ok,
                          first=str(report.first) if report.first else None,
                          problems=[str(p) for p in report.problems[:100]])
