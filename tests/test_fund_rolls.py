@@ -250,3 +250,15 @@ def test_edit_a_roll_verify_and_bean_check_name_it_rebuild_restores(sqlite_url: 
     assert run("bean-check", "county-1").returncode == 0
     with b.session() as db:
         assert db.scalar(select(func.count()).select_from(FundEntry)) == 2
+
+
+def test_bean_checks_cache_and_favas_reload_watch_the_roll(books: Books) -> None:
+    from beancount import loader
+
+    post(books)
+    main_file = books.ledger_dir / "county-1" / "main.beancount"
+    _, errors, options = loader._load([(str(main_file), True)], None, None, None)
+    assert errors == []
+    roll_file = books.ledger_dir / "county-1" / "rolls" / "2026-01-only-child-reward.csv"
+    assert str(roll_file) in options["include"]
+    assert options["input_hash"] == loader.compute_input_hash(options["include"])

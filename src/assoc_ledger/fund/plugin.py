@@ -66,9 +66,14 @@ def chain_problems(txns_and_closes: list[Any], balances_by_seq: dict[str, list[A
     return errors
 
 
-def _roll_problems(txn: Any, legs: list[tuple[str, Decimal]]) -> list[str]:
+def _roll_problems(txn: Any, legs: list[tuple[str, Decimal]], options_map: dict[str, Any]) -> list[str]:
     """The roll is beside the year file that names it (the same relative path the writer used)."""
     path = Path(str(txn.meta.get("filename", ""))).parent / str(txn.meta[rolls.META_FILE])
+    # bean-check's pickle cache and Fava's reload watch the included files: listing the roll there makes
+    # an edited roll invalidate a cached check (else a cache hit would skip this plugin) and reload Fava.
+    included = options_map.setdefault("include", [])
+    if str(path) not in included:
+        included.append(str(path))
     try:
         lines = int(str(txn.meta.get(rolls.META_LINES)))
     except ValueError:
@@ -115,7 +120,8 @@ def check_fund_rules(entries: list[Any], options_map: dict[str, Any],
         legs = [(p.account, Decimal(p.units.number)) for p in entry.postings
                 if p.units is not None and p.units.number is not None]
         if rolls.META_FILE in entry.meta:
-            errors.extend(FundError(_source(entry), message, entry) for message in _roll_problems(entry, legs))
+            errors.extend(FundError(_source(entry), message, entry)
+                          for message in _roll_problems(entry, legs, options_map))
         problems = rules.check_earmarks(legs, rules.active_earmarks(earmark_rules, entry.date))
         problems += rules.check_restricted(legs, purposes)
         for _, message in problems:
