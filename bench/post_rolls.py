@@ -4,8 +4,8 @@ through the API's path (``fund.service.post_roll`` → ``fund.writer.write``, pa
 
 Each size gets a fresh county book of ``BASE`` entries (the bulk generator of ``bench/post_latency.py``);
 the roll is posted in a fresh child process so its peak RSS is the post's own. bean-check times are the
-best of ``CHECKS`` runs without its pickle cache (the host is shared). Targets: a 100,000-line roll posts in ≤ 5 s; bean-check
-afterwards at most 0.5 s slower than before.
+best of ``CHECKS`` runs without its pickle cache (the host is shared). Targets: a 100,000-line roll
+posts in ≤ 5 s; bean-check afterwards at most 0.5 s slower than before.
 """
 
 from __future__ import annotations
