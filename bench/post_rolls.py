@@ -4,7 +4,7 @@ through the API's path (``fund.service.post_roll`` → ``fund.writer.write``, pa
 
 Each size gets a fresh county book of ``BASE`` entries (the bulk generator of ``bench/post_latency.py``);
 the roll is posted in a fresh child process so its peak RSS is the post's own. bean-check times are the
-best of ``CHECKS`` runs without its pickle cache (the host is shared). Targets: a 100,000-line roll
+best of ``CHECKS`` alternating runs without its pickle cache (the host is shared). Targets: a 100,000-line roll
 posts in ≤ 5 s; bean-check afterwards at most 0.5 s slower than before.
 """
 
@@ -23,7 +23,7 @@ from bench._memory import peak_rss_mib
 
 SIZES = [int(s) for s in os.environ.get("BENCH_ROLL_SIZES", "1000,10000,100000").split(",")]
 BASE = int(os.environ.get("BENCH_ROLL_BASE", "10000"))
-CHECKS = int(os.environ.get("BENCH_ROLL_CHECKS", "3"))
+CHECKS = int(os.environ.get("BENCH_ROLL_CHECKS", "5"))
 RESULTS = Path(__file__).parent / "results" / "post_rolls.json"
 POST_TARGET_S = 5.0
 CHECK_TARGET_S = 0.5
@@ -59,15 +59,23 @@ def measure(url: str, ledger_dir: str, book_id: int, size: int) -> None:
 
 def _bean_check(main_file: Path) -> float:
     exe = str(Path(sys.executable).with_name("bean-check"))
-    best = float("inf")
+    started = time.perf_counter()
+    # --no-cache: a cache hit would skip loading and every plugin, and measure nothing.
+    done = subprocess.run([exe, "--no-cache", str(main_file)], capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bean-check failed on {main_file}: {done.stderr[:2000]}")
+    return elapsed
+
+
+def _before_and_after(before: Path, after: Path) -> tuple[float, float]:
+    """Best of ``CHECKS`` alternating runs on a copy of the book taken before the post and on the book after
+    it, so a change in the shared host's load falls on both sides alike."""
+    times: dict[Path, list[float]] = {before: [], after: []}
     for _ in range(CHECKS):
-        started = time.perf_counter()
-        # --no-cache: a cache hit would skip loading and every plugin, and measure nothing.
-        done = subprocess.run([exe, "--no-cache", str(main_file)], capture_output=True, text=True, check=False)
-        best = min(best, time.perf_counter() - started)
-        if done.returncode != 0:
-            raise SystemExit(f"bean-check failed on {main_file}: {done.stderr[:2000]}")
-    return best
+        for main_file in (before, after):
+            times[main_file].append(_bean_check(main_file))
+    return min(times[before]), min(times[after])
 
 
 def main() -> None:
@@ -80,14 +88,15 @@ def main() -> None:
         try:
             url, ledger_dir, book_id = build_books(root, BASE)
             main_file = next(ledger_dir.glob("*/main.beancount"))
-            before = _bean_check(main_file)
+            copy = root / "before" / main_file.parent.name
+            shutil.copytree(main_file.parent, copy)
             os.sync()
             child = subprocess.run([sys.executable, "-c", "import sys; from bench.post_rolls import measure; "
                                     "measure(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))",
                                     url, str(ledger_dir), str(book_id), str(size)], capture_output=True, text=True,
                                    check=True, cwd=Path(__file__).resolve().parents[1])
             result = json.loads(child.stdout.strip().splitlines()[-1])
-            after = _bean_check(main_file)
+            before, after = _before_and_after(copy / main_file.name, main_file)
             roll_bytes = sum(p.stat().st_size for p in (main_file.parent / "rolls").iterdir())
         finally:
             shutil.rmtree(root, ignore_errors=True)

@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from assoc_ledger.auth.scope import Role
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid
 from assoc_ledger.core.personal import mask_resident_id
 from assoc_ledger.fund import commands, files, rolls, service, verify
 from assoc_ledger.fund.models import FundBook, FundEntry, FundRoll, FundRollLine
-from tests.conftest import Tree
+from tests.conftest import AuthFor, Tree
 from tests.fund_support import EVERYTHING, Books, bean_check, open_books, snapshot
 
 CLI = str(Path(sys.executable).with_name("assoc-ledger"))
@@ -262,3 +264,47 @@ def test_bean_checks_cache_and_favas_reload_watch_the_roll(books: Books) -> None
     roll_file = books.ledger_dir / "county-1" / "rolls" / "2026-01-only-child-reward.csv"
     assert str(roll_file) in options["include"]
     assert options["input_hash"] == loader.compute_input_hash(options["include"])
+
+
+def test_the_roll_route_answers_problem_json(client: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                             settings: Settings) -> None:
+    sec = auth_for(Role.secretary, tree.county.id)
+    book = client.post("/api/fund/books", json={"org_id": tree.county.id}, headers=sec).json()["id"]
+    client.post(f"/api/fund/books/{book}/income", headers={**sec, "Idempotency-Key": "seed"},
+                json={"date": "2026-01-05", "amount": "1000.00", "source": "budget", "payer": "县财政局",
+                      "voucher": "收-1"})
+    body = {"date": "2026-01-25", "roll": "2026-01-only-child-reward", "voucher": "付-1", "lines": roll_lines(3)}
+    url = f"/api/fund/books/{book}/rolls"
+    rolls_dir = settings.ledger_dir / f"county-{tree.county.id}" / "rolls"
+    for change, status, field in (({"amount": "20.001"}, 400, "lines.0.amount"),
+                                  ({"amount": 20}, 400, None),
+                                  ({"resident_id": FULL_IDS[0]}, 400, "lines.0.resident_id"),
+                                  ({"amount": "4000.00"}, 422, "amount")):
+        lines = roll_lines(3)
+        lines[0].update(change)
+        refused = client.post(url, json={**body, "lines": lines}, headers={**sec, "Idempotency-Key": f"bad-{status}"})
+        assert refused.status_code == status, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        if field:
+            assert field in [e["field"] for e in refused.json()["errors"]]
+        assert not rolls_dir.exists()
+    posted = client.post(url, json=body, headers={**sec, "Idempotency-Key": "roll-1"})
+    assert posted.status_code == 201, posted.text
+    assert (rolls_dir / "2026-01-only-child-reward.csv").is_file()
+    reused = client.post(url, json={**body, "lines": roll_lines(4)}, headers={**sec, "Idempotency-Key": "roll-1"})
+    assert reused.status_code == 409
+    checked = client.get(f"/api/fund/books/{book}/verify", headers=sec).json()
+    assert checked["ok"], checked
+
+
+def test_a_roll_voucher_is_reversed_whole_and_its_roll_stays(books: Books) -> None:
+    posted = post(books, lines=roll_lines(4))
+    with books.session() as db:
+        undone = service.reverse(db, books.ledger_dir, EVERYTHING, books.county, posted.seq, key="undo-roll",
+                                 date="2026-01-28", reason="发放花名册有误，整册冲销", voucher="冲-01-1")
+        assert service.balance_of(db, books.county, "Expenses:Relief:OnlyChildReward") == 0
+    assert len(undone) == 1
+    text = (books.ledger_dir / "county-1" / "2026.beancount").read_text()
+    assert text.count("document Expenses:Relief:OnlyChildReward") == 1  # the reversal names no roll of its own
+    assert all_clean(books) == []
+    assert bean_check(books.ledger_dir / "county-1" / "main.beancount").returncode == 0

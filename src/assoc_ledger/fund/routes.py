@@ -39,6 +39,7 @@ from assoc_ledger.fund.schemas import (
     PaymentIn,
     PostedOut,
     ReverseIn,
+    RollIn,
     TransferIn,
     VerifyOut,
 )
@@ -163,6 +164,15 @@ class FundController(Controller):
             db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
             date=data.date, amount=data.amount, category=data.category, fund=data.fund, payee=data.payee,
             voucher=data.voucher, narration=data.narration, via=data.via, meta=data.meta))
+
+    @post("/books/{book_id:int}/rolls", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def roll(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: RollIn,
+             idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
+        return _posted(service.post_roll(
+            db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
+            date=data.date, category=data.category, fund=data.fund, roll=data.roll,
+            lines=[line.model_dump() for line in data.lines], voucher=data.voucher, narration=data.narration,
+            via=data.via))
 
     @post("/books/{book_id:int}/entries", opt=requires(Perm.fund_write), sync_to_thread=True)
     def entry(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: EntryIn,
