@@ -1,6 +1,6 @@
 """Posting inside a caller's transaction: the caller's rows and the ledger entry commit together or not at
 all, on both backends, and survive ``kill -9`` at random moments (every row marked paid has exactly one
-entry, every such entry has its row, the books verify clean)."""
+entry, every such entry has its row, the books and their payment rolls verify clean)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.errors import Conflict, DomainError
 from assoc_ledger.fund import files, service, verify
-from assoc_ledger.fund.models import FundBook, FundEntry
+from assoc_ledger.fund.models import FundBook, FundEntry, FundRoll
 from tests.conftest import Tree
 from tests.fund_caller_writer import CALLER, PAYOUTS, mark_paid, pay, payout_key
 from tests.fund_support import EVERYTHING, Books, bean_check, open_books, snapshot
@@ -171,14 +171,24 @@ def test_caller_killed_fifty_times(sqlite_url: str, tmp_path: Path) -> None:
     repairs: list[files.Repair] = []
     next_row = 0
     kills = 0
+    forced = 0
     while kills < 50:
+        # Every fifth run dies exactly after a commit (before a roll is in place, or before an entry's
+        # text is appended), a window random kills seldom hit; the others die at a random moment.
+        moment = {1: "roll", 3: "text"}.get(kills % 5)
+        env = {**os.environ, "KILL_AT": moment, "KILL_NTH": str(rng.randint(1, 4))} if moment else None
         proc = subprocess.Popen([sys.executable, "-m", "tests.fund_caller_writer", sqlite_url, str(ledger_dir),
                                  str(books.county), str(next_row), str(ROWS - next_row)],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         assert proc.stdout is not None
         first = proc.stdout.readline()  # importing until the first write returns
-        time.sleep(rng.uniform(0.0, 0.25))
-        os.kill(proc.pid, signal.SIGKILL)
+        if moment:
+            proc.wait(timeout=120)
+            assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+            forced += 1
+        else:
+            time.sleep(rng.uniform(0.0, 0.25))
+            os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         kills += 1
         for line in [first, *out.splitlines()]:
@@ -194,10 +204,15 @@ def test_caller_killed_fifty_times(sqlite_url: str, tmp_path: Path) -> None:
             assert book is not None
             report = verify.verify_book(db, ledger_dir, book)
             assert report.ok, [str(p) for p in report.problems[:5]]
+            assert verify.verify_rolls(db, ledger_dir, book) == []
             paid_count = _check_pairs(db, books.county)
             paid = _paid(db)
             assert all(paid[r][1] == seq for r, seq in acked.items())
             assert paid_count >= len(acked)
-    print(f"{kills} kills, {len(acked)} acknowledged, {len(repairs)} repairs")
-    assert len(acked) > 50
+    with factory() as db:
+        roll_count = db.scalar(select(func.count()).select_from(FundRoll)) or 0
+    print(f"{kills} kills ({forced} right after a commit), {len(acked)} acknowledged, {len(repairs)} repairs, "
+          f"{roll_count} rolls")
+    assert len(acked) > 50 and roll_count > 5
+    assert len(repairs) >= forced  # each kill after a commit left an entry for start-up recovery to complete
     assert bean_check(ledger_dir / "county-1" / "main.beancount").returncode == 0
