@@ -308,3 +308,33 @@ def test_a_roll_voucher_is_reversed_whole_and_its_roll_stays(books: Books) -> No
     assert text.count("document Expenses:Relief:OnlyChildReward") == 1  # the reversal names no roll of its own
     assert all_clean(books) == []
     assert bean_check(books.ledger_dir / "county-1" / "main.beancount").returncode == 0
+
+
+def test_the_demo_pays_the_reward_as_monthly_rolls(sqlite_url: str, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from fava.core import FavaLedger
+
+    from assoc_ledger.fund.demo import load_fund_demo
+
+    factory = make_sessionmaker(make_engine(sqlite_url))
+    with factory() as db:
+        tree = Tree(db)
+        db.commit()
+    settings = Settings(database_url=sqlite_url, ledger_dir=tmp_path / "ledgers")
+    load_fund_demo(factory, settings, today=dt.date(2026, 11, 23))
+    with factory() as db:
+        found = db.execute(select(FundBook.slug, FundRoll.name, FundRoll.line_count, FundRoll.total_fen)
+                           .join(FundBook, FundBook.id == FundRoll.book_id).order_by(FundRoll.id)).tuples().all()
+        county = [r for r in found if r[0] == f"county-{tree.county.id}"]
+        assert [r[1] for r in county] == [f"2025-{m:02d}-only-child-reward" for m in range(1, 13)]
+        assert {(r[2], r[3]) for r in county} == {(25, 25 * 2000)}  # 25 households at the 20-yuan standard
+        assert {(r[2], r[3]) for r in found if r not in county} == {(2, 4000)}
+        assert len(found) == 12 + 2 * 8
+        for book in service.iter_books(db):
+            assert verify.verify_rolls(db, settings.ledger_dir, book) == []
+    county_main = settings.ledger_dir / f"county-{tree.county.id}" / "main.beancount"
+    ledger = FavaLedger(str(county_main))
+    assert ledger.errors == []
+    documents = [e for e in ledger.all_entries if type(e).__name__ == "Document"]
+    assert len(documents) == 12 and all(Path(d.filename).is_file() for d in documents)
