@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages assoc-ledger needs, only those missing. Usage: system-deps.sh run|test
 set -euo pipefail
-want=(fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+want=(fonts-wqy-microhei)
 if [[ "${1:-run}" == "test" ]]; then
-  want+=(postgresql-15 poppler-utils chromium)
+  want+=(postgresql-15 chromium)
 fi
 missing=()
 for pkg in "${want[@]}"; do

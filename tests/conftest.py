@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from assoc_ledger.app import create_app
 from assoc_ledger.auth import audit, services
 from assoc_ledger.auth.scope import Role, Scope
-from assoc_ledger.core.config import Settings
+from assoc_ledger.core.config import Settings, get_settings
+from assoc_ledger.core.crypto import new_key_text
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.migrate import upgrade
 from assoc_ledger.orgs.models import OrgKind
@@ -28,6 +29,19 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "correct-horse-battery"
 
 audit.install()
+# Session-wide fixtures (migrated templates) run before any per-test key: give them one too, so no
+# migration ever writes a key file into the working directory.
+os.environ.setdefault("ASSOC_ID_KEY", new_key_text())
+
+
+@pytest.fixture(autouse=True)
+def id_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh resident-ID key per test, in the environment (CLI subprocesses, services) and in ``settings``."""
+    key = new_key_text()
+    monkeypatch.setenv("ASSOC_ID_KEY", key)
+    get_settings.cache_clear()
+    yield key
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +119,9 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, ledger_dir=tmp_path / "ledgers", secret_key="test-secret")
+def settings(db_url: str, tmp_path: Path, id_key: str) -> Settings:
+    return Settings(database_url=db_url, ledger_dir=tmp_path / "ledgers", secret_key="test-secret",
+                    id_key=id_key)  # type: ignore[arg-type]  # pydantic turns the text into a SecretStr
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ from stdnum.cn import ric
 
 from assoc_ledger.auth.scope import Scope
 from assoc_ledger.members import services as members
-from assoc_ledger.members.models import Membership, Person
+from assoc_ledger.members.models import Membership
+from assoc_ledger.people import services as people
+from assoc_ledger.people.models import Person
 
 _serial = itertools.count(1)
 
@@ -23,7 +25,7 @@ def resident_id(birth: date = date(1980, 5, 17), region: str = "341122", serial:
 
 
 def person(session: Session, org_id: int, name: str = "测试人") -> Person:
-    return members.create_person(session, Scope.everything(), name=name, resident_id=unique_resident_id(),
+    return people.create_person(session, Scope.everything(), name=name, resident_id=unique_resident_id(),
                                  org_id=org_id, phone="13900001111")
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.auth.scope import Role
-from assoc_ledger.members.models import Membership, Person, RoleTerm
+from assoc_ledger.members.models import Membership, RoleTerm
+from assoc_ledger.people.models import Person
 from tests.conftest import AuthFor, Tree
 from tests.roster_files import resident_id
 
@@ -138,7 +139,7 @@ def test_transfer_keeps_history(client: TestClient[Any], tree: Tree, roster: dic
     assert again.status_code == 409
     early = client.post(f"/api/members/{new['id']}/transfer", json={"to_org_id": tree.village_b2.id,
                                                                      "on": "2019-01-01"}, headers=h)
-    assert early.status_code == 400
+    assert early.status_code == 422
     assert early.json()["errors"][0]["field"] == "on"
 
 
@@ -152,7 +153,7 @@ def test_leave_and_death(client: TestClient[Any], tree: Tree, roster: dict[str, 
     assert p["died_on"] == "2025-06-30"
     rejoin = client.post("/api/members", json={"person_id": p["id"], "org_id": tree.village_b2.id,
                                                "joined_on": "2025-07-01"}, headers=h)
-    assert rejoin.status_code == 400
+    assert rejoin.status_code == 422
     # Recording a death on the person ends the open membership too.
     w = roster["王秀英"]
     r = client.patch(f"/api/people/{w['person']['id']}", json={"died_on": "2025-01-15"}, headers=h)
@@ -179,9 +180,9 @@ def test_role_terms(client: TestClient[Any], roster: dict[str, Any]) -> None:
     assert dup.status_code == 409
     early = client.post(f"/api/members/{m['id']}/roles", json={"role": "council_member", "start_on": "2019-01-01"},
                         headers=h)
-    assert early.status_code == 400
+    assert early.status_code == 422
     bad_end = client.post(f"/api/members/{m['id']}/roles/{term['id']}/end", json={"end_on": "2021-01-01"}, headers=h)
-    assert bad_end.status_code == 400
+    assert bad_end.status_code == 422
     end = client.post(f"/api/members/{m['id']}/roles/{term['id']}/end", json={"end_on": "2024-12-31"}, headers=h)
     assert end.status_code == 201, end.text
     assert end.json()["end_on"] == "2024-12-31"
@@ -286,7 +287,7 @@ def test_death_before_joining_is_refused(client: TestClient[Any], roster: dict[s
     h = roster["h"]
     m = roster["李桂兰"]  # joined 2020-01-01
     r = client.patch(f"/api/people/{m['person']['id']}", json={"died_on": "2019-06-01"}, headers=h)
-    assert r.status_code == 400
+    assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "died_on"
     still = client.get(f"/api/members/{m['id']}", headers=h).json()
     assert still["left_on"] is None

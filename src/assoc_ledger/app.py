@@ -40,9 +40,11 @@ from assoc_ledger.core.config import Settings, get_settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.errors import EXCEPTION_HANDLERS
 from assoc_ledger.core.security import security_headers_middleware
-from assoc_ledger.members.routes import GroupController, MemberController, PersonController
+from assoc_ledger.members.routes import GroupController, MemberController, person_memberships
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.orgs.routes import OrgController, OrgCreated
+from assoc_ledger.people.keys import check_key_on_startup
+from assoc_ledger.people.routes import PersonController
 
 log = logging.getLogger("assoc_ledger")
 # Package data, found through importlib.resources so that an installed wheel serves its own pages.
@@ -67,7 +69,7 @@ ON_ORG_CREATED: tuple[OrgCreated, ...] = (open_fund_book,)
 
 def route_handlers() -> list[ControllerRouterHandler]:
     handlers: list[ControllerRouterHandler] = [healthz, OrgController, PersonController, MemberController,
-                                               GroupController, *AUTH_ROUTES]
+                                               GroupController, person_memberships, *AUTH_ROUTES]
     handlers.extend(_optional_routes())
     return handlers
 
@@ -139,7 +141,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_upload_bytes,
         state=state,
-        on_startup=[recover_books],
+        on_startup=[check_key_on_startup, recover_books],
         debug=settings.debug,
     )
     missing = undeclared_routes(app)

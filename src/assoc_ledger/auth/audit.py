@@ -26,7 +26,8 @@ from assoc_ledger.core.personal import mask_phone, mask_resident_id
 GENESIS = "0" * 64
 _SKIP_TABLES = {AuditEntry.__tablename__, LoginAttempt.__tablename__, WebSession.__tablename__}
 _MASKERS = {"resident_id": mask_resident_id, "phone": mask_phone}
-_SECRET_FIELDS = {"password_hash", "token_hash", "csrf_token"}
+# Ciphertext and keyed hash of a resident ID are never copied into the log, not even as they are stored.
+_SECRET_FIELDS = {"password_hash", "token_hash", "csrf_token", "resident_id_cipher", "resident_id_hash"}
 
 
 @dataclass
@@ -59,8 +60,11 @@ def _safe(key: str, value: Any) -> Any:
 
 def _row(obj: Any) -> dict[str, Any]:
     state = inspect(obj)
-    return {attr.key: _safe(attr.key, attr.value) for attr in state.mapper.column_attrs
-            for attr in [state.attrs[attr.key]]}
+    row = {attr.key: _safe(attr.key, attr.value) for attr in state.mapper.column_attrs
+           for attr in [state.attrs[attr.key]]}
+    # A model may say what the log keeps of it (a person: the masked number from its stored parts).
+    view = getattr(type(obj), "audit_view", None)
+    return view(row) if callable(view) else row
 
 
 def _org_path(session: Session, obj: Any) -> str | None:

@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class Settings(BaseModel):
@@ -22,6 +22,11 @@ class Settings(BaseModel):
     # Secure cookies only make sense behind HTTPS (a reverse proxy in production).
     secure_cookies: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
+    # The resident-ID key lives outside the database: base64 of 32 bytes here, or else in ``key_file``
+    # (created by the first ``migrate``, owner-only). A database copied without it shows no ID.
+    # Read from the environment even when Settings is built in code: a key is never written into code.
+    id_key: SecretStr | None = Field(default_factory=lambda: _env_secret("ASSOC_ID_KEY"))
+    key_file: Path = Field(default_factory=lambda: Path.cwd() / "var" / "assoc.key")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -32,6 +37,11 @@ class Settings(BaseModel):
                 values[name] = env
         values.update(overrides)
         return cls.model_validate(values)
+
+
+def _env_secret(name: str) -> SecretStr | None:
+    value = os.environ.get(name)
+    return SecretStr(value) if value else None
 
 
 @lru_cache(maxsize=1)

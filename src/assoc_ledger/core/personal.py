@@ -61,7 +61,12 @@ def mask_resident_id(number: str | None) -> str | None:
         return number
     if len(number) < 10:
         return "*" * len(number)
-    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+    return mask_id_parts(number[:6], number[-4:], len(number))
+
+
+def mask_id_parts(region: str, tail: str, length: int = 18) -> str:
+    """The masked number from its stored parts (region code, last four), without the number itself."""
+    return region + "*" * (length - len(region) - len(tail)) + tail
 
 
 def validate_phone(raw: str) -> str:

@@ -16,13 +16,16 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Perm, Role, Scope
-from assoc_ledger.core.personal import parse_resident_id
+from assoc_ledger.core.crypto import IdCipher
 from assoc_ledger.demo.county import COUNTY_CODE, HistorySpec, MemberSpec, OrgSpec
 from assoc_ledger.members import services as members
 from assoc_ledger.members.import_roster import ImportReport, RosterImport, RosterRow
-from assoc_ledger.members.models import LeftReason, Membership, Person
+from assoc_ledger.members.models import LeftReason, Membership
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.orgs.services import create_org
+from assoc_ledger.people import services as people
+from assoc_ledger.people.models import Person
+from assoc_ledger.people.rules import check_person
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - documented, demo only
 
@@ -73,21 +76,22 @@ def load_orgs(session: Session, specs: list[OrgSpec], progress: Progress | None 
 
 
 def load_members(session: Session, ids: dict[str, int], people: Iterable[MemberSpec],
-                 progress: Progress | None = None) -> ImportReport:
+                 progress: Progress | None = None, cipher: IdCipher | None = None) -> ImportReport:
     """Members through the import pipeline; those already registered come back as unchanged."""
 
     def rows() -> Iterable[RosterRow]:
         for n, p in enumerate(people, start=2):
-            rid = parse_resident_id(p.resident_id)
-            yield RosterRow(row=n, name=p.name, resident_id=rid.number, birth_date=rid.birth_date, sex=rid.sex,
-                            phone=p.phone, org_id=ids[p.org_key], joined_on=p.joined_on, roles=p.roles,
-                            is_volunteer=p.is_volunteer, address=p.address, volunteer_skills=p.skills,
-                            group=p.group)
+            details, problems = check_person(p.name, p.resident_id, p.phone, p.address)
+            if details is None:
+                raise RuntimeError(f"demo person {n} fails the person rules: {problems}")
+            yield RosterRow(row=n, person=details, org_id=ids[p.org_key], joined_on=p.joined_on, roles=p.roles,
+                            is_volunteer=p.is_volunteer, volunteer_skills=p.skills, group=p.group)
 
-    job = RosterImport(session, Scope.everything(Perm.member_write), dry_run=False, progress=progress)
+    job = RosterImport(session, Scope.everything(Perm.member_write), dry_run=False, progress=progress,
+                       cipher=cipher)
     report = job.run_rows(rows())
     if report.error_rows:
-        problems = "; ".join(f"{e.row}/{e.column}: {e.message}" for e in report.errors[:5])
+        problems = "; ".join(f"{e.row}/{e.field}: {e.message}" for e in report.errors[:5])
         raise RuntimeError(f"demo data failed the roster checks: {problems}")
     report.created = report.would_create
     if report.created:
@@ -96,20 +100,22 @@ def load_members(session: Session, ids: dict[str, int], people: Iterable[MemberS
     return report
 
 
-def apply_history(session: Session, ids: dict[str, int], events: list[HistorySpec]) -> int:
+def apply_history(session: Session, ids: dict[str, int], events: list[HistorySpec],
+                  cipher: IdCipher | None = None) -> int:
     """Leave, die, move: only where the member is still in the chapter, so a second run does nothing."""
     scope = Scope.everything(Perm.member_write)
+    cipher = cipher or people.current_cipher()
     done = 0
     for ev in events:
         m = session.scalar(select(Membership).join(Person, Person.id == Membership.person_id)
-                           .where(Person.resident_id == ev.resident_id, Membership.org_id == ids[ev.org_key],
-                                  Membership.left_on.is_(None)))
+                           .where(Person.resident_id_hash == cipher.lookup(ev.resident_id),
+                                  Membership.org_id == ids[ev.org_key], Membership.left_on.is_(None)))
         if m is None:
             continue
         if ev.reason is LeftReason.moved and ev.to_org_key:
             members.transfer(session, scope, m.id, ids[ev.to_org_key], ev.on)
         elif ev.reason is LeftReason.died:
-            members.update_person(session, scope, m.person_id, died_on=ev.on)
+            people.update_person(session, scope, m.person_id, died_on=ev.on)
         else:
             members.leave(session, scope, m.id, ev.on, ev.reason)
         done += 1

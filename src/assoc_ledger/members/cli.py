@@ -101,7 +101,7 @@ def _print_report(report: ImportReport) -> None:
         errors.add_column("列")
         errors.add_column("原因")
         for e in report.errors[:200]:
-            errors.add_row(str(e.row), e.column, e.message)
+            errors.add_row(str(e.row), e.field, e.message)
         console.print(errors)
         if len(report.errors) > 200:
             console.print(f"……另有 {len(report.errors) - 200} 条错误未显示")

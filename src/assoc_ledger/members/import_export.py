@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Scope
-from assoc_ledger.core.personal import mask_phone, mask_resident_id
+from assoc_ledger.core.personal import mask_id_parts, mask_phone
 from assoc_ledger.members.import_roster import OrgDirectory
 from assoc_ledger.members.models import (
     LEFT_REASON_ZH,
@@ -26,11 +26,11 @@ from assoc_ledger.members.models import (
     MemberGroup,
     MemberRole,
     Membership,
-    Person,
     RoleTerm,
 )
 from assoc_ledger.members.services import MemberFilter, member_query
 from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.people.models import Person
 
 EXPORT_HEADERS = ("姓名", "身份证号", "联系电话", "所属组织", "区划代码", "职务", "入会日期", "是否志愿者",
                   "志愿服务技能", "会员小组", "住址", "状态", "离会日期", "离会原因")
@@ -54,8 +54,8 @@ def export_members(session: Session, scope: Scope, f: MemberFilter, out: IO[byte
     stmt = (member_query(session, scope, f)
             .with_only_columns(Membership.id, Membership.org_id, Membership.group_id, Membership.joined_on,
                                Membership.left_on, Membership.left_reason, Membership.is_volunteer,
-                               Membership.volunteer_skills, Person.name, Person.resident_id, Person.phone,
-                               Person.address)
+                               Membership.volunteer_skills, Person.name, Person.resident_id_region,
+                               Person.resident_id_tail, Person.phone, Person.address)
             .order_by(Organisation.path, Person.name, Membership.id))
     orgs = OrgDirectory(session, scope)
     wb = Workbook(write_only=True)
@@ -101,7 +101,7 @@ def _row(r: Any, terms: list[tuple[str, date | None]], orgs: OrgDirectory, group
             if end is None or (r.left_on is not None and end == r.left_on)]
     org = orgs.by_id.get(r.org_id)
     return [
-        r.name, mask_resident_id(r.resident_id), mask_phone(r.phone), orgs.display(r.org_id),
+        r.name, mask_id_parts(r.resident_id_region, r.resident_id_tail), mask_phone(r.phone), orgs.display(r.org_id),
         org.code if org else None, "、".join(dict.fromkeys(held)), r.joined_on, "是" if r.is_volunteer else "否",
         r.volunteer_skills, groups.get(r.group_id) if r.group_id else None, r.address,
         "在册" if r.left_on is None else "离会", r.left_on,

@@ -2,11 +2,13 @@
 
 One pipeline serves the API, the CLI and the demo loader:
 
-* rows stream from :mod:`import_source` and are handled in batches;
-* each row is parsed into a :class:`RosterRow` value or a list of :class:`RowError` values
-  (row number, column, reason in Chinese) — errors are collected, never raised;
-* rows already seen in this file are remembered in a temporary table, not in Python memory,
-  so memory does not grow with the file;
+* rows stream from :mod:`members.roster_sheet` (the shared tabular reader) and are handled in batches;
+* each row is parsed into a :class:`RosterRow` value or a list of :class:`Problem` values
+  (field = the column header, reason in Chinese, row number) — errors are collected, never raised;
+  a person's details pass ``people.rules.check_person`` and the joining ``members.admission``,
+  the same rules the API applies;
+* rows already seen in this file are remembered in a temporary table (by keyed hash, never the
+  number itself), not in Python memory, so memory does not grow with the file;
 * a real import writes each clean batch inside one transaction and commits only when no row
   at all was bad; a dry run writes nothing. A row whose person is already a member of the same
   chapter since the same date is unchanged, which makes importing the same file twice a no-op.
@@ -28,12 +30,17 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Scope
-from assoc_ledger.core.errors import DomainError
-from assoc_ledger.core.personal import ResidentIdError, parse_resident_id, validate_phone
+from assoc_ledger.core.crypto import IdCipher
+from assoc_ledger.core.errors import DomainError, Problem
+from assoc_ledger.core.personal import parse_resident_id
 from assoc_ledger.core.tabular import BadFile, Sheet
-from assoc_ledger.members.models import MEMBER_ROLE_BY_ZH, MemberGroup, MemberRole, Membership, Person, RoleTerm
+from assoc_ledger.members.admission import join_date_problems, spell_problems
+from assoc_ledger.members.models import MEMBER_ROLE_BY_ZH, MemberGroup, MemberRole, Membership, RoleTerm
 from assoc_ledger.members.roster_sheet import open_sheet
+from assoc_ledger.members.services import spells_of
 from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.people import services as people
+from assoc_ledger.people.rules import PersonDetails, check_person
 
 BATCH_ROWS = 1000
 MAX_REPORTED_ERRORS = 5000
@@ -46,28 +53,25 @@ _TRUE = {"是", "y", "yes", "1", "true", "√", "✓"}
 _FALSE = {"否", "n", "no", "0", "false", "", "×"}
 
 
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str
-    message: str
+# The rules name the API's fields; a secretary reads the sheet's column headers.
+COLUMN_OF_FIELD = {"name": "姓名", "resident_id": "身份证号", "phone": "联系电话", "address": "住址",
+                   "person_id": "身份证号", "joined_on": "入会日期", "org_id": "所属组织"}
+
+
+def _in_column(problem: Problem, row: int) -> Problem:
+    return Problem(COLUMN_OF_FIELD.get(problem.field, problem.field), problem.message, row)
 
 
 @dataclass(frozen=True)
 class RosterRow:
-    """One clean row: who joins which chapter, when, in which roles."""
+    """One clean row: who (checked details) joins which chapter, when, in which roles."""
 
     row: int
-    name: str
-    resident_id: str
-    birth_date: date
-    sex: str
-    phone: str | None
+    person: PersonDetails
     org_id: int
     joined_on: date
     roles: tuple[MemberRole, ...]
     is_volunteer: bool
-    address: str | None = None
     volunteer_skills: str | None = None
     group: str | None = None
 
@@ -85,10 +89,10 @@ class ImportReport:
     error_rows: int = 0
     groups_created: int = 0
     committed: bool = False
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
     errors_truncated: bool = False
 
-    def add_error(self, err: RowError) -> None:
+    def add_error(self, err: Problem) -> None:
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(err)
         else:
@@ -108,10 +112,10 @@ class ImportRefused(DomainError):
 
     def __init__(self, report: ImportReport) -> None:
         first = report.errors[0] if report.errors else None
-        where = f"第{first.row}行“{first.column}”：{first.message}" if first else ""
+        where = f"第{first.row}行“{first.field}”：{first.message}" if first else ""
         super().__init__(f"有{report.error_rows}行数据有误，未写入任何数据。{where}",
                          extra={"report": report_dict(report),
-                                "errors": [e.__dict__ for e in report.errors]})
+                                "errors": [{**e.as_dict(), "column": e.field} for e in report.errors]})
         self.report = report
 
 
@@ -279,9 +283,10 @@ def _is_subsequence(wanted: list[str], names: list[str]) -> bool:
 @dataclass
 class _Parsed:
     row: int
-    errors: list[RowError]
-    resident_id: str | None = None  # valid number, even if other cells are bad
+    errors: list[Problem]
+    resident_id: str | None = None  # valid number, even if other cells are bad (in memory only)
     value: RosterRow | None = None
+    lookup: str | None = None  # keyed hash of resident_id: what the database and temp table see
 
 
 def parse_row(row_no: int, cells: Sequence[Any], columns: dict[str, int], orgs: OrgDirectory,
@@ -297,35 +302,19 @@ def parse_row(row_no: int, cells: Sequence[Any], columns: dict[str, int], orgs: 
 
     if all(cell_text(c) == "" for c in cells):
         return None
-    errors: list[RowError] = []
+    errors: list[Problem] = []
 
     def bad(column: str, message: str) -> None:
-        errors.append(RowError(row_no, column, message))
-
-    name = txt("姓名")
-    if not name:
-        bad("姓名", "必填")
-    elif len(name) > 50:
-        bad("姓名", "姓名过长（最多50个字）")
+        errors.append(Problem(column, message, row_no))
 
     rid_raw = raw("身份证号")
-    rid = None
-    if isinstance(rid_raw, float):
-        bad("身份证号", "身份证号被 Excel 存成了数字，后几位已丢失：请把该列设为“文本”格式后重新填写")
-    elif not cell_text(rid_raw):
-        bad("身份证号", "必填")
-    else:
-        try:
-            rid = parse_resident_id(cell_text(rid_raw))
-        except ResidentIdError as exc:
-            bad("身份证号", str(exc))
-
-    phone: str | None = txt("联系电话") or None
-    if phone:
-        try:
-            phone = validate_phone(phone)
-        except ValueError as exc:
-            bad("联系电话", str(exc))
+    details, person_problems = check_person(txt("姓名"), "" if isinstance(rid_raw, float) else cell_text(rid_raw),
+                                            txt("联系电话") or None, txt("住址") or None)
+    for problem in person_problems:
+        if problem.field == "resident_id" and isinstance(rid_raw, float):
+            bad("身份证号", "身份证号被 Excel 存成了数字，后几位已丢失：请把该列设为“文本”格式后重新填写")
+        else:
+            errors.append(_in_column(problem, row_no))
 
     org_id = 0
     org_text = txt("所属组织")
@@ -353,10 +342,9 @@ def parse_row(row_no: int, cells: Sequence[Any], columns: dict[str, int], orgs: 
         except ValueError as exc:
             bad("入会日期", str(exc))
         else:
-            if joined_on > today:
-                bad("入会日期", "入会日期不能晚于今天")
-            elif rid is not None and joined_on < rid.birth_date:
-                bad("入会日期", "入会日期早于出生日期")
+            # Without a valid ID there is no birth date: only the "not after today" half can be checked.
+            born = details.resident_id.birth_date if details else date.min
+            errors.extend(_in_column(p, row_no) for p in join_date_problems(born, joined_on, today))
 
     volunteer = False
     try:
@@ -364,9 +352,6 @@ def parse_row(row_no: int, cells: Sequence[Any], columns: dict[str, int], orgs: 
     except ValueError as exc:
         bad("是否志愿者", str(exc))
 
-    address = txt("住址") or None
-    if address and len(address) > 200:
-        bad("住址", "住址过长（最多200个字）")
     skills = txt("志愿服务技能") or None
     if skills and len(skills) > 500:
         bad("志愿服务技能", "内容过长（最多500个字）")
@@ -374,11 +359,14 @@ def parse_row(row_no: int, cells: Sequence[Any], columns: dict[str, int], orgs: 
     if group and len(group) > 100:
         bad("会员小组", "小组名称过长（最多100个字）")
 
-    parsed = _Parsed(row=row_no, errors=errors, resident_id=rid.number if rid else None)
-    if not errors and rid is not None and joined_on is not None:
-        parsed.value = RosterRow(row=row_no, name=name, resident_id=rid.number, birth_date=rid.birth_date,
-                                 sex=rid.sex, phone=phone, org_id=org_id, joined_on=joined_on, roles=roles,
-                                 is_volunteer=volunteer, address=address, volunteer_skills=skills, group=group)
+    number = details.resident_id.number if details else None
+    if number is None and not any(p.field == "resident_id" for p in person_problems):
+        # Another cell is bad but the ID is fine: it still counts for duplicates within the file.
+        number = parse_resident_id(cell_text(rid_raw)).number
+    parsed = _Parsed(row=row_no, errors=errors, resident_id=number)
+    if not errors and details is not None and joined_on is not None:
+        parsed.value = RosterRow(row=row_no, person=details, org_id=org_id, joined_on=joined_on, roles=roles,
+                                 is_volunteer=volunteer, volunteer_skills=skills, group=group)
     return parsed
 
 
@@ -389,7 +377,7 @@ ProgressFn = Callable[[int], None]
 
 
 class _SeenIds:
-    """Resident IDs met earlier in this file, with their row: a temporary table, not a Python set."""
+    """Resident IDs (their keyed hashes) met earlier in this file, with their row: a temporary table, not a set."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -397,19 +385,19 @@ class _SeenIds:
         pg = session.get_bind().dialect.name == "postgresql"
         suffix = " ON COMMIT DROP" if pg else ""
         session.execute(text(f"CREATE TEMPORARY TABLE {self.table} "
-                             f"(resident_id VARCHAR(18) PRIMARY KEY, row_no INTEGER NOT NULL){suffix}"))
+                             f"(lookup VARCHAR(64) PRIMARY KEY, row_no INTEGER NOT NULL){suffix}"))
 
     def earlier(self, ids: list[str]) -> dict[str, int]:
         if not ids:
             return {}
-        stmt = text(f"SELECT resident_id, row_no FROM {self.table} "  # noqa: S608 - our own table name
-                    "WHERE resident_id IN :ids").bindparams(_expanding("ids"))
+        stmt = text(f"SELECT lookup, row_no FROM {self.table} "  # noqa: S608 - our own table name
+                    "WHERE lookup IN :ids").bindparams(_expanding("ids"))
         return {r[0]: int(r[1]) for r in self.session.execute(stmt, {"ids": ids})}
 
     def add(self, pairs: list[dict[str, Any]]) -> None:
         if pairs:
-            self.session.execute(text(f"INSERT INTO {self.table} (resident_id, row_no) "  # noqa: S608
-                                      "VALUES (:resident_id, :row_no)"), pairs)
+            self.session.execute(text(f"INSERT INTO {self.table} (lookup, row_no) "  # noqa: S608
+                                      "VALUES (:lookup, :row_no)"), pairs)
 
     def drop(self) -> None:
         # In a failed transaction this fails too, and the rollback drops the table anyway.
@@ -443,8 +431,10 @@ class RosterImport:
     """Runs one import over a stream of rows; see the module docstring for the rules."""
 
     def __init__(self, session: Session, scope: Scope, *, dry_run: bool, progress: ProgressFn | None = None,
-                 batch_rows: int = BATCH_ROWS, today: date | None = None, max_rows: int | None = None) -> None:
+                 batch_rows: int = BATCH_ROWS, today: date | None = None, max_rows: int | None = None,
+                 cipher: IdCipher | None = None) -> None:
         self.session = session
+        self.cipher = cipher or people.current_cipher()
         self.scope = scope
         self.dry_run = dry_run
         self.progress = progress
@@ -465,7 +455,8 @@ class RosterImport:
 
     def run_rows(self, rows: Iterable[RosterRow]) -> ImportReport:
         """Rows built in code (the demo county): already parsed, still checked against the database."""
-        return self.run(_Parsed(row=r.row, errors=[], resident_id=r.resident_id, value=r) for r in rows)
+        return self.run(_Parsed(row=r.row, errors=[], resident_id=r.person.resident_id.number, value=r)
+                        for r in rows)
 
     def run(self, parsed_rows: Iterable[_Parsed]) -> ImportReport:
         session = self.session
@@ -494,22 +485,25 @@ class RosterImport:
     def _batch(self, batch: list[_Parsed], seen: _SeenIds) -> None:
         report = self.report
         report.total += len(batch)
+        for p in batch:
+            if p.resident_id is not None:
+                p.lookup = self.cipher.lookup(p.resident_id)
         # Duplicates inside the file: earlier batches (temporary table) and this one.
-        ids = [p.resident_id for p in batch if p.resident_id]
+        ids = [p.lookup for p in batch if p.lookup]
         earlier = seen.earlier(sorted(set(ids)))
         first_here: dict[str, int] = {}
         new_pairs: list[dict[str, Any]] = []
         for p in batch:
-            rid = p.resident_id
+            rid = p.lookup
             if rid is None:
                 continue
             prev = earlier.get(rid) or first_here.get(rid)
             if prev is not None:
-                p.errors.append(RowError(p.row, "身份证号", f"与文件第{prev}行的身份证号重复"))
+                p.errors.append(Problem("身份证号", f"与文件第{prev}行的身份证号重复", p.row))
                 p.value = None
             else:
                 first_here[rid] = p.row
-                new_pairs.append({"resident_id": rid, "row_no": p.row})
+                new_pairs.append({"lookup": rid, "row_no": p.row})
         seen.add(new_pairs)
 
         clean = [p.value for p in batch if p.value is not None and not p.errors]
@@ -527,44 +521,31 @@ class RosterImport:
         by_row = {p.row: p for p in batch}
         if not clean:
             return []
-        people = {r.resident_id: r for r in self.session.execute(
-            select(Person.id, Person.resident_id, Person.name, Person.org_id, Person.died_on)
-            .where(Person.resident_id.in_([c.resident_id for c in clean])))}
-        spells: dict[int, list[Any]] = {}
-        if people:
-            for m in self.session.execute(
-                    select(Membership.person_id, Membership.org_id, Membership.joined_on, Membership.left_on)
-                    .where(Membership.person_id.in_([p.id for p in people.values()]))):
-                spells.setdefault(m.person_id, []).append(m)
+        lookups = {c.row: by_row[c.row].lookup or "" for c in clean}
+        known = people.registered(self.session, lookups.values())
+        spells = spells_of(self.session, [r.id for r in known.values()])
         out: list[_Pending] = []
         for row in clean:
-            existing = people.get(row.resident_id)
+            existing = known.get(lookups[row.row])
             if existing is None:
                 out.append(_Pending(row, None))
                 continue
             p = by_row[row.row]
             mine = spells.get(existing.id, [])
-            if existing.name != row.name:
-                p.errors.append(RowError(row.row, "姓名", "该身份证号已登记，但姓名与系统中的记录不一致"))
+            if existing.name != row.person.name:
+                p.errors.append(Problem("姓名", "该身份证号已登记，但姓名与系统中的记录不一致", row.row))
             elif any(m.org_id == row.org_id and m.joined_on == row.joined_on for m in mine):
                 self.report.unchanged += 1
-            elif not self._visible(existing.org_id, mine):
-                p.errors.append(RowError(row.row, "身份证号", "该身份证号已在其他组织登记，请联系上级协会办理转会"))
-            elif existing.died_on is not None:
-                p.errors.append(RowError(row.row, "身份证号", "该人员已登记为已故，不能入会"))
-            elif any(m.left_on is None for m in mine):
-                here = any(m.left_on is None and m.org_id == row.org_id for m in mine)
-                p.errors.append(RowError(row.row, "身份证号",
-                                         "该人员已是本会会员（入会日期不同）" if here
-                                         else "该人员已是其他协会的在册会员，请先办理转会"))
-            elif any(m.joined_on > row.joined_on for m in mine):
-                p.errors.append(RowError(row.row, "入会日期", "入会日期早于该人员已有的会员记录"))
+            elif not self._visible(existing.org_id, [m.org_id for m in mine]):
+                p.errors.append(Problem("身份证号", "该身份证号已在其他组织登记，请联系上级协会办理转会", row.row))
+            elif refused := spell_problems(existing.died_on, row.org_id, row.joined_on, mine):
+                p.errors.extend(_in_column(problem, row.row) for problem in refused.all)
             else:
                 out.append(_Pending(row, existing.id))  # a former member joins again
         return out
 
-    def _visible(self, person_org_id: int, spells: list[Any]) -> bool:
-        paths = [self.orgs.by_id[o].path for o in [person_org_id, *(m.org_id for m in spells)] if o in self.orgs.by_id]
+    def _visible(self, person_org_id: int, spell_orgs: list[int]) -> bool:
+        paths = [self.orgs.by_id[o].path for o in [person_org_id, *spell_orgs] if o in self.orgs.by_id]
         return any(self.scope.contains(path) for path in paths)
 
     # Writing -----------------------------------------------------------------------------------
@@ -595,15 +576,10 @@ class RosterImport:
         groups = self._group_ids({(p.value.org_id, p.value.group) for p in pending if p.value.group})
         new = [p.value for p in pending if p.person_id is None]
         if new:
-            session.execute(_table_insert(Person), [
-                {"name": r.name, "resident_id": r.resident_id, "resident_id_tail": r.resident_id[-4:],
-                 "birth_date": r.birth_date, "sex": r.sex, "phone": r.phone, "address": r.address,
-                 "org_id": r.org_id} for r in new])
-            ids = dict(session.execute(select(Person.resident_id, Person.id)
-                                       .where(Person.resident_id.in_([r.resident_id for r in new]))).tuples().all())
+            ids = people.insert_people(session, self.cipher, [(r.person, r.org_id) for r in new])
             for p in pending:
                 if p.person_id is None:
-                    p.person_id = ids[p.value.resident_id]
+                    p.person_id = ids[self.cipher.lookup(p.value.person.resident_id.number)]
         session.execute(_table_insert(Membership), [
             {"person_id": p.person_id, "org_id": p.value.org_id, "joined_on": p.value.joined_on,
              "is_volunteer": p.value.is_volunteer, "volunteer_skills": p.value.volunteer_skills,
@@ -652,7 +628,7 @@ def file_sha256(f: IO[bytes]) -> str:
 
 def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool, filename: str | None = None,
                   progress: ProgressFn | None = None, on_open: Callable[[Sheet], None] | None = None,
-                  max_rows: int | None = None) -> ImportReport:
+                  max_rows: int | None = None, cipher: IdCipher | None = None) -> ImportReport:
     """Import one file. A dry run, or a run with bad rows, leaves the database as it was.
 
     The caller owns the transaction: on success of a real import it commits; on
@@ -662,7 +638,7 @@ def import_roster(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool
     with open_sheet(f) as sheet:
         if on_open:
             on_open(sheet)
-        job = RosterImport(session, scope, dry_run=dry_run, progress=progress, max_rows=max_rows)
+        job = RosterImport(session, scope, dry_run=dry_run, progress=progress, max_rows=max_rows, cipher=cipher)
         report = job.run_sheet(sheet)
     report.sha256 = digest
     if report.error_rows:

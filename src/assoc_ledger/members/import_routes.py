@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.config import Settings
+from assoc_ledger.core.crypto import cipher_for
 from assoc_ledger.core.errors import DomainError, Invalid
 from assoc_ledger.core.schemas import Schema
 from assoc_ledger.members.import_export import export_members
@@ -60,7 +61,8 @@ class ImportReportOut(Schema):
 
 def _out(report: ImportReport) -> ImportReportOut:
     return ImportReportOut(**report_dict(report),
-                           errors=[RowErrorOut(row=e.row, column=e.column, message=e.message) for e in report.errors])
+                           errors=[RowErrorOut(row=e.row or 0, column=e.field, message=e.message)
+                                   for e in report.errors])
 
 
 class UploadTooLarge(DomainError):
@@ -85,7 +87,7 @@ def import_members(request: Request[Any, Any, Any], db: Session, org_scope: Scop
     if size > settings.max_upload_bytes:
         raise UploadTooLarge(f"文件过大：上限为 {settings.max_upload_bytes // (1024 * 1024)} MB", field="file")
     report = import_roster(db, org_scope, f, dry_run=dry_run, filename=upload.filename,  # type: ignore[arg-type]
-                           max_rows=MAX_IMPORT_ROWS)
+                           max_rows=MAX_IMPORT_ROWS, cipher=cipher_for(settings))
     status = 201 if report.committed and report.created else 200
     return Response(_out(report), status_code=status)
 

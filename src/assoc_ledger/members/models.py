@@ -1,4 +1,4 @@
-"""People, memberships with their role terms, and member groups. History is kept, never deleted."""
+"""Memberships with their role terms, and member groups. History is kept, never deleted."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from assoc_ledger.core.db import Base, UTCDateTime, utcnow
 from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.people.models import Person
 
 
 class MemberRole(StrEnum):
@@ -41,24 +42,6 @@ class LeftReason(StrEnum):
 
 
 LEFT_REASON_ZH = {LeftReason.moved: "迁出", LeftReason.died: "死亡", LeftReason.withdrew: "退会"}
-
-
-class Person(Base):
-    __tablename__ = "people"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(50), index=True)
-    resident_id: Mapped[str] = mapped_column(String(18), unique=True)
-    # Last four characters, indexed for the "search by ID suffix" box without scanning full IDs.
-    resident_id_tail: Mapped[str] = mapped_column(String(4), index=True)
-    birth_date: Mapped[date] = mapped_column(Date)
-    sex: Mapped[str] = mapped_column(String(1))
-    phone: Mapped[str | None] = mapped_column(String(20))
-    address: Mapped[str | None] = mapped_column(String(200))
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    died_on: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class MemberGroup(Base):

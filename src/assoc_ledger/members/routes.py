@@ -1,4 +1,4 @@
-"""HTTP routes for people, memberships, roles and member groups."""
+"""HTTP routes for memberships, roles and member groups, and a person's membership history."""
 
 from __future__ import annotations
 
@@ -12,18 +12,13 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId, Page
 from assoc_ledger.members import services
-from assoc_ledger.members.models import MemberRole
+from assoc_ledger.members.models import MEMBER_ROLE_ZH, MemberRole
 from assoc_ledger.members.schemas import (
     GroupCreate,
     GroupOut,
     JoinRequest,
     LeaveRequest,
     MembershipOut,
-    PersonCreate,
-    PersonOut,
-    PersonUpdate,
-    RevealOut,
-    RevealRequest,
     RoleAssign,
     RoleEnd,
     RoleTermOut,
@@ -32,30 +27,11 @@ from assoc_ledger.members.schemas import (
 )
 
 
-class PersonController(Controller):
-    path = "/api/people"
-    tags = ["人员 people"]  # noqa: RUF012
-
-    @post("/", opt=requires(Perm.member_write), sync_to_thread=True)
-    def create_person(self, db: Session, org_scope: Scope, data: PersonCreate) -> PersonOut:
-        return PersonOut.of(services.create_person(db, org_scope, **data.model_dump()))
-
-    @get("/{person_id:int}", opt=requires(Perm.member_read), sync_to_thread=True)
-    def get_person(self, db: Session, org_scope: Scope, person_id: Id) -> PersonOut:
-        return PersonOut.of(services.get_person(db, org_scope, person_id))
-
-    @patch("/{person_id:int}", opt=requires(Perm.member_write), sync_to_thread=True)
-    def update_person(self, db: Session, org_scope: Scope, person_id: Id, data: PersonUpdate) -> PersonOut:
-        return PersonOut.of(services.update_person(db, org_scope, person_id, **data.model_dump(exclude_unset=True)))
-
-    @post("/{person_id:int}/reveal-id", opt=requires(Perm.id_view), sync_to_thread=True)
-    def reveal_id(self, db: Session, org_scope: Scope, person_id: Id, data: RevealRequest) -> RevealOut:
-        number = services.reveal_resident_id(db, org_scope, person_id, data.reason)
-        return RevealOut(person_id=person_id, resident_id=number)
-
-    @get("/{person_id:int}/memberships", opt=requires(Perm.member_read), sync_to_thread=True)
-    def person_memberships(self, db: Session, org_scope: Scope, person_id: Id) -> list[MembershipOut]:
-        return [MembershipOut.of(m) for m in services.person_history(db, org_scope, person_id)]
+@get("/api/people/{person_id:int}/memberships", opt=requires(Perm.member_read), sync_to_thread=True,
+     tags=["人员 people"])
+def person_memberships(db: Session, org_scope: Scope, person_id: Id) -> list[MembershipOut]:
+    """A person's memberships, oldest first (served here: people know nothing of memberships)."""
+    return [MembershipOut.of(m) for m in services.person_history(db, org_scope, person_id)]
 
 
 class MemberController(Controller):
@@ -121,6 +97,7 @@ class GroupController(Controller):
 
 
 def _zh(role: MemberRole) -> str:
-    from assoc_ledger.members.models import MEMBER_ROLE_ZH
-
     return MEMBER_ROLE_ZH[role]
+
+
+ROUTES = [MemberController, GroupController, person_memberships]

@@ -1,4 +1,4 @@
-"""People and membership: registration, roles, volunteers, leaving and moving chapter."""
+"""Membership: joining, roles, volunteers, leaving and moving chapter. People themselves live in ``people``."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ from datetime import date
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from assoc_ledger.auth import audit
-from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import Conflict, Invalid, NotFound
-from assoc_ledger.core.personal import ResidentIdError, parse_resident_id, validate_phone
+from assoc_ledger.auth.scope import Scope
+from assoc_ledger.core.errors import Conflict, DomainError, NotFound
+from assoc_ledger.members.admission import Spell, join_date_problems, spell_problems
 from assoc_ledger.members.models import (
     LeftReason,
     MemberGroup,
     MemberRole,
     Membership,
-    Person,
     RoleTerm,
 )
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.orgs.services import get_org
+from assoc_ledger.people import services as people
+from assoc_ledger.people.models import Person
 
 
 def _org_path(session: Session, org_id: int) -> str:
@@ -29,92 +29,36 @@ def _org_path(session: Session, org_id: int) -> str:
     return org.path if org else ""
 
 
-def existing_person(session: Session, resident_id: str) -> Person | None:
-    return session.scalar(select(Person).where(Person.resident_id == resident_id))
-
-
-def create_person(session: Session, scope: Scope, *, name: str, resident_id: str, org_id: int,
-                  phone: str | None = None, address: str | None = None) -> Person:
-    org = get_org(session, org_id, scope)
-    if org.closed_on is not None:
-        raise Invalid("所属组织已撤销", field="org_id")
-    try:
-        rid = parse_resident_id(resident_id)
-    except ResidentIdError as exc:
-        raise Invalid(str(exc), field="resident_id") from exc
-    clash = existing_person(session, rid.number)
-    if clash is not None:
-        # Point at the existing record only if the caller may see it; otherwise just refuse.
-        visible = scope.contains(_org_path(session, clash.org_id))
-        raise Conflict("该身份证号已登记，同一人只能登记一次", field="resident_id",
-                       extra={"existing_person_id": clash.id} if visible else {})
-    if phone:
-        try:
-            phone = validate_phone(phone)
-        except ValueError as exc:
-            raise Invalid(str(exc), field="phone") from exc
-    person = Person(name=name.strip(), resident_id=rid.number, resident_id_tail=rid.number[-4:],
-                    birth_date=rid.birth_date, sex=rid.sex, phone=phone or None, address=address,
-                    org_id=org.id)
-    session.add(person)
-    session.flush()
-    return person
-
-
-def get_person(session: Session, scope: Scope, person_id: int) -> Person:
-    person = session.get(Person, person_id)
-    if person is None or not _person_visible(session, scope, person):
-        raise NotFound("人员不存在", field="person_id")
-    return person
-
-
-def _person_visible(session: Session, scope: Scope, person: Person) -> bool:
-    if scope.contains(_org_path(session, person.org_id)):
-        return True
-    # A member of a chapter in scope is visible to that chapter, wherever they live.
+def _visible_as_member(session: Session, scope: Scope, person_id: int) -> bool:
+    """A member of a chapter in scope is visible to that chapter, wherever they live."""
     return bool(session.scalar(
-        select(exists().where(Membership.person_id == person.id, Membership.org_id == Organisation.id,
+        select(exists().where(Membership.person_id == person_id, Membership.org_id == Organisation.id,
                               scope.clause(Organisation.path)))
     ))
 
 
-def reveal_resident_id(session: Session, scope: Scope, person_id: int, reason: str | None) -> str:
-    """The full number, for a user allowed to see it; the view itself goes on the audit log."""
-    view_scope = scope.narrowed(Perm.id_view)
-    person = get_person(session, view_scope, person_id)
-    audit.note(session, "person.id_viewed", "people", str(person.id), _org_path(session, person.org_id),
-               note_text=reason)
-    return person.resident_id
+def _end_spells_on_death(session: Session, person: Person, died_on: date) -> None:
+    """A recorded death ends the person's open memberships; it cannot precede one of them."""
+    open_spells = list(session.scalars(select(Membership).where(Membership.person_id == person.id,
+                                                                Membership.left_on.is_(None))))
+    if any(died_on < m.joined_on for m in open_spells):
+        raise DomainError("死亡日期早于入会日期", field="died_on")
+    for m in open_spells:
+        _end_membership(m, died_on, LeftReason.died)
 
 
-def update_person(session: Session, scope: Scope, person_id: int, *, name: str | None = None,
-                  phone: str | None = None, address: str | None = None, org_id: int | None = None,
-                  died_on: date | None = None) -> Person:
-    person = get_person(session, scope, person_id)
-    if name is not None:
-        person.name = name.strip()
-    if phone is not None:
-        try:
-            person.phone = validate_phone(phone) if phone else None
-        except ValueError as exc:
-            raise Invalid(str(exc), field="phone") from exc
-    if address is not None:
-        person.address = address
-    if org_id is not None:
-        person.org_id = get_org(session, org_id, scope).id
-    if died_on is not None:
-        if died_on < person.birth_date or died_on > date.today():
-            raise Invalid("死亡日期无效", field="died_on")
-        open_spells = list(session.scalars(select(Membership).where(Membership.person_id == person.id,
-                                                                    Membership.left_on.is_(None))))
-        # A membership cannot end before it began.
-        if any(died_on < m.joined_on for m in open_spells):
-            raise Invalid("死亡日期早于入会日期", field="died_on")
-        person.died_on = died_on
-        for m in open_spells:
-            _end_membership(m, died_on, LeftReason.died)
-    session.flush()
-    return person
+people.VISIBLE_THROUGH.append(_visible_as_member)
+people.ON_DEATH.append(_end_spells_on_death)
+
+
+def spells_of(session: Session, person_ids: list[int]) -> dict[int, list[Spell]]:
+    """Every membership of these people, as plain values for the admission rule."""
+    out: dict[int, list[Spell]] = {}
+    if person_ids:
+        for m in session.execute(select(Membership.person_id, Membership.org_id, Membership.joined_on,
+                                        Membership.left_on).where(Membership.person_id.in_(person_ids))):
+            out.setdefault(m.person_id, []).append(Spell(m.org_id, m.joined_on, m.left_on))
+    return out
 
 
 def _active_membership(session: Session, person_id: int) -> Membership | None:
@@ -125,20 +69,21 @@ def _active_membership(session: Session, person_id: int) -> Membership | None:
 def join(session: Session, scope: Scope, *, person_id: int, org_id: int, joined_on: date,
          roles: list[MemberRole] | None = None, is_volunteer: bool = False,
          volunteer_skills: str | None = None, group_id: int | None = None) -> Membership:
-    person = get_person(session, scope, person_id)
+    person = people.get_person(session, scope, person_id)
     org = get_org(session, org_id, scope)
     if org.closed_on is not None:
-        raise Invalid("该组织已撤销，不能入会", field="org_id")
-    if person.died_on is not None:
-        raise Invalid("该人员已故，不能入会", field="person_id")
-    if joined_on < person.birth_date or joined_on > date.today():
-        raise Invalid("入会日期无效", field="joined_on")
-    current = _active_membership(session, person.id)
-    if current is not None:
-        if current.org_id == org.id:
-            raise Conflict("该人员已是本会会员", field="person_id",
-                           extra={"existing_membership_id": current.id})
-        raise Conflict("该人员已是其他协会的会员，请办理转会", field="person_id")
+        raise DomainError("该组织已撤销，不能入会", field="org_id")
+    dates = join_date_problems(person.birth_date, joined_on, date.today())
+    if dates:
+        raise DomainError(problems=dates)
+    refused = spell_problems(person.died_on, org.id, joined_on, spells_of(session, [person.id]).get(person.id, []))
+    if refused.rules:
+        raise DomainError(problems=refused.rules)
+    if refused.clashes:
+        current = _active_membership(session, person.id)
+        here = current is not None and current.org_id == org.id
+        raise Conflict(problems=refused.clashes,
+                       extra={"existing_membership_id": current.id} if here and current else {})
     if group_id is not None:
         _check_group(session, group_id, org.id)
     m = Membership(person_id=person.id, org_id=org.id, joined_on=joined_on, is_volunteer=is_volunteer,
@@ -178,7 +123,7 @@ def leave(session: Session, scope: Scope, membership_id: int, left_on: date, rea
     if m.left_on is not None:
         raise Conflict("该会员已离会", field="membership_id")
     if left_on < m.joined_on:
-        raise Invalid("离会日期早于入会日期", field="left_on")
+        raise DomainError("离会日期早于入会日期", field="left_on")
     _end_membership(m, left_on, reason)
     if reason is LeftReason.died:
         person = session.get(Person, m.person_id)
@@ -195,9 +140,9 @@ def transfer(session: Session, scope: Scope, membership_id: int, to_org_id: int,
         raise Conflict("该会员已离会", field="membership_id")
     target = get_org(session, to_org_id, scope)
     if target.id == m.org_id:
-        raise Invalid("转入组织与当前组织相同", field="to_org_id")
+        raise DomainError("转入组织与当前组织相同", field="to_org_id")
     if on < m.joined_on:
-        raise Invalid("转会日期早于入会日期", field="on")
+        raise DomainError("转会日期早于入会日期", field="on")
     roles = [MemberRole(t.role) for t in m.roles if t.end_on is None and t.role == MemberRole.member.value]
     _end_membership(m, on, LeftReason.moved)
     session.flush()
@@ -209,9 +154,9 @@ def transfer(session: Session, scope: Scope, membership_id: int, to_org_id: int,
 def assign_role(session: Session, scope: Scope, membership_id: int, role: MemberRole, start_on: date) -> RoleTerm:
     m = get_membership(session, scope, membership_id)
     if m.left_on is not None:
-        raise Invalid("已离会人员不能任职", field="membership_id")
+        raise DomainError("已离会人员不能任职", field="membership_id")
     if start_on < m.joined_on:
-        raise Invalid("任职日期早于入会日期", field="start_on")
+        raise DomainError("任职日期早于入会日期", field="start_on")
     if any(t.role == role.value and t.end_on is None for t in m.roles):
         raise Conflict("已担任该职务", field="role")
     term = RoleTerm(membership_id=m.id, role=role.value, start_on=start_on)
@@ -228,7 +173,7 @@ def end_role(session: Session, scope: Scope, membership_id: int, term_id: int, e
     if term.end_on is not None:
         raise Conflict("该任职已结束", field="term_id")
     if end_on < term.start_on:
-        raise Invalid("结束日期早于开始日期", field="end_on")
+        raise DomainError("结束日期早于开始日期", field="end_on")
     term.end_on = end_on
     session.flush()
     return term
@@ -307,7 +252,7 @@ def list_members(session: Session, scope: Scope, f: MemberFilter, limit: int = 5
 
 
 def person_history(session: Session, scope: Scope, person_id: int) -> list[Membership]:
-    person = get_person(session, scope, person_id)
+    person = people.get_person(session, scope, person_id)
     return list(session.scalars(select(Membership).where(Membership.person_id == person.id)
                                 .order_by(Membership.joined_on, Membership.id)))
 

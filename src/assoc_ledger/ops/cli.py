@@ -35,9 +35,11 @@ def restore_cmd(directory: Path = typer.Argument(..., help="assoc-ledger backup 
 
     from assoc_ledger.auth import audit
     from assoc_ledger.core.config import get_settings
+    from assoc_ledger.core.crypto import BadKey, KeyMissing
     from assoc_ledger.fund import verify
     from assoc_ledger.fund.models import FundBook
     from assoc_ledger.ops.backup import restore
+    from assoc_ledger.people.keys import check_key
 
     settings = get_settings()
     try:
@@ -57,6 +59,11 @@ def restore_cmd(directory: Path = typer.Argument(..., help="assoc-ledger backup 
         console.print(f"[red]审计日志第 {p.entry_id} 条：{p.reason}[/red]")
     if failed or problems:
         raise typer.Exit(1)
+    try:  # the key is kept apart from backups on purpose: without it the restored IDs stay sealed
+        check_key(settings, audit.audited_sessions())
+    except (KeyMissing, BadKey) as exc:
+        console.print(f"[yellow]数据已恢复并核对无误，但服务还不能启动：[/yellow]{exc}")
+        raise typer.Exit(1) from exc
     console.print(f"[green]已恢复[/green] {manifest['created_at']} 的备份：账簿 {len(manifest['books'])} 本核对无误，"
                   f"审计日志 {count} 条哈希链完整")
 

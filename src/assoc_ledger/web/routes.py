@@ -20,7 +20,6 @@ from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import CSRF_FIELD, requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
 from assoc_ledger.auth.scope import Perm, Principal, Scope
-from assoc_ledger.core.personal import mask_resident_id
 from assoc_ledger.core.schemas import MAX_ID, OptionalId
 from assoc_ledger.members import services as member_services
 from assoc_ledger.members.models import LeftReason, MemberRole
@@ -106,7 +105,7 @@ def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
     rows, total = member_services.list_members(db, org_scope, f, limit=limit, offset=(page - 1) * limit)
     return Template("members.html", context=page_context(
         request, rows=rows, total=total, page=page, limit=limit, under=under, role=role.value if role else "",
-        status=status, volunteer=volunteer, q=q or "", mask=mask_resident_id, roles=list(MemberRole),
+        status=status, volunteer=volunteer, q=q or "", roles=list(MemberRole),
         reasons=list(LeftReason)))
 
 

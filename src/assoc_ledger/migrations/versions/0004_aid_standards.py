@@ -14,7 +14,7 @@ from alembic import op
 import assoc_ledger.core.db
 
 revision: str = "0004_aid_standards"
-down_revision: str | Sequence[str] | None = "0002_fund"
+down_revision: str | Sequence[str] | None = "0003_people_ids_encrypted"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
