@@ -48,24 +48,26 @@ or updates rows through the session it is given and raises a :class:`DomainError
 rolls back everything. Not called on a replay: the caller's rows were committed with the first answer.
 """
 
-_FLUSHED = "fund.flushed"
+# Marks a session that has written (flushed ORM changes or executed INSERT/UPDATE/DELETE) since its last
+# commit or rollback, so `writing` can refuse a caller's earlier work that its rollback would discard unseen.
+_UNCOMMITTED = "fund.uncommitted-writes"
 
 
 @event.listens_for(Session, "after_flush")
 def _note_flush(session: Session, _context: object) -> None:
-    session.info[_FLUSHED] = True
+    session.info[_UNCOMMITTED] = True
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_write_statement(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[_FLUSHED] = True
+        state.session.info[_UNCOMMITTED] = True
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_flush(session: Session, transaction: object) -> None:
     if getattr(transaction, "parent", None) is None:
-        session.info.pop(_FLUSHED, None)
+        session.info.pop(_UNCOMMITTED, None)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def writing(session: Session, ledger_dir: Path, book_ids: Sequence[int]) -> Iter
     """
     # The writer owns the commit point: work done before the call would be lost to the rollback below
     # or committed without the caller knowing. A caller's rows belong in ``within``.
-    if session.new or session.dirty or session.deleted or session.info.get(_FLUSHED):
+    if session.new or session.dirty or session.deleted or session.info.get(_UNCOMMITTED):
         raise RuntimeError("fund writes commit their own transaction; pass a session without uncommitted changes "
                            "and add the caller's rows in `within`")
     session.rollback()
