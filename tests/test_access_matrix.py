@@ -134,6 +134,13 @@ def _payment() -> dict[str, Any]:
             "idempotency_key": _key()}
 
 
+def _roll() -> dict[str, Any]:
+    key = _key()
+    return {"date": "2026-03-25", "category": "only_child_reward", "roll": f"2026-03-{key}", "voucher": "M-5",
+            "lines": [{"payee": "王某户", "resident_id": "341122********0018", "period": "2026-03", "amount": "20.00",
+                       "reference": "GRZ-1"}], "idempotency_key": key}
+
+
 def _mid(c: Ctx, i: bool) -> int:
     return c.membership(i)
 
@@ -232,6 +239,8 @@ CASES: dict[tuple[str, str], Builder] = {
         lambda c, i: (f"/api/fund/books/{c.book(i)}/income", _income()),
     ("POST", "/api/fund/books/{book_id:int}/payments"):
         lambda c, i: (f"/api/fund/books/{c.posted(i)[0]}/payments", _payment()),
+    ("POST", "/api/fund/books/{book_id:int}/rolls"):
+        lambda c, i: (f"/api/fund/books/{c.posted(i)[0]}/rolls", _roll()),
     ("POST", "/api/fund/books/{book_id:int}/entries"):
         lambda c, i: (f"/api/fund/books/{c.posted(i)[0]}/entries", {
             "date": "2026-03-04", "narration": "银行转现金", "voucher": "M-4", "idempotency_key": _key(),

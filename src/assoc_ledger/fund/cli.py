@@ -280,7 +280,9 @@ def verify_cmd(book: str = typer.Argument("", help="默认全部账簿")) -> Non
             task = progress.add_task("核对账簿", total=len(books))
             reports = []
             for b in books:
-                reports.append(verify.verify_book(db, _ledger_dir(), b))
+                report = verify.verify_book(db, _ledger_dir(), b)
+                report.problems.extend(verify.verify_rolls(db, _ledger_dir(), b))
+                reports.append(report)
                 progress.advance(task)
     for report in reports:
         if report.ok:

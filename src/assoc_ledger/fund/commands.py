@@ -22,14 +22,19 @@ from typing import Any, ClassVar, TypeVar
 
 from assoc_ledger.core.errors import DomainError, Invalid, Problem, Problems
 from assoc_ledger.core.money import MoneyError, parse_amount
+from assoc_ledger.fund import rolls
 from assoc_ledger.fund.chart import CATEGORIES, FUND_ZH, RESTRICTED_PURPOSES, Category, Fund, Source, Via
+from assoc_ledger.fund.rolls import RollLine
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,119}$")
 _META_KEY_RE = re.compile(r"^[a-z][a-z0-9\-]{0,30}$")
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 _RESERVED_META = frozenset({"key", "seq", "voucher", "hash", "prev-hash", "category", "fund", "source",
-                            "reverses", "reason", "kind", "filename", "lineno"})
+                            "reverses", "reason", "kind", "filename", "lineno", rolls.META_FILE, rolls.META_SHA256,
+                            rolls.META_LINES})
 MAX_AMOUNT = Decimal("10000000000")
+MAX_ROLL_LINES = 500_000
+MAX_LISTED_PROBLEMS = 200  # a roll of 100,000 bad lines answers with the first ones, not a 30 MB body
 
 Meta = tuple[tuple[str, str], ...]
 E = TypeVar("E", bound=Enum)
@@ -129,6 +134,13 @@ def _refuse(problems: Problems) -> None:
     problems.raise_if_any(Invalid)
 
 
+def _check_purpose(category: Category, fund: Fund) -> None:
+    """Restricted money pays only its fund's purposes (422)."""
+    line = CATEGORIES[category]
+    if fund is not Fund.general and line.account not in RESTRICTED_PURPOSES[fund]:
+        raise DomainError(f"{FUND_ZH[fund]}只能用于规定用途，不能支付“{line.zh}”", field="fund")
+
+
 # --- the commands -----------------------------------------------------------------------------
 
 
@@ -191,9 +203,7 @@ class Payment:
                     text_of(p, voucher, "voucher", "凭证号", required=True, max_len=60) or "",
                     text_of(p, narration, "narration", "摘要", required=False, max_len=300), meta_of(p, meta))
         _refuse(p)
-        line = CATEGORIES[value.category]
-        if value.fund is not Fund.general and line.account not in RESTRICTED_PURPOSES[value.fund]:
-            raise DomainError(f"{FUND_ZH[value.fund]}只能用于规定用途，不能支付“{line.zh}”", field="fund")
+        _check_purpose(value.category, value.fund)
         return value
 
 
@@ -315,12 +325,119 @@ class Close:
         return value
 
 
-Command = Income | Payment | Transfer | Entry | Reversal | Close
+@dataclass(frozen=True)
+class RollPayment:
+    """发放花名册：a batch payment (e.g. a month of 独生子女父母奖励) as one voucher with its roll attached.
+
+    ``lines`` are in the roll's sort order, so the same lines given in any order are the same value
+    (and the same request hash, and the same file).
+    """
+
+    kind: ClassVar[str] = "roll"
+    book_id: int
+    key: str
+    date: dt.date
+    category: Category
+    fund: Fund
+    via: Via
+    voucher: str
+    narration: str | None
+    roll: str
+    lines: tuple[RollLine, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+    @classmethod
+    def parse(cls, book_id: int, *, key: str | None, date: object, category: object, roll: str | None,
+              lines: Sequence[Mapping[str, Any]], voucher: str | None, fund: object = "General",
+              narration: str | None = None, via: object = "Bank") -> RollPayment:
+        p = Problems()
+        k, when = key_of(p, key), date_of(p, date)
+        category_ = choice_of(p, Category, category, "category", "支出类别")
+        fund_, via_ = choice_of(p, Fund, fund, "fund", "资金"), choice_of(p, Via, via, "via", "收付方式")
+        voucher_ = text_of(p, voucher, "voucher", "凭证号", required=True, max_len=60) or ""
+        note = text_of(p, narration, "narration", "摘要", required=False, max_len=300)
+        name = (roll or "").strip()
+        if not rolls.NAME_RE.match(name):
+            p.add("roll", "花名册名称须为 1-100 个字母、数字或 . _ -，以字母或数字开头，如 2025-11-only-child-reward")
+        if not lines:
+            p.add("lines", "花名册至少需要一行")
+        elif len(lines) > MAX_ROLL_LINES:
+            p.add("lines", f"花名册最多 {MAX_ROLL_LINES} 行，请分册发放")
+        parsed = _roll_lines(p, lines[:MAX_ROLL_LINES])
+        if len(p.items) > MAX_LISTED_PROBLEMS:
+            left = len(p.items) - MAX_LISTED_PROBLEMS
+            del p.items[MAX_LISTED_PROBLEMS:]
+            p.add("lines", f"另有 {left} 个问题未列出")
+        _refuse(p)
+        value = cls(book_id, k, when, category_, fund_, via_, voucher_, note, name,
+                    tuple(sorted(parsed, key=RollLine.sort_key)))
+        if value.total >= MAX_AMOUNT:
+            raise Invalid("花名册合计金额过大", field="lines")
+        _check_purpose(value.category, value.fund)
+        seen: dict[tuple[str, str], int] = {}
+        twice = Problems()
+        for row, line in enumerate(parsed, start=1):
+            first = seen.setdefault((line.reference, line.period), row)
+            if first != row:
+                # 不该奖的一个不多: one payee reference is paid once per period.
+                twice.add(f"lines.{row - 1}.reference", f"参考号 {line.reference} 在 {line.period} 重复发放"
+                                                        f"（与第 {first} 行相同）", row=row)
+        del twice.items[MAX_LISTED_PROBLEMS:]
+        twice.raise_if_any(DomainError)
+        return value
+
+
+def _roll_lines(p: Problems, lines: Sequence[Mapping[str, Any]]) -> list[RollLine]:
+    """Each line checked on its own; a problem names the line (``row``, from 1) and its field."""
+    out: list[RollLine] = []
+    for i, raw in enumerate(lines):
+        row, at = i + 1, f"lines.{i}."
+        if not isinstance(raw, Mapping):
+            p.add(f"lines.{i}", "花名册行应为对象（payee、resident_id、period、amount、reference）", row=row)
+            continue
+        fields: dict[str, str] = {}
+        for name, label, max_len in (("payee", "领款人", 60), ("reference", "参考号", 60),
+                                     ("resident_id", "公民身份号码", 18), ("period", "期间", 7)):
+            value = raw.get(name)
+            cleaned = value.strip() if isinstance(value, str) else ""
+            if not cleaned:
+                p.add(at + name, f"{label}不能为空", row=row)
+            elif len(cleaned) > max_len or any(ch in cleaned for ch in "\n\r\t\x00"):
+                p.add(at + name, f"{label}过长或含控制字符（最多{max_len}字）", row=row)
+            fields[name] = cleaned
+        resident_id = fields["resident_id"]
+        if resident_id and not rolls.MASKED_ID_RE.match(resident_id):
+            # Personal data: the roll keeps the region code and last four only (core.personal.mask_resident_id).
+            p.add(at + "resident_id", "公民身份号码须遮蔽后提交（如 341122********123X），不接受完整号码", row=row)
+        if fields["period"] and not rolls.PERIOD_RE.match(fields["period"]):
+            p.add(at + "period", "期间格式无效，应为 YYYY-MM", row=row)
+        try:
+            amount = parse_amount(raw.get("amount"))
+        except MoneyError as exc:
+            p.add(at + "amount", str(exc), row=row)
+            continue
+        if amount >= MAX_AMOUNT:
+            p.add(at + "amount", "金额过大", row=row)
+        out.append(RollLine(fields["payee"], resident_id, fields["period"], amount, fields["reference"]))
+    return out
+
+
+Command = Income | Payment | Transfer | Entry | Reversal | Close | RollPayment
 
 
 def request_hash(command: Command) -> str:
     """What the idempotency key stands for: the kind and every field of the value, canonical JSON."""
     body = {f.name: getattr(command, f.name) for f in dataclasses.fields(command)}
-    payload = json.dumps({"kind": command.kind, **body}, sort_keys=True, ensure_ascii=False, default=str)
+    payload = json.dumps({"kind": command.kind, **body}, sort_keys=True, ensure_ascii=False, default=_plain)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _plain(value: object) -> object:
+    """Nested values (a roll's lines) by every field too; anything else (dates, Decimals, enums) as text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [getattr(value, f.name) for f in dataclasses.fields(value)]
+    return str(value)
 

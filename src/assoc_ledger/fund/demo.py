@@ -1,7 +1,9 @@
 """The last complete year (2025) of realistic welfare-fund activity for the demo county and its townships.
 
 Deterministic (fixed seed) and idempotent: every posting has a fixed idempotency key, so a second run
-posts nothing. Figures follow the seeds: the county puts in at least 200,000 yuan a year and each
+posts nothing. Each month's 独生子女父母奖励 is one voucher with its payment roll (发放花名册) attached,
+one line per registered household at the aid standard in force (``fund.standards``).
+Figures follow the seeds: the county puts in at least 200,000 yuan a year and each
 township or street at least 50,000; a share of the social maintenance fee and of central transfer
 payments is earmarked for reward-and-assistance (奖励扶助).
 """
@@ -20,8 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.config import Settings
-from assoc_ledger.fund import service
+from assoc_ledger.fund import service, standards
 from assoc_ledger.fund.chart import Category
+from assoc_ledger.fund.models import FundBook
 from assoc_ledger.orgs.models import Organisation, OrgKind
 
 SEED = 20260101
@@ -101,6 +104,34 @@ def _transfer(ledger_dir: Path, scope: Scope, from_id: int, to_id: int, key: str
     return post
 
 
+def _reward_roll(ledger_dir: Path, scope: Scope, book: tuple[int, str, str], month: int,
+                 households: list[tuple[str, str]]) -> Callable[[Session], Any]:
+    """A month of 独生子女父母奖励 for a book's registered households, as one voucher with its roll."""
+    book_id, slug, _title = book
+    day = dt.date(YEAR, month, 25)
+
+    def post(db: Session) -> Any:
+        fund_book = db.get(FundBook, book_id)
+        assert fund_book is not None
+        org = db.get(Organisation, fund_book.org_id)
+        region = (org.code if org and org.code else "341100")[:6]
+        due = standards.aid_standard(db, standards.AidScheme.only_child_reward, fund_book.org_id, day).amount
+        lines = [{"payee": f"{name}户", "resident_id": f"{region}********{tail}", "period": f"{YEAR}-{month:02d}",
+                  "amount": str(due), "reference": f"GRZ-{slug}-{k:04d}"}
+                 for k, (name, tail) in enumerate(households, start=1)]
+        return service.post_roll(db, ledger_dir, scope, book_id, key=f"demo-{slug}-roll-{month:02d}", date=day,
+                                 category=Category.only_child_reward.value, fund="JiangLiFuZhu",
+                                 roll=f"{YEAR}-{month:02d}-only-child-reward", lines=lines,
+                                 voucher=f"付-{month:02d}-奖励", narration=f"{month}月独生子女父母奖励（发放花名册）")
+    return post
+
+
+def _households(slug: str, count: int) -> list[tuple[str, str]]:
+    """The book's registered only-child households (name, last four of the ID), the same every month."""
+    rng = random.Random(f"{SEED}-{slug}-households")  # noqa: S311 - demo data
+    return [(_person(rng), f"{rng.randint(0, 999):03d}{rng.choice('0123456789X')}") for _ in range(count)]
+
+
 def _petty_cash(ledger_dir: Path, scope: Scope, book_id: int, day: dt.date) -> Callable[[Session, str, str], Any]:
     def post(db: Session, key: str, voucher: str) -> Any:
         return service.post_entry(db, ledger_dir, scope, book_id, key=key, date=day, narration="提取备用金",
@@ -152,15 +183,16 @@ def _county_events(ledger_dir: Path, scope: Scope, county: tuple[int, str, str],
     # Allocations to townships: general money in March and September, earmarked money in April.
     for i, (town_id, _town_slug, town_title) in enumerate(towns):
         for month, amount, fund in ((3, "3000.00", "General"), (9, "3000.00", "General"),
-                                    (4, "300.00", "JiangLiFuZhu")):
+                                    (4, "600.00", "JiangLiFuZhu")):
             n += 1
             key, voucher = f"demo-{slug}-{n}", f"拨-{month:02d}-{i + 1:02d}"
             day = d(month, 10)
             events.append(_Event(day, 1, _transfer(ledger_dir, scope, book_id, town_id, key, day, amount, fund,
                                                    voucher, f"拨付{town_title}公益金")))
+    households = _households(slug, 25)
     for month in range(1, 13):
-        pay(d(month, 25), "500.00", Category.only_child_reward, "独生子女父母奖励发放花名册", "JiangLiFuZhu",
-            f"{month}月独生子女父母奖励（每人每月20元）")
+        n += 1  # the key numbering of the other entries stays as it was
+        events.append(_Event(d(month, 25), 2, _reward_roll(ledger_dir, scope, county, month, households)))
         pay(d(month, 12), _money(rng, 600, 1500), Category.visits, _person(rng), narration="走访慰问困难计生家庭")
         pay(d(month, 14), _money(rng, 800, 2000), Category.general, _person(rng), narration="一般帮扶")
         pay(d(month, 16), _money(rng, 1200, 1800), Category.publicity, "县新华书店", narration="计生协宣传品印制")
@@ -202,6 +234,7 @@ def _county_events(ledger_dir: Path, scope: Scope, county: tuple[int, str, str],
 def _town_events(ledger_dir: Path, scope: Scope, town: tuple[int, str, str]) -> list[_Event]:
     book_id, slug, title = town
     rng = random.Random(f"{SEED}-{slug}")  # noqa: S311 - demo data
+    households = _households(slug, 2)
     events: list[_Event] = []
     n = 0
 
@@ -242,8 +275,8 @@ def _town_events(ledger_dir: Path, scope: Scope, town: tuple[int, str, str]) -> 
         pay(d(month, 24), "300.00", Category.long_term, _person(rng), "长效帮扶（按月）")
         pay(d(month, 16), _money(rng, 150, 300), Category.publicity, f"{title}文化站", "宣传栏、宣传资料")
         if month >= 5:
-            pay(d(month, 25), "20.00", Category.only_child_reward, _person(rng), "独生子女父母奖励（每月20元）",
-                "JiangLiFuZhu")
+            n += 1
+            events.append(_Event(d(month, 25), 2, _reward_roll(ledger_dir, scope, town, month, households)))
         if month % 3 == 0:
             pay(d(month, 27), "200.00", Category.administration, f"{title}计生协", "办公费用")
     pay(d(4, 15), "2000.00", Category.production, _person(rng), "少生快富生产帮扶")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.core.errors import Conflict, Problems
 from assoc_ledger.core.money import from_fen
-from assoc_ledger.fund import files, rules
+from assoc_ledger.fund import files, rolls, rules
 from assoc_ledger.fund.chart import (
     ALLOCATION_IN,
     ALLOCATION_OUT,
@@ -22,9 +23,23 @@ from assoc_ledger.fund.chart import (
     asset_account,
     is_cash_like,
 )
-from assoc_ledger.fund.commands import Close, Command, Entry, Income, Payment, Reversal, Transfer
-from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundPosting
+from assoc_ledger.fund.commands import Close, Command, Entry, Income, Payment, Reversal, RollPayment, Transfer
+from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundPosting, FundRoll
 from assoc_ledger.fund.queries import balance_of
+
+
+@dataclass(frozen=True)
+class RollDraft:
+    """A roll about to be attached: its lines (file order) and the exact bytes the file will hold."""
+
+    name: str
+    lines: tuple[rolls.RollLine, ...]
+    data: bytes
+    sha256: str
+
+    @property
+    def path(self) -> str:
+        return rolls.relative_path(self.name)
 
 
 @dataclass
@@ -44,6 +59,7 @@ class Draft:
     links: set[str] = field(default_factory=set)
     reverses: FundEntry | None = None
     link_to: list[Draft] = field(default_factory=list)
+    roll: RollDraft | None = None
 
 
 def books_touched(session: Session, command: Command) -> list[int]:
@@ -88,6 +104,8 @@ def drafts_for(session: Session, books: dict[int, FundBook], command: Command, p
                       command.voucher, None, list(command.meta), list(command.postings))]
     if isinstance(command, Reversal):
         return _reversal(session, books, command, problems)
+    if isinstance(command, RollPayment):
+        return [_roll(session, books[command.book_id], command)]
     return [_close(session, books[command.book_id], command)]
 
 
@@ -107,6 +125,20 @@ def _income(session: Session, book: FundBook, command: Income) -> Draft:
     postings.append((income_account, -command.amount))
     return Draft(book, "txn", command.date, command.narration or f"{SOURCES[command.source].zh}收入", command.payer,
                  command.voucher, command.source.value, [("source", command.source.value), *command.meta], postings)
+
+
+def _roll(session: Session, book: FundBook, command: RollPayment) -> Draft:
+    if session.scalar(select(FundRoll.id).where(FundRoll.book_id == book.id, FundRoll.name == command.roll)):
+        raise Conflict(f"本账簿已有名为 {command.roll} 的发放花名册，未写入任何数据", field="roll")
+    data = b"".join(rolls.csv_chunks(command.lines))
+    roll = RollDraft(command.roll, command.lines, data, hashlib.sha256(data).hexdigest())
+    line = CATEGORIES[command.category]
+    total = command.total
+    return Draft(book, "txn", command.date, command.narration or f"{line.zh}（发放花名册 {len(command.lines)} 行）",
+                 "发放花名册", command.voucher, command.category.value,
+                 [("category", command.category.value), ("fund", command.fund.value), (rolls.META_FILE, roll.path),
+                  (rolls.META_SHA256, roll.sha256), (rolls.META_LINES, str(len(command.lines)))],
+                 [(line.account, total), (asset_account(command.via, command.fund), -total)], roll=roll)
 
 
 def _transfer(source: FundBook, target: FundBook, command: Transfer) -> list[Draft]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +20,18 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.core.errors import Conflict
 from assoc_ledger.core.money import from_fen
-from assoc_ledger.fund import render
+from assoc_ledger.fund import render, rolls
 from assoc_ledger.fund.chart import RESTRICTED_PURPOSES
-from assoc_ledger.fund.models import FundAccount, FundBook, FundEarmark, FundEntry, FundPosting, FundYearFile
+from assoc_ledger.fund.models import (
+    FundAccount,
+    FundBook,
+    FundEarmark,
+    FundEntry,
+    FundPosting,
+    FundRoll,
+    FundRollLine,
+    FundYearFile,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,10 @@ class BookPaths:
 
     def year(self, year: int) -> Path:
         return self.root / f"{year}.beancount"
+
+    @property
+    def rolls(self) -> Path:
+        return self.root / rolls.ROLLS_DIR
 
 
 def book_paths(ledger_dir: Path, book: FundBook) -> BookPaths:
@@ -96,6 +109,24 @@ def append_durably(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
     if created:
         _fsync_dir(path.parent)
+
+
+def write_roll(paths: BookPaths, relative: str, chunks: Iterable[bytes]) -> Path:
+    """Write a roll file atomically (tmp + fsync + rename + directory fsync): it is whole or absent."""
+    path = paths.root / relative
+    created = not path.parent.is_dir()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if created:
+        _fsync_dir(paths.root)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return path
 
 
 # --- projections of the database --------------------------------------------------------------
@@ -165,6 +196,25 @@ def year_bytes(session: Session, book: FundBook, year: int) -> Iterator[bytes]:
         yield render.render(value).encode()
 
 
+def roll_chunks(session: Session, roll: FundRoll) -> Iterator[bytes]:
+    """A roll file's bytes from its committed lines, streamed (the same renderer as at write time)."""
+    rows = session.scalars(select(FundRollLine).where(FundRollLine.roll_id == roll.id)
+                           .order_by(FundRollLine.line_no)).yield_per(5000)
+    yield from rolls.csv_chunks(rolls.RollLine(r.payee, r.resident_id, r.period, from_fen(r.amount_fen), r.reference)
+                                for r in rows)
+
+
+def book_rolls(session: Session, book: FundBook, entry_ids: Sequence[int] | None = None) -> list[FundRoll]:
+    stmt = select(FundRoll).where(FundRoll.book_id == book.id).order_by(FundRoll.id)
+    if entry_ids is not None:
+        stmt = stmt.where(FundRoll.entry_id.in_(entry_ids))
+    return list(session.scalars(stmt).all())
+
+
+def restore_rolls(session: Session, paths: BookPaths, found: Sequence[FundRoll]) -> list[Path]:
+    return [write_roll(paths, rolls.relative_path(roll.name), roll_chunks(session, roll)) for roll in found]
+
+
 # --- recovery and rebuild ---------------------------------------------------------------------
 
 
@@ -187,7 +237,7 @@ def sync_book(session: Session, ledger_dir: Path, book: FundBook, *, check_tail:
         actual = path.stat().st_size if path.exists() else -1
         if actual == yf.size and not (check_tail and not _tail_ok(session, book, yf, path)):
             continue
-        repairs.append(_repair_year(session, book, yf, path, actual))
+        repairs.append(_repair_year(session, ledger_dir, book, yf, path, actual))
     atomic_write(paths.main, main_text(session, book))
     return repairs
 
@@ -205,7 +255,8 @@ def _tail_ok(session: Session, book: FundBook, yf: FundYearFile, path: Path) -> 
         return fh.read() == text
 
 
-def _repair_year(session: Session, book: FundBook, yf: FundYearFile, path: Path, actual: int) -> Repair:
+def _repair_year(session: Session, ledger_dir: Path, book: FundBook, yf: FundYearFile, path: Path,
+                 actual: int) -> Repair:
     header = render.year_header(book.slug, yf.year).encode()
     repair = Repair(path)
     # The longest prefix made of whole committed entries that the file still holds.
@@ -220,9 +271,15 @@ def _repair_year(session: Session, book: FundBook, yf: FundYearFile, path: Path,
                 raise Conflict(f"账簿文件 {path.name} 已被改动，不能自动修复；请运行 assoc-ledger ledger verify 查明，"
                                "再用 ledger rebuild 恢复", field="book_id")
     chunks: list[bytes] = [] if keep else [header]
-    for _, value in iter_entries(session, book.id, year=yf.year, after_offset=keep):
+    appended: list[int] = []
+    for entry, value in iter_entries(session, book.id, year=yf.year, after_offset=keep):
         chunks.append(render.render(value).encode())
+        appended.append(entry.id)
         repair.appended_entries += 1
+    # A crash after the commit may also have left an entry's roll unwritten; the writer writes a roll
+    # before its entry's text, so only the entries appended now can lack theirs.
+    for start in range(0, len(appended), 500):
+        restore_rolls(session, book_paths(ledger_dir, book), book_rolls(session, book, appended[start:start + 500]))
     mode = "r+b" if path.exists() else "wb"
     with open(path, mode) as fh:
         fh.seek(keep)
@@ -265,6 +322,7 @@ def rebuild_book(session: Session, ledger_dir: Path, book: FundBook) -> list[Pat
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         written.append(path)
+    written += restore_rolls(session, paths, book_rolls(session, book))
     atomic_write(paths.main, main_text(session, book))
     _fsync_dir(paths.root)
     return [paths.main, paths.accounts, *written]

@@ -134,3 +134,39 @@ class FundYearFile(Base):
     book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"))
     year: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(BigInteger)
+
+
+class FundRoll(Base):
+    """发放花名册 attached to one entry: ``rolls/<name>.csv`` in the book's folder, its digest and totals.
+
+    Written in the entry's transaction with its lines, so recovery and ``ledger rebuild`` re-create the
+    file byte for byte from the database."""
+
+    __tablename__ = "fund_rolls"
+    __table_args__ = (UniqueConstraint("book_id", "name"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("fund_entries.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    line_count: Mapped[int] = mapped_column(Integer)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class FundRollLine(Base):
+    """One line of a roll, in file order (``line_no`` from 1)."""
+
+    __tablename__ = "fund_roll_lines"
+    __table_args__ = (UniqueConstraint("roll_id", "line_no"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roll_id: Mapped[int] = mapped_column(ForeignKey("fund_rolls.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    payee: Mapped[str] = mapped_column(String(60))
+    resident_id: Mapped[str] = mapped_column(String(18))  # masked: region code and last four only
+    period: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(60))

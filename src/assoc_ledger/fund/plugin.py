@@ -4,7 +4,8 @@ Referenced from every book's ``main.beancount`` as ``plugin "assoc_ledger.fund.p
 required metadata (key, seq, voucher, hash, prev-hash); the hash chain (the first broken entry is named
 with its file and line); earmark splits (``custom "fund-earmark"``); restricted funds pay only their
 purposes (``custom "fund-purpose"``); no asset account ever below zero; nothing posted into a month
-after it was closed (``custom "fund-close"``).
+after it was closed (``custom "fund-close"``); each payment roll (发放花名册) an entry names still has
+the digest, line count and total the entry recorded (the file is named; each roll is read once).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import namedtuple
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from beancount.core import data
 
-from assoc_ledger.fund import render, rules
+from assoc_ledger.fund import render, rolls, rules
 
 __plugins__ = ("check_fund_rules",)
 
@@ -64,6 +66,22 @@ def chain_problems(txns_and_closes: list[Any], balances_by_seq: dict[str, list[A
     return errors
 
 
+def _roll_problems(txn: Any, legs: list[tuple[str, Decimal]], options_map: dict[str, Any]) -> list[str]:
+    """The roll is beside the year file that names it (the same relative path the writer used)."""
+    path = Path(str(txn.meta.get("filename", ""))).parent / str(txn.meta[rolls.META_FILE])
+    # bean-check's pickle cache and Fava's reload watch the included files: listing the roll there makes
+    # an edited roll invalidate a cached check (else a cache hit would skip this plugin) and reload Fava.
+    included = options_map.setdefault("include", [])
+    if str(path) not in included:
+        included.append(str(path))
+    try:
+        lines = int(str(txn.meta.get(rolls.META_LINES)))
+    except ValueError:
+        return [f"分录缺少发放花名册行数（{path}）"]
+    total = sum((n for _, n in legs if n > 0), Decimal(0))
+    return rolls.check_roll(path, sha256=str(txn.meta.get(rolls.META_SHA256)), lines=lines, total=total)
+
+
 def check_fund_rules(entries: list[Any], options_map: dict[str, Any],
                      config: str | None = None) -> tuple[list[Any], list[FundError]]:
     errors: list[FundError] = []
@@ -101,6 +119,9 @@ def check_fund_rules(entries: list[Any], options_map: dict[str, Any],
         chained.append(entry)
         legs = [(p.account, Decimal(p.units.number)) for p in entry.postings
                 if p.units is not None and p.units.number is not None]
+        if rolls.META_FILE in entry.meta:
+            errors.extend(FundError(_source(entry), message, entry)
+                          for message in _roll_problems(entry, legs, options_map))
         problems = rules.check_earmarks(legs, rules.active_earmarks(earmark_rules, entry.date))
         problems += rules.check_restricted(legs, purposes)
         for _, message in problems:

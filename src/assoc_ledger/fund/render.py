@@ -20,6 +20,7 @@ from beancount.core import data
 from beancount.parser import printer
 
 from assoc_ledger.core.money import CURRENCY
+from assoc_ledger.fund.rolls import META_FILE as ROLL_META
 
 CLOSE_DIRECTIVE = "fund-close"
 EARMARK_DIRECTIVE = "fund-earmark"
@@ -62,8 +63,16 @@ def directives(entry: EntryValue, *, with_hash: bool = True) -> list[data.Direct
     if entry.kind == "txn":
         postings = [data.Posting(account, bc_amount.Amount(number, CURRENCY), None, None, None, None)
                     for account, number in entry.postings]
-        return [data.Transaction(_meta(entry.meta, prev, own), entry.date, "*", entry.payee, entry.narration,
-                                 frozenset(), frozenset(entry.links), postings)]
+        txn = data.Transaction(_meta(entry.meta, prev, own), entry.date, "*", entry.payee, entry.narration,
+                               frozenset(), frozenset(entry.links), postings)
+        roll = dict(entry.meta).get(ROLL_META)
+        if roll is None or not entry.postings:
+            return [txn]
+        # The voucher's source document, on the expense account and under the entry's link, so Fava lists
+        # the roll in that account's journal and beside the transaction. Derived from the entry's own
+        # metadata, so it is not hashed separately.
+        return [txn, data.Document({"filename": "", "lineno": 0}, entry.date, entry.postings[0][0], roll,
+                                   frozenset(), frozenset(entry.links))]
     out: list[data.Directive] = []
     for account, number in entry.balances:
         out.append(data.Balance(_meta([("seq", str(entry.seq))], None, None), entry.date, account,

@@ -39,6 +39,7 @@ from assoc_ledger.fund.schemas import (
     PaymentIn,
     PostedOut,
     ReverseIn,
+    RollIn,
     TransferIn,
     VerifyOut,
 )
@@ -164,6 +165,15 @@ class FundController(Controller):
             date=data.date, amount=data.amount, category=data.category, fund=data.fund, payee=data.payee,
             voucher=data.voucher, narration=data.narration, via=data.via, meta=data.meta))
 
+    @post("/books/{book_id:int}/rolls", opt=requires(Perm.fund_write), sync_to_thread=True)
+    def roll(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: RollIn,
+             idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
+        return _posted(service.post_roll(
+            db, _ledger_dir(request), org_scope, book_id, key=_key(idempotency_key, data.idempotency_key),
+            date=data.date, category=data.category, fund=data.fund, roll=data.roll,
+            lines=[line.model_dump() for line in data.lines], voucher=data.voucher, narration=data.narration,
+            via=data.via))
+
     @post("/books/{book_id:int}/entries", opt=requires(Perm.fund_write), sync_to_thread=True)
     def entry(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id, data: EntryIn,
               idempotency_key: str | None = IDEM_HEADER) -> PostedOut:
@@ -197,6 +207,7 @@ class FundController(Controller):
     def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> VerifyOut:
         book = service.get_book(db, book_id, org_scope)
         report = verify.verify_book(db, _ledger_dir(request), book)
+        report.problems.extend(verify.verify_rolls(db, _ledger_dir(request), book))
         return VerifyOut(book=report.book, entries=report.entries, ok=report.ok,
                          first=str(report.first) if report.first else None,
                          problems=[str(p) for p in report.problems[:100]])

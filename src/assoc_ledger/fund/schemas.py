@@ -78,6 +78,28 @@ class PaymentIn(Schema):
     idempotency_key: str | None = KEY
 
 
+class RollLineIn(Schema):
+    payee: str = Field(description="领款人（户主）", max_length=60)
+    resident_id: str = Field(description="公民身份号码，须遮蔽：341122********123X", max_length=18)
+    period: str = Field(description="期间 YYYY-MM", max_length=7)
+    amount: str = AMOUNT
+    reference: str = Field(description="参考号，如光荣证号", max_length=60)
+
+
+class RollIn(Schema):
+    """发放花名册：one voucher whose roll (one line per payee and period) is attached as a CSV file."""
+
+    date: dt.date
+    category: str = Field(default="only_child_reward", max_length=40)
+    fund: str = Field(default="General", description="General 非限定 | JiangLiFuZhu 限定用途·奖励扶助", max_length=40)
+    roll: str = Field(description="花名册名称（文件名），如 2025-11-only-child-reward", max_length=100)
+    lines: list[RollLineIn] = Field(max_length=500_000)
+    voucher: str = Field(max_length=60)
+    narration: str | None = Field(default=None, max_length=300)
+    via: str = Field(default="Bank", max_length=10)
+    idempotency_key: str | None = KEY
+
+
 class TransferIn(Schema):
     from_book_id: IdField
     to_book_id: IdField

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.errors import NotFound, Problem
 from assoc_ledger.fund.books import BOOK_KINDS, DEFAULT_OPENED_ON, book_org, get_book, iter_books, list_books, open_book
-from assoc_ledger.fund.commands import Close, Entry, Income, Payment, Reversal, Transfer
+from assoc_ledger.fund.commands import Close, Entry, Income, Payment, Reversal, RollPayment, Transfer
 from assoc_ledger.fund.earmarks import earmarks, set_earmark
 from assoc_ledger.fund.models import FundEntry
 from assoc_ledger.fund.queries import (
@@ -37,7 +37,8 @@ from assoc_ledger.fund.writer import Posted, Within, write
 __all__ = [
     "BOOK_KINDS", "DEFAULT_OPENED_ON", "JournalFilter", "Posted", "balance_of", "balances", "book_accounts",
     "book_org", "close_month", "earmarks", "fund_balances", "funds_of", "get_book", "iter_books", "journal",
-    "list_books", "open_book", "post_entry", "post_income", "post_payment", "post_transfer", "recover_all",
+    "list_books", "open_book", "post_entry", "post_income", "post_payment", "post_roll", "post_transfer",
+    "recover_all",
     "reverse", "set_earmark",
 ]
 
@@ -60,6 +61,21 @@ def post_payment(session: Session, ledger_dir: Path, scope: Scope, book_id: int,
     get_book(session, book_id, scope)
     command = Payment.parse(book_id, key=key, date=date, amount=amount, category=category, payee=payee,
                             voucher=voucher, fund=fund, narration=narration, via=via, meta=meta)
+    return write(session, ledger_dir, command, within=within)[0]
+
+
+def post_roll(session: Session, ledger_dir: Path, scope: Scope, book_id: int, *, key: str | None, date: object,
+              category: str, roll: str | None, lines: Sequence[Mapping[str, Any]], voucher: str | None,
+              fund: str = "General", narration: str | None = None, via: str = "Bank",
+              within: Within | None = None) -> Posted:
+    """发放花名册：a batch payment as one voucher whose roll file (one line per payee and period) is attached.
+
+    Each line: ``payee``, ``resident_id`` (masked, see ``core.personal.mask_resident_id``), ``period``
+    (YYYY-MM), ``amount`` (yuan, a string) and ``reference`` (e.g. the certificate number).
+    """
+    get_book(session, book_id, scope)
+    command = RollPayment.parse(book_id, key=key, date=date, category=category, roll=roll, lines=lines,
+                                voucher=voucher, fund=fund, narration=narration, via=via)
     return write(session, ledger_dir, command, within=within)[0]
 
 

@@ -1,6 +1,7 @@
 """``ledger verify``: recompute each book's hash chain from the files and compare them with the database.
 
 Reports every problem with file and line; the first one (lowest sequence number) is the entry to look at.
+:func:`verify_rolls` checks the payment rolls attached to entries, separately from the chain.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from beancount.parser import parser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assoc_ledger.fund import files, plugin, render
-from assoc_ledger.fund.models import FundBook, FundEntry, FundYearFile
+from assoc_ledger.core.money import from_fen
+from assoc_ledger.fund import files, plugin, render, rolls
+from assoc_ledger.fund.models import FundBook, FundEntry, FundRoll, FundYearFile
 
 
 @dataclass(frozen=True)
@@ -130,3 +132,22 @@ def _byte_problems(session: Session, book: FundBook, yf: FundYearFile, path: Pat
 def _chain(first: list[tuple[int | None, bytes]], rest: Any) -> Any:
     yield from first
     yield from rest
+
+
+def verify_rolls(session: Session, ledger_dir: Path, book: FundBook) -> list[Problem]:
+    """Every payment roll of the book against its voucher: digest, line count and total recomputed from the
+    file (the same check the plugin makes), and no roll file that no entry names."""
+    paths = files.book_paths(ledger_dir, book)
+    problems: list[Problem] = []
+    known: set[str] = set()
+    for roll, seq in session.execute(select(FundRoll, FundEntry.seq).join(FundEntry, FundEntry.id == FundRoll.entry_id)
+                                     .where(FundRoll.book_id == book.id).order_by(FundEntry.seq)).tuples():
+        path = paths.root / rolls.relative_path(roll.name)
+        known.add(path.name)
+        for message in rolls.check_roll(path, sha256=roll.sha256, lines=roll.line_count,
+                                        total=from_fen(roll.total_fen)):
+            problems.append(Problem(str(path), 0, seq, message))
+    if paths.rolls.is_dir():
+        for stray in sorted(p for p in paths.rolls.iterdir() if p.name not in known):
+            problems.append(Problem(str(stray), 0, None, "发放花名册目录中有不属于任何分录的文件"))
+    return problems

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import case, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import case, event, insert, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.core.errors import Conflict, DomainError, Problems
@@ -27,13 +27,47 @@ from assoc_ledger.fund import files, render, rules
 from assoc_ledger.fund.books import org_path
 from assoc_ledger.fund.chart import RESTRICTED_PURPOSES
 from assoc_ledger.fund.commands import Command, request_hash
-from assoc_ledger.fund.drafts import Draft, books_touched, drafts_for
-from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundPosting, FundYearFile
+from assoc_ledger.fund.drafts import Draft, RollDraft, books_touched, drafts_for
+from assoc_ledger.fund.models import (
+    FundAccount,
+    FundBook,
+    FundEntry,
+    FundPosting,
+    FundRoll,
+    FundRollLine,
+    FundYearFile,
+)
 
 log = logging.getLogger("assoc_ledger.fund")
 
 Within = Callable[[Session, list[FundEntry]], None]
-"""Extra work committed with the entries (e.g. marking a relief case paid): same transaction, same refusal."""
+"""The caller's own rows, committed with the entries (e.g. a relief case marked paid with its entry).
+
+Called once, after the entries are inserted (ids and ``seq`` known) and before the one commit; it adds
+or updates rows through the session it is given and raises a :class:`DomainError` to refuse, which
+rolls back everything. Not called on a replay: the caller's rows were committed with the first answer.
+"""
+
+# Marks a session that has written (flushed ORM changes or executed INSERT/UPDATE/DELETE) since its last
+# commit or rollback, so `writing` can refuse a caller's earlier work that its rollback would discard unseen.
+_UNCOMMITTED = "fund.uncommitted-writes"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: object) -> None:
+    session.info[_UNCOMMITTED] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_write_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_UNCOMMITTED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_flush(session: Session, transaction: object) -> None:
+    if getattr(transaction, "parent", None) is None:
+        session.info.pop(_UNCOMMITTED, None)
 
 
 @dataclass(frozen=True)
@@ -77,10 +111,13 @@ def write(session: Session, ledger_dir: Path, command: Command, *, within: Withi
                        after={"seq": entry.seq, "date": entry.date.isoformat(), "key": command.key,
                               "hash": entry.hash, "narration": entry.narration})
         session.commit()  # ← the commit point
-        for book_id, year, text, new_year in texts:
+        for book_id, year, text, new_year, roll in texts:
             try:
                 book = books[book_id]
                 paths = files.book_paths(ledger_dir, book)
+                if roll is not None:
+                    # Before the entry's text: an entry in the file always has its roll (recovery relies on it).
+                    files.write_roll(paths, roll.path, [roll.data])
                 path = paths.year(year)
                 if new_year:
                     files.append_durably(path, render.year_header(book.slug, year).encode())
@@ -99,8 +136,11 @@ def writing(session: Session, ledger_dir: Path, book_ids: Sequence[int]) -> Iter
     Yields the locked books; the block commits (the one commit point), then writes the files while it
     still holds the lock. An error before the commit rolls everything back.
     """
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("fund writes commit their own transaction; pass a session without pending changes")
+    # The writer owns the commit point: work done before the call would be lost to the rollback below
+    # or committed without the caller knowing. A caller's rows belong in ``within``.
+    if session.new or session.dirty or session.deleted or session.info.get(_UNCOMMITTED):
+        raise RuntimeError("fund writes commit their own transaction; pass a session without uncommitted changes "
+                           "and add the caller's rows in `within`")
     session.rollback()
     book_rows = {b.id: b for b in session.scalars(select(FundBook).where(FundBook.id.in_(book_ids))).all()}
     paths = [files.book_paths(ledger_dir, b) for b in book_rows.values()]
@@ -179,10 +219,13 @@ def _lowest_balance_from(session: Session, account: FundAccount, on: dt.date) ->
     return from_fen(lowest)
 
 
-def _insert(session: Session, drafts: list[Draft], key: str,
-            digest: str) -> tuple[list[FundEntry], list[tuple[int, int, str, bool]]]:
+Appended = tuple[int, int, str, bool, RollDraft | None]
+"""What to write once committed: book id, year, the entry's text, whether the year file is new, its roll."""
+
+
+def _insert(session: Session, drafts: list[Draft], key: str, digest: str) -> tuple[list[FundEntry], list[Appended]]:
     entries: list[FundEntry] = []
-    texts: list[tuple[int, int, str, bool]] = []
+    texts: list[Appended] = []
     seqs: dict[int, int] = {}
     for draft in drafts:
         seqs[id(draft)] = draft.book.next_seq
@@ -224,14 +267,33 @@ def _insert(session: Session, drafts: list[Draft], key: str,
         for account, number in draft.postings:
             session.add(FundPosting(entry_id=entry.id, book_id=book.id, seq=seq, date=draft.date, account=account,
                                     amount_fen=to_fen(number)))
+        if draft.roll is not None:
+            _insert_roll(session, book.id, entry.id, draft.roll)
         _bump_balances(session, book.id, draft)
         if draft.kind == "close":
             book.closed_through = draft.date - dt.timedelta(days=1)
         book.last_hash = entry_hash
         entries.append(entry)
-        texts.append((book.id, year, text, new_year))
+        texts.append((book.id, year, text, new_year, draft.roll))
     session.flush()
     return entries, texts
+
+
+def _insert_roll(session: Session, book_id: int, entry_id: int, roll: RollDraft) -> None:
+    """The roll's lines in the entry's transaction, so the file can always be re-created from the database."""
+    row = FundRoll(book_id=book_id, entry_id=entry_id, name=roll.name, sha256=roll.sha256,
+                   line_count=len(roll.lines), total_fen=sum(to_fen(line.amount) for line in roll.lines))
+    session.add(row)
+    session.flush()
+    batch: list[dict[str, object]] = []
+    for line_no, line in enumerate(roll.lines, start=1):
+        batch.append({"roll_id": row.id, "line_no": line_no, "payee": line.payee, "resident_id": line.resident_id,
+                      "period": line.period, "amount_fen": to_fen(line.amount), "reference": line.reference})
+        if len(batch) == 10_000:
+            session.execute(insert(FundRollLine), batch)
+            batch = []
+    if batch:
+        session.execute(insert(FundRollLine), batch)
 
 
 def _bump_balances(session: Session, book_id: int, draft: Draft) -> None:
