@@ -42,9 +42,19 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
         new_users = load.load_users(db, ids, users)
         progress.advance(t_users)
         db.commit()
+    from assoc_ledger.core.errors import DomainError
     from assoc_ledger.fund.demo import load_fund_demo
 
-    posted = load_fund_demo(factory, settings)
+    try:
+        posted = load_fund_demo(factory, settings)
+    except DomainError as exc:
+        # A demo made by an older version closed its months before the entries this version adds: the books
+        # are append-only, so the demo cannot be brought up to date in place; it can only be made afresh.
+        console.print(f"[red]演示公益金账簿无法补齐：[/red]{exc.detail}")
+        console.print(f"这个数据库中的演示数据来自旧版本（其月份已结账，新版本要补记的分录不能再记入）。演示数据可以重建："
+                      f"删除 {settings.database_url.removeprefix('sqlite:///')} 与 {settings.ledger_dir} "
+                      "后重新运行 make run。")
+        raise typer.Exit(1) from exc
 
     console.print(f"[green]演示县已就绪[/green]（{time.monotonic() - started:.1f} 秒）：组织 {len(orgs)} 个，"
                   f"新增会员 {report.created} 名（已存在 {report.unchanged} 名），历史变动 {moved} 条，"
