@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund.chart import FUND_ZH, Fund
-from assoc_ledger.fund.models import FundAccount, FundEntry, FundPosting
+from assoc_ledger.fund.models import FundAccount, FundEntry, FundMonthTotal, FundPosting
 
 
 def book_accounts(session: Session, book_id: int) -> list[FundAccount]:
@@ -22,20 +22,58 @@ def book_accounts(session: Session, book_id: int) -> list[FundAccount]:
 
 def balance_of(session: Session, book_id: int, account: str, on: dt.date | None = None) -> Decimal:
     """Balance of an account (and its sub-accounts) at the end of a date."""
-    stmt = select(func.coalesce(func.sum(FundPosting.amount_fen), 0)).where(
-        FundPosting.book_id == book_id,
-        or_(FundPosting.account == account, FundPosting.account.startswith(account + ":", autoescape=True)))
-    if on is not None:
-        stmt = stmt.where(FundPosting.date <= on)
-    return from_fen(int(session.scalar(stmt) or 0))
+    names = list(session.scalars(select(FundAccount.name).where(
+        FundAccount.book_id == book_id,
+        or_(FundAccount.name == account, FundAccount.name.startswith(account + ":", autoescape=True)))).all())
+    return from_fen(sum(_fen_at(session, book_id, names, on).values()))
 
 
 def balances(session: Session, book_id: int, on: dt.date | None = None) -> list[tuple[FundAccount, Decimal]]:
-    stmt = select(FundPosting.account, func.sum(FundPosting.amount_fen)).where(FundPosting.book_id == book_id)
-    if on is not None:
-        stmt = stmt.where(FundPosting.date <= on)
-    sums = dict(session.execute(stmt.group_by(FundPosting.account)).tuples().all())
-    return [(a, from_fen(int(sums.get(a.name, 0)))) for a in book_accounts(session, book_id)]
+    accounts = book_accounts(session, book_id)
+    if on is None:  # the writer's running balance is every posting so far
+        return [(a, from_fen(a.balance_fen)) for a in accounts]
+    sums = _fen_at(session, book_id, [a.name for a in accounts], on)
+    return [(a, from_fen(sums.get(a.name, 0))) for a in accounts]
+
+
+def _fen_at(session: Session, book_id: int, names: list[str], on: dt.date | None) -> dict[str, int]:
+    """Fen per account at the end of ``on``: month totals before its month + that month's postings up to it.
+
+    Both reads go through indexes by (book, account, month/date), so the cost is the number of accounts
+    and of one month's postings, whatever the length of the book.
+    """
+    if not names:
+        return {}
+    if on is None:
+        return dict(session.execute(select(FundAccount.name, FundAccount.balance_fen).where(
+            FundAccount.book_id == book_id, FundAccount.name.in_(names))).tuples().all())
+    month = on.replace(day=1)
+    before = select(FundMonthTotal.account, func.sum(FundMonthTotal.amount_fen)).where(
+        FundMonthTotal.book_id == book_id, FundMonthTotal.account.in_(names), FundMonthTotal.month < month
+    ).group_by(FundMonthTotal.account)
+    within = select(FundPosting.account, func.sum(FundPosting.amount_fen)).where(
+        FundPosting.book_id == book_id, FundPosting.account.in_(names), FundPosting.date >= month,
+        FundPosting.date <= on).group_by(FundPosting.account)
+    sums: dict[str, int] = {}
+    for stmt in (before, within):
+        for name, fen in session.execute(stmt).tuples():
+            sums[name] = sums.get(name, 0) + int(fen or 0)
+    return sums
+
+
+def rebuild_month_totals(session: Session, book_id: int) -> int:
+    """Recompute a book's month totals from its postings (for books whose rows were loaded in bulk)."""
+    session.execute(delete(FundMonthTotal).where(FundMonthTotal.book_id == book_id))
+    totals: dict[tuple[str, dt.date], int] = {}
+    rows = session.execute(select(FundPosting.account, FundPosting.date, FundPosting.amount_fen)
+                           .where(FundPosting.book_id == book_id).execution_options(yield_per=10000)).tuples()
+    for account, day, fen in rows:
+        key = (account, day.replace(day=1))
+        totals[key] = totals.get(key, 0) + fen
+    if totals:
+        session.execute(insert(FundMonthTotal), [{"book_id": book_id, "account": a, "month": m, "amount_fen": f}
+                                                 for (a, m), f in sorted(totals.items())])
+    return len(totals)
 
 
 def fund_balances(session: Session, book_id: int, on: dt.date | None = None) -> list[tuple[str, str, Decimal]]:
