@@ -6,13 +6,15 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, delete, func, insert, or_, select, tuple_
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund.chart import FUND_ZH, Fund
-from assoc_ledger.fund.models import FundAccount, FundEntry, FundMonthTotal, FundPosting
+from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundMonthTotal, FundPosting
 
 
 def book_accounts(session: Session, book_id: int) -> list[FundAccount]:
@@ -98,10 +100,81 @@ class JournalFilter:
     category: str | None = None
     text: str | None = None
 
+    @property
+    def empty(self) -> bool:
+        return not (self.account or self.date_from or self.date_to or self.category or self.text)
+
+
+Cursor = tuple[dt.date, int]
+"""A place in the journal's order (date, seq): pages start after or end before one."""
+
+SEARCH_MIN = 3
+"""The trigram index finds any text of at least three characters; shorter text is matched row by row."""
+
+
+def cursor_text(cursor: Cursor) -> str:
+    return f"{cursor[0].isoformat()}:{cursor[1]}"
+
+
+def parse_cursor(text: str) -> Cursor | None:
+    day, _, seq = text.partition(":")
+    try:
+        return dt.date.fromisoformat(day), int(seq)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    rows: list[tuple[FundEntry, list[FundPosting]]]
+    total: int
+    offset: int | None  # None when the page was reached by a cursor (counting rows before it would scan)
+    next: Cursor | None
+    prev: Cursor | None
+
 
 def journal(session: Session, book_id: int, flt: JournalFilter, *, limit: int = 100,
             offset: int = 0) -> tuple[list[tuple[FundEntry, list[FundPosting]]], int]:
-    stmt = select(FundEntry).where(FundEntry.book_id == book_id)
+    page = journal_page(session, book_id, flt, limit=limit, offset=offset)
+    return page.rows, page.total
+
+
+def journal_page(session: Session, book_id: int, flt: JournalFilter, *, limit: int = 100, offset: int = 0,
+                 after: Cursor | None = None, before: Cursor | None = None, last: bool = False) -> JournalPage:
+    """A page of the journal in (date, seq) order: by offset, after or before a cursor, or the last page.
+
+    Cursor pages and the last page read only their own rows through the (book, date, seq) index, so
+    they cost the same anywhere in a 300k-entry book; an offset page reads every row before it.
+    """
+    stmt = _journal_where(session, select(FundEntry).where(FundEntry.book_id == book_id), book_id, flt)
+    key = tuple_(FundEntry.date, FundEntry.seq)
+    backwards = last or before is not None
+    if after is not None:
+        stmt = stmt.where(key > tuple_(*after))
+    if before is not None:
+        stmt = stmt.where(key < tuple_(*before))
+    order = (FundEntry.date.desc(), FundEntry.seq.desc()) if backwards else (FundEntry.date, FundEntry.seq)
+    paged = stmt.order_by(*order).limit(limit + 1)
+    if not (backwards or after is not None):
+        paged = paged.offset(offset)
+    rows = list(session.scalars(paged).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    total = _journal_total(session, book_id, flt)
+    first = (rows[0].date, rows[0].seq) if rows else None
+    final = (rows[-1].date, rows[-1].seq) if rows else None
+    if backwards:
+        nxt, prev = (final if before is not None else None), (first if more else None)
+        at = max(total - len(rows), 0) if last else None
+    else:
+        nxt, prev = (final if more else None), (first if after is not None or offset else None)
+        at = None if after is not None else offset
+    return JournalPage(_with_legs(session, rows), total, at, nxt, prev)
+
+
+def _journal_where(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter) -> Select[Any]:
     if flt.account:
         sub = select(FundPosting.entry_id).where(
             FundPosting.book_id == book_id,
@@ -115,16 +188,37 @@ def journal(session: Session, book_id: int, flt: JournalFilter, *, limit: int = 
     if flt.category:
         stmt = stmt.where(FundEntry.category == flt.category)
     if flt.text:
-        stmt = stmt.where(or_(FundEntry.narration.contains(flt.text, autoescape=True),
-                              FundEntry.payee.contains(flt.text, autoescape=True),
-                              FundEntry.voucher.contains(flt.text, autoescape=True)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(session.scalars(stmt.order_by(FundEntry.date, FundEntry.seq).limit(limit).offset(offset)).all())
+        stmt = stmt.where(_text_matches(session, flt.text))
+    return stmt
+
+
+def _text_matches(session: Session, text: str) -> ColumnElement[bool]:
+    like = or_(FundEntry.narration.contains(text, autoescape=True),
+               FundEntry.payee.contains(text, autoescape=True),
+               FundEntry.voucher.contains(text, autoescape=True))
+    if len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL answers this LIKE from its pg_trgm indexes; on SQLite 1–2 characters (e.g. 收-)
+        # are below what a trigram can index, so they are compared row by row.
+        return like
+    # FTS5 phrase syntax: the text in double quotes, its own quotes doubled, is matched as a substring.
+    phrase = '"' + text.replace('"', '""') + '"'
+    return FundEntry.id.in_(sql_text("SELECT rowid FROM fund_entries_fts WHERE fund_entries_fts MATCH :phrase")
+                            .bindparams(phrase=phrase).columns(rowid=Integer))
+
+
+def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> int:
+    if flt.empty:  # sequence numbers have no gaps, so the book row knows how many entries it has
+        return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1
+    counted = _journal_where(session, select(FundEntry.id).where(FundEntry.book_id == book_id), book_id, flt)
+    return int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
+
+
+def _with_legs(session: Session, rows: list[FundEntry]) -> list[tuple[FundEntry, list[FundPosting]]]:
     if not rows:
-        return [], total
+        return []
     legs = session.scalars(select(FundPosting).where(FundPosting.entry_id.in_([r.id for r in rows]))
                            .order_by(FundPosting.id)).all()
     by_entry: dict[int, list[FundPosting]] = {}
     for leg in legs:
         by_entry.setdefault(leg.entry_id, []).append(leg)
-    return [(r, by_entry.get(r.id, [])) for r in rows], total
+    return [(r, by_entry.get(r.id, [])) for r in rows]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import Invalid
-from assoc_ledger.core.schemas import MAX_ID, Id, Page
+from assoc_ledger.core.schemas import MAX_ID, Id
 from assoc_ledger.fund import files, service, verify
 from assoc_ledger.fund.chart import SOURCES
 from assoc_ledger.fund.models import FundEarmark
@@ -36,6 +36,7 @@ from assoc_ledger.fund.schemas import (
     FundBalanceOut,
     IncomeIn,
     JournalOut,
+    JournalPageOut,
     PaymentIn,
     PostedOut,
     ReverseIn,
@@ -106,11 +107,29 @@ class FundController(Controller):
                 category: str | None = Parameter(default=None, max_length=40),
                 q: str | None = Parameter(default=None, max_length=100),
                 limit: int = Parameter(default=100, ge=1, le=1000),
-                offset: int = Parameter(default=0, ge=0, le=MAX_ID)) -> Page[JournalOut]:
+                offset: int = Parameter(default=0, ge=0, le=MAX_ID),
+                after: str | None = Parameter(default=None, max_length=30,
+                                              description="游标（日期:序号）：此条之后的一页，见上页的 next"),
+                before: str | None = Parameter(default=None, max_length=30,
+                                               description="游标（日期:序号）：此条之前的一页，见本页的 prev"),
+                last: bool = Parameter(default=False, description="最后一页（不逐条跳过前面的分录）")
+                ) -> JournalPageOut:
+        """分录日记账，按（日期，序号）排列。翻页用 after/before 游标或 last=true；offset 仍可用但越往后越慢。"""
         service.get_book(db, book_id, org_scope)
-        rows, total = service.journal(db, book_id, service.JournalFilter(account, date_from, date_to, category, q),
-                                      limit=limit, offset=offset)
-        return Page(items=[JournalOut.of(e, legs) for e, legs in rows], total=total, limit=limit, offset=offset)
+        if (after is not None) + (before is not None) + last + (offset > 0) > 1:
+            raise Invalid("after、before、last 与 offset 只能选用一个", field="after")
+        cursors = {name: service.parse_cursor(value) for name, value in (("after", after), ("before", before))
+                   if value is not None}
+        for name, cursor in cursors.items():
+            if cursor is None:
+                raise Invalid("游标格式应为 日期:序号，例如 2026-01-05:17", field=name)
+        page = service.journal_page(db, book_id, service.JournalFilter(account, date_from, date_to, category, q),
+                                    limit=limit, offset=offset, after=cursors.get("after"),
+                                    before=cursors.get("before"), last=last)
+        return JournalPageOut(items=[JournalOut.of(e, legs) for e, legs in page.rows], total=page.total,
+                              limit=limit, offset=page.offset,
+                              next=service.cursor_text(page.next) if page.next else None,
+                              prev=service.cursor_text(page.prev) if page.prev else None)
 
     @get("/books/{book_id:int}/balances", opt=requires(Perm.fund_read), sync_to_thread=True)
     def balances(self, db: Session, org_scope: Scope, book_id: Id, on: dt.date | None = None,

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from assoc_ledger.core.money import fmt, from_fen
-from assoc_ledger.core.schemas import IdField, Schema
+from assoc_ledger.core.schemas import IdField, Page, Schema
 from assoc_ledger.fund.models import FundBook, FundEntry, FundPosting
 
 AMOUNT = Field(description='金额（元），字符串，最多两位小数，例如 "1234.50"', max_length=20)
@@ -154,6 +154,14 @@ class JournalOut(Schema):
                    postings=[LegOut(account=p.account, amount=str(from_fen(p.amount_fen))) for p in legs],
                    balances=[LegOut(account=a, amount=str(from_fen(int(f)))) for a, f in (entry.balances or [])],
                    hash=entry.hash)
+
+
+class JournalPageOut(Page[JournalOut]):
+    """A journal page; ``next``/``prev`` are cursors for ``after=``/``before=`` (keyset paging)."""
+
+    offset: int | None = Field(description="本页第一条在结果中的位置；用游标翻页时为空")  # type: ignore[assignment]
+    next: str | None = Field(default=None, description="下一页：after=此值；为空表示没有下一页")
+    prev: str | None = Field(default=None, description="上一页：before=此值；为空表示没有上一页")
 
 
 class BalanceOut(Schema):

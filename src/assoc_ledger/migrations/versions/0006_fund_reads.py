@@ -22,20 +22,19 @@ down_revision: str | Sequence[str] | None = "0004_aid_standards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-FTS_COLUMNS = "narration, payee, voucher"
 SQLITE_SEARCH = [
-    f"CREATE VIRTUAL TABLE fund_entries_fts USING fts5({FTS_COLUMNS}, content='fund_entries', "
+    "CREATE VIRTUAL TABLE fund_entries_fts USING fts5(narration, payee, voucher, content='fund_entries', "
     "content_rowid='id', tokenize='trigram')",
     "CREATE TRIGGER fund_entries_fts_ai AFTER INSERT ON fund_entries BEGIN "
-    f"INSERT INTO fund_entries_fts(rowid, {FTS_COLUMNS}) VALUES (new.id, new.narration, new.payee, new.voucher); "
+    "INSERT INTO fund_entries_fts(rowid, narration, payee, voucher) VALUES (new.id, new.narration, new.payee, new.voucher); "
     "END",
     "CREATE TRIGGER fund_entries_fts_ad AFTER DELETE ON fund_entries BEGIN "
-    f"INSERT INTO fund_entries_fts(fund_entries_fts, rowid, {FTS_COLUMNS}) "
+    "INSERT INTO fund_entries_fts(fund_entries_fts, rowid, narration, payee, voucher) "
     "VALUES ('delete', old.id, old.narration, old.payee, old.voucher); END",
     "CREATE TRIGGER fund_entries_fts_au AFTER UPDATE OF narration, payee, voucher ON fund_entries BEGIN "
-    f"INSERT INTO fund_entries_fts(fund_entries_fts, rowid, {FTS_COLUMNS}) "
+    "INSERT INTO fund_entries_fts(fund_entries_fts, rowid, narration, payee, voucher) "
     "VALUES ('delete', old.id, old.narration, old.payee, old.voucher); "
-    f"INSERT INTO fund_entries_fts(rowid, {FTS_COLUMNS}) VALUES (new.id, new.narration, new.payee, new.voucher); "
+    "INSERT INTO fund_entries_fts(rowid, narration, payee, voucher) VALUES (new.id, new.narration, new.payee, new.voucher); "
     "END",
     "INSERT INTO fund_entries_fts(fund_entries_fts) VALUES ('rebuild')",
 ]
@@ -77,7 +76,7 @@ def upgrade() -> None:
     op.drop_index("ix_fund_entries_book_date", table_name="fund_entries")
     postgres = op.get_bind().dialect.name == "postgresql"
     month = "CAST(date_trunc('month', date) AS date)" if postgres else "substr(date, 1, 7) || '-01'"
-    op.execute(f"INSERT INTO fund_month_totals (book_id, account, month, amount_fen) "  # noqa: S608 - no input
+    op.execute("INSERT INTO fund_month_totals (book_id, account, month, amount_fen) "  # noqa: S608 - no input
                f"SELECT book_id, account, {month}, sum(amount_fen) FROM fund_postings "
                f"GROUP BY book_id, account, {month}")
     for statement in PG_SEARCH if postgres else SQLITE_SEARCH:
