@@ -8,9 +8,10 @@ organisation scope answers 404. Every write needs an idempotency key (``Idempote
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
@@ -20,9 +21,9 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import Invalid
 from assoc_ledger.core.schemas import MAX_ID, Id
-from assoc_ledger.fund import files, service, verify
+from assoc_ledger.fund import files, service
 from assoc_ledger.fund.chart import SOURCES
-from assoc_ledger.fund.models import FundEarmark
+from assoc_ledger.fund.models import FundBook, FundEarmark
 from assoc_ledger.fund.schemas import (
     AccountOut,
     BalanceOut,
@@ -43,6 +44,7 @@ from assoc_ledger.fund.schemas import (
     TransferIn,
     VerifyOut,
 )
+from assoc_ledger.fund.verify_jobs import Job, VerifyJobs
 
 IDEM_HEADER = Parameter(header="Idempotency-Key", default=None, max_length=120, required=False)
 
@@ -213,12 +215,56 @@ class FundController(Controller):
                                            key=_key(idempotency_key, data.idempotency_key)))
 
     @get("/books/{book_id:int}/verify", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> VerifyOut:
+    def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+               book_id: Id) -> Response[VerifyOut]:
+        """核对账簿：在后台开始一次增量核对（已有进行中的则加入），最多等 VERIFY_WAIT 秒；
+        完成则 200 返回结果，否则 202 返回进度，之后用 …/verify/status 查询。"""
         book = service.get_book(db, book_id, org_scope)
-        report = verify.verify_book(db, _ledger_dir(request), book)
-        return VerifyOut(book=report.book, entries=report.entries, ok=report.ok,
-                         first=str(report.first) if report.first else None,
-                         problems=[str(p) for p in report.problems[:100]])
+        job = _verify_jobs(request).start(book)
+        job.done_event.wait(VERIFY_WAIT)
+        return _verify_out(book, job)
+
+    @post("/books/{book_id:int}/verify", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def start_verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
+                     full: bool = Parameter(default=False, description="从头完整核对，不用上次的检查点")
+                     ) -> Response[VerifyOut]:
+        """开始一次后台核对（202），用 …/verify/status 查询进度和结果。"""
+        book = service.get_book(db, book_id, org_scope)
+        return _verify_out(book, _verify_jobs(request).start(book, full=full))
+
+    @get("/books/{book_id:int}/verify/status", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def verify_status(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+                      book_id: Id) -> Response[VerifyOut]:
+        """本账簿最近一次核对的状态、进度和结果（state=none：本进程启动后还没有核对过）。"""
+        book = service.get_book(db, book_id, org_scope)
+        return _verify_out(book, _verify_jobs(request).latest(book_id))
+
+
+VERIFY_WAIT = 2.0
+"""Seconds ``GET …/verify`` waits for its job: an incremental verify of a busy book finishes within it,
+so existing clients keep getting the report in one call; a longer one answers 202 with progress."""
+_JOBS_LOCK = threading.Lock()
+
+
+def _verify_jobs(request: Request[Any, Any, Any]) -> VerifyJobs:
+    state = request.app.state
+    with _JOBS_LOCK:
+        jobs = state.get("verify_jobs")
+        if jobs is None:
+            jobs = state.verify_jobs = VerifyJobs(state.session_factory, _ledger_dir(request))
+    return cast(VerifyJobs, jobs)
+
+
+def _verify_out(book: FundBook, job: Job | None) -> Response[VerifyOut]:
+    if job is None:
+        return Response(VerifyOut(book=book.slug, entries=book.next_seq - 1, ok=None, first=None, problems=[],
+                                  state="none"))
+    report = job.report
+    out = VerifyOut(book=book.slug, entries=report.entries if report else book.next_seq - 1,
+                    ok=report.ok if report else None, first=str(report.first) if report and report.first else None,
+                    problems=[str(p) for p in report.problems[:100]] if report else [], job_id=job.id,
+                    state=job.state, full=job.full, checked=job.checked, total=job.total, error=job.error)
+    return Response(out, status_code=202 if job.state == "running" else 200)
 
 
 ROUTES = [FundController]

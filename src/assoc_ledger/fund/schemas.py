@@ -189,11 +189,19 @@ class FundBalanceOut(Schema):
 
 
 class VerifyOut(Schema):
+    """A verify job of a book: its state and progress, and once done its report."""
+
     book: str
     entries: int
-    ok: bool
+    ok: bool | None = Field(description="完成后：账簿文件与数据库一致、哈希链完整为 true；未完成为空")
     first: str | None
     problems: list[str]
+    job_id: int | None = None
+    state: str = Field(default="done", description="none 未核对过 | running 进行中 | done 完成 | failed 出错")
+    full: bool = False
+    checked: int = Field(default=0, description="已核对的分录数")
+    total: int = Field(default=0, description="本次要核对的分录数（增量核对只含上次核对之后的分录）")
+    error: str | None = None
 
 
 class EarmarkIn(Schema):

@@ -164,7 +164,8 @@ def _compare_year(session: Session, book: FundBook, ys: _YearState, path: Path,
                 digest.update(chunk)
                 left -= len(chunk)
             if left or digest.hexdigest() != checkpoint.digest:
-                return [Problem(str(path), 0, None, "已核对部分的内容已改变（可能被手工修改）")], "", 0
+                changed = "上次核对过的部分已改变（可能被手工修改）；ledger verify --full 从头核对"
+                return [Problem(str(path), 0, None, changed)], "", 0
             start, after_seq = checkpoint.size, checkpoint.seq
         wanted: Iterator[tuple[int | None, bytes]] = (
             (e.seq, render.render(v).encode()) for e, v in files.iter_entries(
