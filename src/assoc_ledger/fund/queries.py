@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -112,6 +112,10 @@ SEARCH_MIN = 3
 """The trigram index finds any text of at least three characters; shorter text is matched row by row."""
 
 
+SEARCH_FEW = 2000
+"""Up to this many matches a search reads them from the index first (see ``_text_matches``)."""
+
+
 def cursor_text(cursor: Cursor) -> str:
     return f"{cursor[0].isoformat()}:{cursor[1]}"
 
@@ -146,7 +150,7 @@ def journal_page(session: Session, book_id: int, flt: JournalFilter, *, limit: i
     Cursor pages and the last page read only their own rows through the (book, date, seq) index, so
     they cost the same anywhere in a 300k-entry book; an offset page reads every row before it.
     """
-    stmt = _journal_where(session, select(FundEntry).where(FundEntry.book_id == book_id), book_id, flt)
+    stmt = _journal_where(session, select(FundEntry), book_id, flt)
     key = tuple_(FundEntry.date, FundEntry.seq)
     backwards = last or before is not None
     if after is not None:
@@ -175,6 +179,16 @@ def journal_page(session: Session, book_id: int, flt: JournalFilter, *, limit: i
 
 
 def _journal_where(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter) -> Select[Any]:
+    few = _few_matches(session, flt.text)
+    if few is not None:
+        # ``book_id + 0`` keeps SQLite from walking the whole book by its (book, date, seq) index to
+        # probe a handful of ids: it reads those rows by id and sorts them.
+        return _journal_filters(session, stmt.where(FundEntry.book_id + 0 == book_id, FundEntry.id.in_(few)),
+                                book_id, replace(flt, text=None))
+    return _journal_filters(session, stmt.where(FundEntry.book_id == book_id), book_id, flt)
+
+
+def _journal_filters(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter) -> Select[Any]:
     if flt.account:
         sub = select(FundPosting.entry_id).where(
             FundPosting.book_id == book_id,
@@ -192,6 +206,24 @@ def _journal_where(session: Session, stmt: Select[Any], book_id: int, flt: Journ
     return stmt
 
 
+def _fts_phrase(text: str) -> str:
+    """FTS5 phrase syntax: the text in double quotes, its own quotes doubled, matched as a substring."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+FTS_MATCHES = "SELECT rowid FROM fund_entries_fts WHERE fund_entries_fts MATCH :phrase"
+
+
+def _few_matches(session: Session, text: str | None) -> list[int] | None:
+    """The ids of a rare text's entries, read from SQLite's trigram index; None for a common text (the
+    journal is then walked in order and stops at a page), for short text and for PostgreSQL."""
+    if not text or len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
+        return None
+    few = list(session.scalars(sql_text(FTS_MATCHES + " LIMIT :cap").bindparams(
+        phrase=_fts_phrase(text), cap=SEARCH_FEW + 1)).all())
+    return few if len(few) <= SEARCH_FEW else None
+
+
 def _text_matches(session: Session, text: str) -> ColumnElement[bool]:
     like = or_(FundEntry.narration.contains(text, autoescape=True),
                FundEntry.payee.contains(text, autoescape=True),
@@ -200,16 +232,13 @@ def _text_matches(session: Session, text: str) -> ColumnElement[bool]:
         # PostgreSQL answers this LIKE from its pg_trgm indexes; on SQLite 1–2 characters (e.g. 收-)
         # are below what a trigram can index, so they are compared row by row.
         return like
-    # FTS5 phrase syntax: the text in double quotes, its own quotes doubled, is matched as a substring.
-    phrase = '"' + text.replace('"', '""') + '"'
-    return FundEntry.id.in_(sql_text("SELECT rowid FROM fund_entries_fts WHERE fund_entries_fts MATCH :phrase")
-                            .bindparams(phrase=phrase).columns(rowid=Integer))
+    return FundEntry.id.in_(sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(text)).columns(rowid=Integer))
 
 
 def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> int:
     if flt.empty:  # sequence numbers have no gaps, so the book row knows how many entries it has
         return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1
-    counted = _journal_where(session, select(FundEntry.id).where(FundEntry.book_id == book_id), book_id, flt)
+    counted = _journal_where(session, select(FundEntry.id), book_id, flt)
     return int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
 
 
