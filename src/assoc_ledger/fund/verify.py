@@ -131,12 +131,15 @@ def _streamed(session: Session, ledger_dir: Path, book: FundBook, *, full: bool,
             if ys.on_disk < 0:
                 report.problems.append(Problem(str(path), 0, None, "年度账簿文件缺失"))
                 continue
-            found, digest, checked = _compare_year(session, book, ys, path, checkpoints.get(ys.year))
+            def step(checked: int, before: int = done) -> None:
+                if progress is not None:
+                    progress(min(before + checked, total), total)
+
+            found, digest, checked = _compare_year(session, book, ys, path, checkpoints.get(ys.year), step)
             report.problems.extend(found)
             digests[ys.year] = (ys.size, digest)
             done += checked
-            if progress is not None:
-                progress(min(done, total), total)
+            step(0, done)
         report.problems.extend(_chain_after(session, book, head_seq, head_hash))
         report.entries = book.next_seq - 1
         last_seq, last_hash = book.next_seq - 1, book.last_hash
@@ -149,7 +152,8 @@ def _streamed(session: Session, ledger_dir: Path, book: FundBook, *, full: bool,
 
 
 def _compare_year(session: Session, book: FundBook, ys: _YearState, path: Path,
-                  checkpoint: FundVerifyCheckpoint | None) -> tuple[list[Problem], str, int]:
+                  checkpoint: FundVerifyCheckpoint | None,
+                  progress: Callable[[int], None]) -> tuple[list[Problem], str, int]:
     """Hash the checkpointed prefix, then compare the rest byte for byte with the committed entries."""
     digest = hashlib.sha256()
     checked = 0
@@ -178,6 +182,8 @@ def _compare_year(session: Session, book: FundBook, ys: _YearState, path: Path,
             if got != want:
                 return [Problem(str(path), 0, seq, "账簿文件内容与数据库记录不符（可能被手工修改）")], "", checked
             checked += seq is not None
+            if checked % 1000 == 0:
+                progress(checked)
         if ys.on_disk != ys.size or fh.tell() != ys.size:
             return [Problem(str(path), 0, None, "账簿文件长度与数据库记录不符")], "", checked
     return [], digest.hexdigest(), checked
