@@ -235,6 +235,10 @@ CASES: dict[tuple[str, str], Builder] = {
         lambda c, i: (f"/api/fund/books/{c.book(i)}/earmarks", {"source": "maintenance_fee", "fund": "JiangLiFuZhu",
                                                                 "percent": "12.5", "effective_from": "2027-01-01"}),
     ("GET", "/api/fund/books/{book_id:int}/verify"): lambda c, i: (f"/api/fund/books/{c.book(i)}/verify", None),
+    ("POST", "/api/fund/books/{book_id:int}/verify"):
+        lambda c, i: (f"/api/fund/books/{c.book(i)}/verify?full=true", None),
+    ("GET", "/api/fund/books/{book_id:int}/verify/status"):
+        lambda c, i: (f"/api/fund/books/{c.book(i)}/verify/status", None),
     ("POST", "/api/fund/books/{book_id:int}/income"):
         lambda c, i: (f"/api/fund/books/{c.book(i)}/income", _income()),
     ("POST", "/api/fund/books/{book_id:int}/payments"):

@@ -7,13 +7,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from assoc_ledger.core.db import make_engine
-from assoc_ledger.models import Base
+from assoc_ledger.models import Base, include_name
 
 
 def test_no_drift_between_migrations_and_models(db_url: str) -> None:
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
         diff = compare_metadata(ctx, Base.metadata)
         tables = set(inspect(conn).get_table_names())
     engine.dispose()

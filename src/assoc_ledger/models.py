@@ -7,4 +7,9 @@ from assoc_ledger.members import models as member_models
 from assoc_ledger.orgs import models as org_models
 from assoc_ledger.people import models as people_models
 
-__all__ = ["Base", "auth_models", "fund_models", "member_models", "org_models", "people_models"]
+__all__ = ["Base", "auth_models", "fund_models", "include_name", "member_models", "org_models", "people_models"]
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's filter: objects that migrations keep outside the models are not drift."""
+    return name not in fund_models.SEARCH_INDEX_NAMES

@@ -268,8 +268,13 @@ def _books(db: Session, book: str) -> list[object]:
 
 
 @ledger_app.command("verify")
-def verify_cmd(book: str = typer.Argument("", help="默认全部账簿")) -> None:
-    """Recompute each book's hash chain from its files and compare them with the database."""
+def verify_cmd(book: str = typer.Argument("", help="默认全部账簿"),
+               full: bool = typer.Option(False, "--full", help="从头完整核对，不用上次核对留下的检查点")) -> None:
+    """Recompute each book's hash chain from its files and compare them with the database.
+
+    By default only what was appended since the last clean verify is compared (the prefix verified
+    then is hashed again, so an edit anywhere is still found); ``--full`` checks everything again.
+    """
     from assoc_ledger.fund import verify
     from assoc_ledger.fund.models import FundBook
 
@@ -280,9 +285,7 @@ def verify_cmd(book: str = typer.Argument("", help="默认全部账簿")) -> Non
             task = progress.add_task("核对账簿", total=len(books))
             reports = []
             for b in books:
-                report = verify.verify_book(db, _ledger_dir(), b)
-                report.problems.extend(verify.verify_rolls(db, _ledger_dir(), b))
-                reports.append(report)
+                reports.append(verify.verify_book_and_rolls(db, _ledger_dir(), b, full=full))
                 progress.advance(task)
     for report in reports:
         if report.ok:

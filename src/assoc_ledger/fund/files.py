@@ -141,10 +141,12 @@ def entry_value(entry: FundEntry, postings: Sequence[FundPosting]) -> render.Ent
         prev_hash=entry.prev_hash, hash=entry.hash)
 
 
-def iter_entries(session: Session, book_id: int, *, year: int | None = None,
-                 after_offset: int | None = None) -> Iterator[tuple[FundEntry, render.EntryValue]]:
+def iter_entries(session: Session, book_id: int, *, year: int | None = None, after_offset: int | None = None,
+                 after_seq: int = 0) -> Iterator[tuple[FundEntry, render.EntryValue]]:
     """Stream a book's entries in sequence order with their postings (two ordered queries, merged)."""
     cond = [FundEntry.book_id == book_id]
+    if after_seq:  # a range of the (book, seq) index: reading the tail of a long book costs the tail only
+        cond.append(FundEntry.seq > after_seq)
     if year is not None:
         cond.append(FundEntry.year == year)
     if after_offset is not None:

@@ -12,6 +12,13 @@ from assoc_ledger.core.db import Base, UTCDateTime, utcnow
 
 GENESIS = "0" * 64
 
+# The journal's text search index lives outside the models (migration 0006_fund_reads): an FTS5 table and
+# its shadow tables on SQLite, pg_trgm indexes on PostgreSQL. Schema comparisons leave these names alone.
+SEARCH_INDEX_NAMES = frozenset({
+    "fund_entries_fts", *(f"fund_entries_fts_{part}" for part in ("data", "idx", "docsize", "config")),
+    *(f"ix_fund_entries_trgm_{col}" for col in ("narration", "payee", "voucher")),
+})
+
 
 class FundBook(Base):
     """One book per organisation that keeps a fund (county, township, town, street)."""
@@ -81,7 +88,8 @@ class FundEntry(Base):
 
     __tablename__ = "fund_entries"
     __table_args__ = (UniqueConstraint("book_id", "seq"), UniqueConstraint("book_id", "idem_key"),
-                      Index("ix_fund_entries_book_date", "book_id", "date"))
+                      # Journal order (date, seq) is this index's order: keyset pages read only their rows.
+                      Index("ix_fund_entries_book_date_seq", "book_id", "date", "seq"))
     __audit__ = False
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -170,3 +178,42 @@ class FundRollLine(Base):
     period: Mapped[str] = mapped_column(String(7))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     reference: Mapped[str] = mapped_column(String(60))
+
+
+class FundMonthTotal(Base):
+    """Sum of one account's postings in one month, kept by the writer in the entry's transaction.
+
+    A balance at any date is the month totals before that date's month plus that month's postings up to
+    the date, so reading it costs the same at 1k and at 300k entries.
+    """
+
+    __tablename__ = "fund_month_totals"
+    __table_args__ = (UniqueConstraint("book_id", "account", "month"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"))
+    account: Mapped[str] = mapped_column(String(120))
+    month: Mapped[date] = mapped_column(Date)  # the 1st of the month
+    amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FundVerifyCheckpoint(Base):
+    """What the last clean ``verify`` of a year file proved: its first ``size`` bytes hash to ``digest``.
+
+    The next verify hashes that prefix again (any edit in it changes the digest) and parses only what
+    was appended after it; ``seq``/``hash`` are the chain head the book had when the checkpoint was set.
+    """
+
+    __tablename__ = "fund_verify_checkpoints"
+    __table_args__ = (UniqueConstraint("book_id", "year"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

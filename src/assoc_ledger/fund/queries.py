@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, delete, func, insert, or_, select, tuple_
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund.chart import FUND_ZH, Fund
-from assoc_ledger.fund.models import FundAccount, FundEntry, FundPosting
+from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundMonthTotal, FundPosting
 
 
 def book_accounts(session: Session, book_id: int) -> list[FundAccount]:
@@ -22,20 +24,58 @@ def book_accounts(session: Session, book_id: int) -> list[FundAccount]:
 
 def balance_of(session: Session, book_id: int, account: str, on: dt.date | None = None) -> Decimal:
     """Balance of an account (and its sub-accounts) at the end of a date."""
-    stmt = select(func.coalesce(func.sum(FundPosting.amount_fen), 0)).where(
-        FundPosting.book_id == book_id,
-        or_(FundPosting.account == account, FundPosting.account.startswith(account + ":", autoescape=True)))
-    if on is not None:
-        stmt = stmt.where(FundPosting.date <= on)
-    return from_fen(int(session.scalar(stmt) or 0))
+    names = list(session.scalars(select(FundAccount.name).where(
+        FundAccount.book_id == book_id,
+        or_(FundAccount.name == account, FundAccount.name.startswith(account + ":", autoescape=True)))).all())
+    return from_fen(sum(_fen_at(session, book_id, names, on).values()))
 
 
 def balances(session: Session, book_id: int, on: dt.date | None = None) -> list[tuple[FundAccount, Decimal]]:
-    stmt = select(FundPosting.account, func.sum(FundPosting.amount_fen)).where(FundPosting.book_id == book_id)
-    if on is not None:
-        stmt = stmt.where(FundPosting.date <= on)
-    sums = dict(session.execute(stmt.group_by(FundPosting.account)).tuples().all())
-    return [(a, from_fen(int(sums.get(a.name, 0)))) for a in book_accounts(session, book_id)]
+    accounts = book_accounts(session, book_id)
+    if on is None:  # the writer's running balance is every posting so far
+        return [(a, from_fen(a.balance_fen)) for a in accounts]
+    sums = _fen_at(session, book_id, [a.name for a in accounts], on)
+    return [(a, from_fen(sums.get(a.name, 0))) for a in accounts]
+
+
+def _fen_at(session: Session, book_id: int, names: list[str], on: dt.date | None) -> dict[str, int]:
+    """Fen per account at the end of ``on``: month totals before its month + that month's postings up to it.
+
+    Both reads go through indexes by (book, account, month/date), so the cost is the number of accounts
+    and of one month's postings, whatever the length of the book.
+    """
+    if not names:
+        return {}
+    if on is None:
+        return dict(session.execute(select(FundAccount.name, FundAccount.balance_fen).where(
+            FundAccount.book_id == book_id, FundAccount.name.in_(names))).tuples().all())
+    month = on.replace(day=1)
+    before = select(FundMonthTotal.account, func.sum(FundMonthTotal.amount_fen)).where(
+        FundMonthTotal.book_id == book_id, FundMonthTotal.account.in_(names), FundMonthTotal.month < month
+    ).group_by(FundMonthTotal.account)
+    within = select(FundPosting.account, func.sum(FundPosting.amount_fen)).where(
+        FundPosting.book_id == book_id, FundPosting.account.in_(names), FundPosting.date >= month,
+        FundPosting.date <= on).group_by(FundPosting.account)
+    sums: dict[str, int] = {}
+    for stmt in (before, within):
+        for name, fen in session.execute(stmt).tuples():
+            sums[name] = sums.get(name, 0) + int(fen or 0)
+    return sums
+
+
+def rebuild_month_totals(session: Session, book_id: int) -> int:
+    """Recompute a book's month totals from its postings (for books whose rows were loaded in bulk)."""
+    session.execute(delete(FundMonthTotal).where(FundMonthTotal.book_id == book_id))
+    totals: dict[tuple[str, dt.date], int] = {}
+    rows = session.execute(select(FundPosting.account, FundPosting.date, FundPosting.amount_fen)
+                           .where(FundPosting.book_id == book_id).execution_options(yield_per=10000)).tuples()
+    for account, day, fen in rows:
+        key = (account, day.replace(day=1))
+        totals[key] = totals.get(key, 0) + fen
+    if totals:
+        session.execute(insert(FundMonthTotal), [{"book_id": book_id, "account": a, "month": m, "amount_fen": f}
+                                                 for (a, m), f in sorted(totals.items())])
+    return len(totals)
 
 
 def fund_balances(session: Session, book_id: int, on: dt.date | None = None) -> list[tuple[str, str, Decimal]]:
@@ -60,10 +100,95 @@ class JournalFilter:
     category: str | None = None
     text: str | None = None
 
+    @property
+    def empty(self) -> bool:
+        return not (self.account or self.date_from or self.date_to or self.category or self.text)
+
+
+Cursor = tuple[dt.date, int]
+"""A place in the journal's order (date, seq): pages start after or end before one."""
+
+SEARCH_MIN = 3
+"""The trigram index finds any text of at least three characters; shorter text is matched row by row."""
+
+
+SEARCH_FEW = 2000
+"""Up to this many matches a search reads them from the index first (see ``_text_matches``)."""
+
+
+def cursor_text(cursor: Cursor) -> str:
+    return f"{cursor[0].isoformat()}:{cursor[1]}"
+
+
+def parse_cursor(text: str) -> Cursor | None:
+    day, _, seq = text.partition(":")
+    try:
+        return dt.date.fromisoformat(day), int(seq)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    rows: list[tuple[FundEntry, list[FundPosting]]]
+    total: int
+    offset: int | None  # None when the page was reached by a cursor (counting rows before it would scan)
+    next: Cursor | None
+    prev: Cursor | None
+
 
 def journal(session: Session, book_id: int, flt: JournalFilter, *, limit: int = 100,
             offset: int = 0) -> tuple[list[tuple[FundEntry, list[FundPosting]]], int]:
-    stmt = select(FundEntry).where(FundEntry.book_id == book_id)
+    page = journal_page(session, book_id, flt, limit=limit, offset=offset)
+    return page.rows, page.total
+
+
+def journal_page(session: Session, book_id: int, flt: JournalFilter, *, limit: int = 100, offset: int = 0,
+                 after: Cursor | None = None, before: Cursor | None = None, last: bool = False) -> JournalPage:
+    """A page of the journal in (date, seq) order: by offset, after or before a cursor, or the last page.
+
+    Cursor pages and the last page read only their own rows through the (book, date, seq) index, so
+    they cost the same anywhere in a 300k-entry book; an offset page reads every row before it.
+    """
+    stmt = _journal_where(session, select(FundEntry), book_id, flt)
+    key = tuple_(FundEntry.date, FundEntry.seq)
+    backwards = last or before is not None
+    if after is not None:
+        stmt = stmt.where(key > tuple_(*after))
+    if before is not None:
+        stmt = stmt.where(key < tuple_(*before))
+    order = (FundEntry.date.desc(), FundEntry.seq.desc()) if backwards else (FundEntry.date, FundEntry.seq)
+    paged = stmt.order_by(*order).limit(limit + 1)
+    if not (backwards or after is not None):
+        paged = paged.offset(offset)
+    rows = list(session.scalars(paged).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    total = _journal_total(session, book_id, flt)
+    first = (rows[0].date, rows[0].seq) if rows else None
+    final = (rows[-1].date, rows[-1].seq) if rows else None
+    if backwards:
+        nxt, prev = (final if before is not None else None), (first if more else None)
+        at = max(total - len(rows), 0) if last else None
+    else:
+        nxt, prev = (final if more else None), (first if after is not None or offset else None)
+        at = None if after is not None else offset
+    return JournalPage(_with_legs(session, rows), total, at, nxt, prev)
+
+
+def _journal_where(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter) -> Select[Any]:
+    few = _few_matches(session, flt.text)
+    if few is not None:
+        # ``book_id + 0`` keeps SQLite from walking the whole book by its (book, date, seq) index to
+        # probe a handful of ids: it reads those rows by id and sorts them.
+        return _journal_filters(session, stmt.where(FundEntry.book_id + 0 == book_id, FundEntry.id.in_(few)),
+                                book_id, replace(flt, text=None))
+    return _journal_filters(session, stmt.where(FundEntry.book_id == book_id), book_id, flt)
+
+
+def _journal_filters(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter) -> Select[Any]:
     if flt.account:
         sub = select(FundPosting.entry_id).where(
             FundPosting.book_id == book_id,
@@ -77,16 +202,52 @@ def journal(session: Session, book_id: int, flt: JournalFilter, *, limit: int = 
     if flt.category:
         stmt = stmt.where(FundEntry.category == flt.category)
     if flt.text:
-        stmt = stmt.where(or_(FundEntry.narration.contains(flt.text, autoescape=True),
-                              FundEntry.payee.contains(flt.text, autoescape=True),
-                              FundEntry.voucher.contains(flt.text, autoescape=True)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(session.scalars(stmt.order_by(FundEntry.date, FundEntry.seq).limit(limit).offset(offset)).all())
+        stmt = stmt.where(_text_matches(session, flt.text))
+    return stmt
+
+
+def _fts_phrase(text: str) -> str:
+    """FTS5 phrase syntax: the text in double quotes, its own quotes doubled, matched as a substring."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+FTS_MATCHES = "SELECT rowid FROM fund_entries_fts WHERE fund_entries_fts MATCH :phrase"
+
+
+def _few_matches(session: Session, text: str | None) -> list[int] | None:
+    """The ids of a rare text's entries, read from SQLite's trigram index; None for a common text (the
+    journal is then walked in order and stops at a page), for short text and for PostgreSQL."""
+    if not text or len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
+        return None
+    few = list(session.scalars(sql_text(FTS_MATCHES + " LIMIT :cap").bindparams(
+        phrase=_fts_phrase(text), cap=SEARCH_FEW + 1)).all())
+    return few if len(few) <= SEARCH_FEW else None
+
+
+def _text_matches(session: Session, text: str) -> ColumnElement[bool]:
+    like = or_(FundEntry.narration.contains(text, autoescape=True),
+               FundEntry.payee.contains(text, autoescape=True),
+               FundEntry.voucher.contains(text, autoescape=True))
+    if len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL answers this LIKE from its pg_trgm indexes; on SQLite 1–2 characters (e.g. 收-)
+        # are below what a trigram can index, so they are compared row by row.
+        return like
+    return FundEntry.id.in_(sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(text)).columns(rowid=Integer))
+
+
+def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> int:
+    if flt.empty:  # sequence numbers have no gaps, so the book row knows how many entries it has
+        return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1
+    counted = _journal_where(session, select(FundEntry.id), book_id, flt)
+    return int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
+
+
+def _with_legs(session: Session, rows: list[FundEntry]) -> list[tuple[FundEntry, list[FundPosting]]]:
     if not rows:
-        return [], total
+        return []
     legs = session.scalars(select(FundPosting).where(FundPosting.entry_id.in_([r.id for r in rows]))
                            .order_by(FundPosting.id)).all()
     by_entry: dict[int, list[FundPosting]] = {}
     for leg in legs:
         by_entry.setdefault(leg.entry_id, []).append(leg)
-    return [(r, by_entry.get(r.id, [])) for r in rows], total
+    return [(r, by_entry.get(r.id, [])) for r in rows]

@@ -8,9 +8,10 @@ organisation scope answers 404. Every write needs an idempotency key (``Idempote
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
@@ -19,10 +20,10 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import Invalid
-from assoc_ledger.core.schemas import MAX_ID, Id, Page
-from assoc_ledger.fund import files, service, verify
+from assoc_ledger.core.schemas import MAX_ID, Id
+from assoc_ledger.fund import files, service
 from assoc_ledger.fund.chart import SOURCES
-from assoc_ledger.fund.models import FundEarmark
+from assoc_ledger.fund.models import FundBook, FundEarmark
 from assoc_ledger.fund.schemas import (
     AccountOut,
     BalanceOut,
@@ -36,6 +37,7 @@ from assoc_ledger.fund.schemas import (
     FundBalanceOut,
     IncomeIn,
     JournalOut,
+    JournalPageOut,
     PaymentIn,
     PostedOut,
     ReverseIn,
@@ -43,6 +45,7 @@ from assoc_ledger.fund.schemas import (
     TransferIn,
     VerifyOut,
 )
+from assoc_ledger.fund.verify_jobs import Job, VerifyJobs
 
 IDEM_HEADER = Parameter(header="Idempotency-Key", default=None, max_length=120, required=False)
 
@@ -107,11 +110,29 @@ class FundController(Controller):
                 category: str | None = Parameter(default=None, max_length=40),
                 q: str | None = Parameter(default=None, max_length=100),
                 limit: int = Parameter(default=100, ge=1, le=1000),
-                offset: int = Parameter(default=0, ge=0, le=MAX_ID)) -> Page[JournalOut]:
+                offset: int = Parameter(default=0, ge=0, le=MAX_ID),
+                after: str | None = Parameter(default=None, max_length=30,
+                                              description="游标（日期:序号）：此条之后的一页，见上页的 next"),
+                before: str | None = Parameter(default=None, max_length=30,
+                                               description="游标（日期:序号）：此条之前的一页，见本页的 prev"),
+                last: bool = Parameter(default=False, description="最后一页（不逐条跳过前面的分录）")
+                ) -> JournalPageOut:
+        """分录日记账，按（日期，序号）排列。翻页用 after/before 游标或 last=true；offset 仍可用但越往后越慢。"""
         service.get_book(db, book_id, org_scope)
-        rows, total = service.journal(db, book_id, service.JournalFilter(account, date_from, date_to, category, q),
-                                      limit=limit, offset=offset)
-        return Page(items=[JournalOut.of(e, legs) for e, legs in rows], total=total, limit=limit, offset=offset)
+        if (after is not None) + (before is not None) + last + (offset > 0) > 1:
+            raise Invalid("after、before、last 与 offset 只能选用一个", field="after")
+        cursors = {name: service.parse_cursor(value) for name, value in (("after", after), ("before", before))
+                   if value is not None}
+        for name, cursor in cursors.items():
+            if cursor is None:
+                raise Invalid("游标格式应为 日期:序号，例如 2026-01-05:17", field=name)
+        page = service.journal_page(db, book_id, service.JournalFilter(account, date_from, date_to, category, q),
+                                    limit=limit, offset=offset, after=cursors.get("after"),
+                                    before=cursors.get("before"), last=last)
+        return JournalPageOut(items=[JournalOut.of(e, legs) for e, legs in page.rows], total=page.total,
+                              limit=limit, offset=page.offset,
+                              next=service.cursor_text(page.next) if page.next else None,
+                              prev=service.cursor_text(page.prev) if page.prev else None)
 
     @get("/books/{book_id:int}/balances", opt=requires(Perm.fund_read), sync_to_thread=True)
     def balances(self, db: Session, org_scope: Scope, book_id: Id, on: dt.date | None = None,
@@ -204,13 +225,56 @@ class FundController(Controller):
                                            key=_key(idempotency_key, data.idempotency_key)))
 
     @get("/books/{book_id:int}/verify", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> VerifyOut:
+    def verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+               book_id: Id) -> Response[VerifyOut]:
+        """核对账簿：在后台开始一次增量核对（已有进行中的则加入），最多等 VERIFY_WAIT 秒；
+        完成则 200 返回结果，否则 202 返回进度，之后用 …/verify/status 查询。"""
         book = service.get_book(db, book_id, org_scope)
-        report = verify.verify_book(db, _ledger_dir(request), book)
-        report.problems.extend(verify.verify_rolls(db, _ledger_dir(request), book))
-        return VerifyOut(book=report.book, entries=report.entries, ok=report.ok,
-                         first=str(report.first) if report.first else None,
-                         problems=[str(p) for p in report.problems[:100]])
+        job = _verify_jobs(request).start(book)
+        job.done_event.wait(VERIFY_WAIT)
+        return _verify_out(book, job)
+
+    @post("/books/{book_id:int}/verify", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def start_verify(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
+                     full: bool = Parameter(default=False, description="从头完整核对，不用上次的检查点")
+                     ) -> Response[VerifyOut]:
+        """开始一次后台核对（202），用 …/verify/status 查询进度和结果。"""
+        book = service.get_book(db, book_id, org_scope)
+        return _verify_out(book, _verify_jobs(request).start(book, full=full))
+
+    @get("/books/{book_id:int}/verify/status", opt=requires(Perm.fund_read), sync_to_thread=True)
+    def verify_status(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+                      book_id: Id) -> Response[VerifyOut]:
+        """本账簿最近一次核对的状态、进度和结果（state=none：本进程启动后还没有核对过）。"""
+        book = service.get_book(db, book_id, org_scope)
+        return _verify_out(book, _verify_jobs(request).latest(book_id))
+
+
+VERIFY_WAIT = 2.0
+"""Seconds ``GET …/verify`` waits for its job: an incremental verify of a busy book finishes within it,
+so existing clients keep getting the report in one call; a longer one answers 202 with progress."""
+_JOBS_LOCK = threading.Lock()
+
+
+def _verify_jobs(request: Request[Any, Any, Any]) -> VerifyJobs:
+    state = request.app.state
+    with _JOBS_LOCK:
+        jobs = state.get("verify_jobs")
+        if jobs is None:
+            jobs = state.verify_jobs = VerifyJobs(state.session_factory, _ledger_dir(request))
+    return cast(VerifyJobs, jobs)
+
+
+def _verify_out(book: FundBook, job: Job | None) -> Response[VerifyOut]:
+    if job is None:
+        return Response(VerifyOut(book=book.slug, entries=book.next_seq - 1, ok=None, first=None, problems=[],
+                                  state="none"))
+    report = job.report
+    out = VerifyOut(book=book.slug, entries=report.entries if report else book.next_seq - 1,
+                    ok=report.ok if report else None, first=str(report.first) if report and report.first else None,
+                    problems=[str(p) for p in report.problems[:100]] if report else [], job_id=job.id,
+                    state=job.state, full=job.full, checked=job.checked, total=job.total, error=job.error)
+    return Response(out, status_code=202 if job.state == "running" else 200)
 
 
 ROUTES = [FundController]

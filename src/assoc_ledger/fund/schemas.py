@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from assoc_ledger.core.money import fmt, from_fen
-from assoc_ledger.core.schemas import IdField, Schema
+from assoc_ledger.core.schemas import IdField, Page, Schema
 from assoc_ledger.fund.models import FundBook, FundEntry, FundPosting
 
 AMOUNT = Field(description='金额（元），字符串，最多两位小数，例如 "1234.50"', max_length=20)
@@ -178,6 +178,14 @@ class JournalOut(Schema):
                    hash=entry.hash)
 
 
+class JournalPageOut(Page[JournalOut]):
+    """A journal page; ``next``/``prev`` are cursors for ``after=``/``before=`` (keyset paging)."""
+
+    offset: int | None = Field(description="本页第一条在结果中的位置；用游标翻页时为空")  # type: ignore[assignment]
+    next: str | None = Field(default=None, description="下一页：after=此值；为空表示没有下一页")
+    prev: str | None = Field(default=None, description="上一页：before=此值；为空表示没有上一页")
+
+
 class BalanceOut(Schema):
     account: str
     zh: str
@@ -203,11 +211,19 @@ class FundBalanceOut(Schema):
 
 
 class VerifyOut(Schema):
+    """A verify job of a book: its state and progress, and once done its report."""
+
     book: str
     entries: int
-    ok: bool
+    ok: bool | None = Field(description="完成后：账簿文件与数据库一致、哈希链完整为 true；未完成为空")
     first: str | None
     problems: list[str]
+    job_id: int | None = None
+    state: str = Field(default="done", description="none 未核对过 | running 进行中 | done 完成 | failed 出错")
+    full: bool = False
+    checked: int = Field(default=0, description="已核对的分录数")
+    total: int = Field(default=0, description="本次要核对的分录数（增量核对只含上次核对之后的分录）")
+    error: str | None = None
 
 
 class EarmarkIn(Schema):

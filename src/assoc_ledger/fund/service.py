@@ -27,19 +27,21 @@ from assoc_ledger.fund.queries import (
     balance_of,
     balances,
     book_accounts,
+    cursor_text,
     fund_balances,
     funds_of,
     journal,
+    journal_page,
+    parse_cursor,
 )
 from assoc_ledger.fund.recovery import recover_all
 from assoc_ledger.fund.writer import Posted, Within, write
 
 __all__ = [
     "BOOK_KINDS", "DEFAULT_OPENED_ON", "JournalFilter", "Posted", "balance_of", "balances", "book_accounts",
-    "book_org", "close_month", "earmarks", "fund_balances", "funds_of", "get_book", "iter_books", "journal",
-    "list_books", "open_book", "post_entry", "post_income", "post_payment", "post_roll", "post_transfer",
-    "recover_all",
-    "reverse", "set_earmark",
+    "book_org", "close_month", "cursor_text", "earmarks", "fund_balances", "funds_of", "get_book", "iter_books",
+    "journal", "journal_page", "list_books", "open_book", "parse_cursor", "post_entry", "post_income",
+    "post_payment", "post_roll", "post_transfer", "recover_all", "reverse", "set_earmark",
 ]
 
 

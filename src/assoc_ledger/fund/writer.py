@@ -32,6 +32,7 @@ from assoc_ledger.fund.models import (
     FundAccount,
     FundBook,
     FundEntry,
+    FundMonthTotal,
     FundPosting,
     FundRoll,
     FundRollLine,
@@ -302,6 +303,14 @@ def _bump_balances(session: Session, book_id: int, draft: Draft) -> None:
         deltas[account] = deltas.get(account, 0) + to_fen(number)
     later = case((FundAccount.last_date.is_(None), draft.date), (FundAccount.last_date < draft.date, draft.date),
                  else_=FundAccount.last_date)
+    month = draft.date.replace(day=1)
     for account, fen in sorted(deltas.items()):
         session.execute(update(FundAccount).where(FundAccount.book_id == book_id, FundAccount.name == account)
                         .values(balance_fen=FundAccount.balance_fen + fen, last_date=later))
+        # Month totals make a balance at any date a read of a few rows (see ``queries.balances``);
+        # update-then-insert is safe because the book lock admits one writer.
+        bumped = session.execute(update(FundMonthTotal).where(
+            FundMonthTotal.book_id == book_id, FundMonthTotal.account == account, FundMonthTotal.month == month)
+            .values(amount_fen=FundMonthTotal.amount_fen + fen))
+        if not bumped.rowcount:  # type: ignore[attr-defined]
+            session.add(FundMonthTotal(book_id=book_id, account=account, month=month, amount_fen=fen))

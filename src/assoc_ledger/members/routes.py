@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId, Page
+from assoc_ledger.core.errors import Invalid
+from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId
 from assoc_ledger.members import services
 from assoc_ledger.members.models import MEMBER_ROLE_ZH, MemberRole
 from assoc_ledger.members.schemas import (
@@ -18,6 +19,7 @@ from assoc_ledger.members.schemas import (
     GroupOut,
     JoinRequest,
     LeaveRequest,
+    MemberPageOut,
     MembershipOut,
     RoleAssign,
     RoleEnd,
@@ -45,11 +47,21 @@ class MemberController(Controller):
                      q: str | None = Parameter(default=None, max_length=50),
                      group_id: OptionalId = None,
                      limit: int = Parameter(default=50, ge=1, le=500),
-                     offset: int = Parameter(default=0, ge=0, le=MAX_ID)) -> Page[MembershipOut]:
+                     offset: int = Parameter(default=0, ge=0, le=MAX_ID),
+                     after: int | None = Parameter(default=None, ge=1, le=MAX_ID,
+                                                   description="游标：此会员记录之后的一页，见上页的 next"),
+                     before: int | None = Parameter(default=None, ge=1, le=MAX_ID,
+                                                    description="游标：此会员记录之前的一页，见本页的 prev"),
+                     last: bool = Parameter(default=False, description="最后一页")) -> MemberPageOut:
+        """会员名册，按（组织，姓名）排列。翻页用 after/before 游标或 last=true；offset 越往后越慢。"""
+        if (after is not None) + (before is not None) + last + (offset > 0) > 1:
+            raise Invalid("after、before、last 与 offset 只能选用一个", field="after")
         f = services.MemberFilter(under=under, role=role, status=status, volunteer=volunteer, q=q,
                                   group_id=group_id)
-        rows, total = services.list_members(db, org_scope, f, limit=limit, offset=offset)
-        return Page(items=[MembershipOut.of(m) for m in rows], total=total, limit=limit, offset=offset)
+        page = services.member_page(db, org_scope, f, limit=limit, offset=offset, after=after, before=before,
+                                    last=last)
+        return MemberPageOut(items=[MembershipOut.of(m) for m in page.rows], total=page.total, limit=limit,
+                             offset=page.offset, next=page.next, prev=page.prev)
 
     @post("/", opt=requires(Perm.member_write), sync_to_thread=True)
     def join(self, db: Session, org_scope: Scope, data: JoinRequest) -> MembershipOut:

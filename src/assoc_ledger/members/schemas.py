@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import Field
 
-from assoc_ledger.core.schemas import IdField, Schema
+from assoc_ledger.core.schemas import IdField, Page, Schema
 from assoc_ledger.members.models import MEMBER_ROLE_ZH, LeftReason, MemberRole, Membership
 from assoc_ledger.people.schemas import PersonOut
 
@@ -86,3 +86,11 @@ class GroupOut(Schema):
     id: int
     org_id: int
     name: str
+
+
+class MemberPageOut(Page[MembershipOut]):
+    """A page of the roster; ``next``/``prev`` are membership ids for ``after=``/``before=`` (keyset paging)."""
+
+    offset: int | None = Field(description="本页第一条在结果中的位置；用游标翻页时为空")  # type: ignore[assignment]
+    next: int | None = Field(default=None, description="下一页：after=此值；为空表示没有下一页")
+    prev: int | None = Field(default=None, description="上一页：before=此值；为空表示没有上一页")

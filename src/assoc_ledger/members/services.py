@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
@@ -244,11 +244,55 @@ def member_query(session: Session, scope: Scope, f: MemberFilter) -> Select[Memb
 
 def list_members(session: Session, scope: Scope, f: MemberFilter, limit: int = 50,
                  offset: int = 0) -> tuple[list[Membership], int]:
+    page = member_page(session, scope, f, limit=limit, offset=offset)
+    return page.rows, page.total
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    rows: list[Membership]
+    total: int
+    offset: int | None  # None when reached by a cursor
+    next: int | None  # membership id to pass as ``after``
+    prev: int | None  # membership id to pass as ``before``
+
+
+def member_page(session: Session, scope: Scope, f: MemberFilter, *, limit: int = 50, offset: int = 0,
+                after: int | None = None, before: int | None = None, last: bool = False) -> MemberPage:
+    """A page of the roster in (organisation, name, id) order, by offset or by keyset.
+
+    A cursor is a membership id on the previous page; the page after (or before) it starts at that
+    row's place in the order, so no row before it is read and skipped as an offset would.
+    """
     stmt = member_query(session, scope, f)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(Organisation.path, Person.name, Membership.id)
-                           .limit(limit).offset(offset)).unique().all()
-    return list(rows), total
+    key = tuple_(Organisation.path, Person.name, Membership.id)
+    backwards = last or before is not None
+    for cursor, newer in ((after, True), (before, False)):
+        if cursor is not None:
+            place = session.execute(select(Organisation.path, Person.name, Membership.id)
+                                    .join(Organisation, Organisation.id == Membership.org_id)
+                                    .join(Person, Person.id == Membership.person_id)
+                                    .where(Membership.id == cursor)).first()
+            if place is None:
+                raise NotFound("游标所指的会员记录不存在", field="after" if newer else "before")
+            stmt = stmt.where(key > tuple_(*place) if newer else key < tuple_(*place))
+    order = ((Organisation.path.desc(), Person.name.desc(), Membership.id.desc()) if backwards
+             else (Organisation.path, Person.name, Membership.id))
+    paged = stmt.order_by(*order).limit(limit + 1)
+    if not (backwards or after is not None):
+        paged = paged.offset(offset)
+    rows = list(session.scalars(paged).unique().all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    total = session.scalar(select(func.count()).select_from(member_query(session, scope, f).subquery())) or 0
+    first, final = (rows[0].id, rows[-1].id) if rows else (None, None)
+    if backwards:
+        return MemberPage(rows, total, max(total - len(rows), 0) if last else None,
+                          final if before is not None else None, first if more else None)
+    return MemberPage(rows, total, None if after is not None else offset, final if more else None,
+                      first if after is not None or offset else None)
 
 
 def person_history(session: Session, scope: Scope, person_id: int) -> list[Membership]:

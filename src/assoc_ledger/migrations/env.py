@@ -6,7 +6,7 @@ from alembic import context
 
 from assoc_ledger.core.config import get_settings
 from assoc_ledger.core.db import make_engine
-from assoc_ledger.models import Base
+from assoc_ledger.models import Base, include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -14,7 +14,8 @@ target_metadata = Base.metadata
 
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url") or get_settings().database_url,
-                      target_metadata=target_metadata, literal_binds=True, render_as_batch=True)
+                      target_metadata=target_metadata, literal_binds=True, render_as_batch=True,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -33,7 +34,7 @@ def run_migrations_online() -> None:
 
 def _run(connection: object) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -50,7 +50,7 @@ def restore_cmd(directory: Path = typer.Argument(..., help="assoc-ledger backup 
     failed = 0
     with audit.audited_sessions()() as db:
         for book in db.scalars(select(FundBook).order_by(FundBook.id)).all():
-            report = verify.verify_book(db, Path(settings.ledger_dir), book)
+            report = verify.verify_book_and_rolls(db, Path(settings.ledger_dir), book, full=True)
             if not report.ok:
                 failed += 1
                 console.print(f"[red]{report.book}：{report.first}[/red]")

@@ -66,19 +66,28 @@ def fund_book_page(request: Request[Any, Any, Any], db: Session, org_scope: Scop
                    to: str | None = Parameter(default=None, max_length=10),
                    category: str | None = Parameter(default=None, max_length=40),
                    q: str | None = Parameter(default=None, max_length=100),
-                   page: int = Parameter(default=1, ge=1, le=MAX_ID // JOURNAL_PAGE)) -> Template:
+                   page: int = Parameter(default=1, ge=1, le=MAX_ID // JOURNAL_PAGE),
+                   after: str | None = Parameter(default=None, max_length=30),
+                   before: str | None = Parameter(default=None, max_length=30),
+                   last: bool = False) -> Template:
     book = service.get_book(db, book_id, org_scope)
     date_from, date_to = _date(from_, "from"), _date(to, "to")
     balances = service.balances(db, book_id, date_to)
     zh = {a.name: a.zh for a, _ in balances}
     flt = service.JournalFilter(account or None, date_from, date_to, category or None, q or None)
-    entries, total = service.journal(db, book_id, flt, limit=JOURNAL_PAGE, offset=(page - 1) * JOURNAL_PAGE)
+    # The pager's links are cursors (上一页/下一页/末页), so a page deep in a long book costs what the first
+    # does; ``page=`` still opens a numbered page for old links.
+    after_at, before_at = (service.parse_cursor(c) if c else None for c in (after, before))
+    result = service.journal_page(db, book_id, flt, limit=JOURNAL_PAGE, after=after_at, before=before_at,
+                                  last=last, offset=0 if after_at or before_at or last else (page - 1) * JOURNAL_PAGE)
     journal = [(e, [(p.account, zh.get(p.account, p.account), from_fen(p.amount_fen)) for p in legs])
-               for e, legs in entries]
+               for e, legs in result.rows]
     return Template("fund_book.html", context=page_context(
         request, book=book, balances=balances, funds=service.funds_of(balances), journal=journal,
-        total=total, page=page, limit=JOURNAL_PAGE, account=account or "", date_from=date_from, date_to=date_to,
-        category=category or "", q=q or "", CATEGORY_ZH=CATEGORY_ZH, yuan=yuan))
+        total=result.total, next=service.cursor_text(result.next) if result.next else "",
+        prev=service.cursor_text(result.prev) if result.prev else "", limit=JOURNAL_PAGE, account=account or "",
+        date_from=date_from, date_to=date_to, category=category or "", q=q or "", CATEGORY_ZH=CATEGORY_ZH,
+        yuan=yuan))
 
 
 ROUTES = [fund_books_page, fund_book_page]

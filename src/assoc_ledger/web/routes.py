@@ -99,12 +99,16 @@ def orgs_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, un
 def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, under: OptionalId = None,
                  role: MemberRole | None = None, status: Literal["active", "left", "all"] = "active",
                  volunteer: bool | None = None, q: str | None = Parameter(default=None, max_length=50),
-                 page: int = Parameter(default=1, ge=1, le=MAX_ID // 50)) -> Template:
+                 page: int = Parameter(default=1, ge=1, le=MAX_ID // 50), after: OptionalId = None,
+                 before: OptionalId = None, last: bool = False) -> Template:
     limit = 50
     f = member_services.MemberFilter(under=under, role=role, status=status, volunteer=volunteer, q=q)
-    rows, total = member_services.list_members(db, org_scope, f, limit=limit, offset=(page - 1) * limit)
+    # Cursor links (上一页/下一页/末页): the 2,000th page of a county's roster costs what the first does.
+    result = member_services.member_page(db, org_scope, f, limit=limit, after=after, before=before, last=last,
+                                         offset=0 if after or before or last else (page - 1) * limit)
     return Template("members.html", context=page_context(
-        request, rows=rows, total=total, page=page, limit=limit, under=under, role=role.value if role else "",
+        request, rows=result.rows, total=result.total, next=result.next or "", prev=result.prev or "",
+        limit=limit, under=under, role=role.value if role else "",
         status=status, volunteer=volunteer, q=q or "", roles=list(MemberRole),
         reasons=list(LeftReason)))
 
