@@ -1,0 +1,69 @@
+"""Household tables: an append-only event log (the truth) and the current projection that queries and uniqueness use.
+
+A household's facts on any date are the fold of its events (``rules.fold``); ``household_members`` and
+``household_kinds`` hold only the fold of every event known now, rebuilt after each event, so that
+"one household per person" is also a unique index and lists can filter by kind in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from assoc_ledger.core.db import Base, UTCDateTime, utcnow
+
+
+class Household(Base):
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Current home organisation (village or community); past homes are in the events.
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    address: Mapped[str | None] = mapped_column(String(200))
+    registered_on: Mapped[date] = mapped_column(Date)
+    # False once the whole household has moved out of the county: kept, never deleted.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HouseholdEvent(Base):
+    """One fact about a household, never changed: when it became true, and when and by whom it was recorded."""
+
+    __tablename__ = "household_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    effective_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(Integer)
+    recorded_by: Mapped[str | None] = mapped_column(String(100))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class HouseholdMember(Base):
+    """Current membership (projection): a person is in at most one household now."""
+
+    __tablename__ = "household_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), unique=True)
+    relation: Mapped[str] = mapped_column(String(10))
+    since: Mapped[date] = mapped_column(Date)
+
+
+class HouseholdKind(Base):
+    """Current kinds (projection), for filtering lists by kind."""
+
+    __tablename__ = "household_kinds"
+    __table_args__ = (UniqueConstraint("household_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    since: Mapped[date] = mapped_column(Date)
