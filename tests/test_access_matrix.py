@@ -27,6 +27,7 @@ from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.fund import service as fund_service
+from assoc_ledger.households import services as households
 from assoc_ledger.members import services as members
 from assoc_ledger.members.models import MemberRole
 from assoc_ledger.orgs.models import OrgKind
@@ -154,7 +155,27 @@ def _roster_csv(c: Ctx, inside: bool) -> Upload:
     return Upload("roster.csv", text.encode("utf-8"))
 
 
+def _household(c: Ctx, inside: bool) -> int:
+    """A registered household in a village inside (or outside) the acting user's subtree."""
+    with c.factory() as s:
+        village = c.village_in(s, inside)
+        head = factories.person(s, village)
+        h = households.register_household(s, EVERYTHING, org_id=village, address="一组", registered_on=date(2024, 1, 1),
+                                          members=[(head.id, "户主")])
+        s.commit()
+        return h.id
+
+
 CASES: dict[tuple[str, str], Builder] = {
+    ("GET", "/api/households"): lambda c, i: (f"/api/households?under={c.home(i)}&kind=hardship&q=一组", None),
+    ("POST", "/api/households"): lambda c, i: ("/api/households", {
+        "org_id": (c.tree.village_a1 if i else c.tree.village_b1).id, "registered_on": "2024-01-01", "address": "二组",
+        "members": [{"person_id": c.person(i), "relation": "户主"}]}),
+    ("GET", "/api/households/{household_id:int}"):
+        lambda c, i: (f"/api/households/{_household(c, i)}?on=2024-06-01", None),
+    ("POST", "/api/households/{household_id:int}/events"):
+        lambda c, i: (f"/api/households/{_household(c, i)}/events",
+                      {"kind": "hardship_start", "date": "2025-01-01", "evidence": "低保证"}),
     ("GET", "/healthz"): lambda c, i: ("/healthz", None) if i else None,
     ("GET", "/api/orgs"): lambda c, i: (f"/api/orgs?under={c.home(i)}", None),
     ("POST", "/api/orgs"): lambda c, i: ("/api/orgs", {"name": "新村", "kind": "village", "parent_id": c.home(i)}),

@@ -250,11 +250,11 @@ def check_event(before: Facts, event: Event, births: Mapping[int, date], today: 
         problems.extend(_check_certificate(before, d, births, when))
     held = {k.kind for k in before.kinds}
     if event.kind is EventKind.certificate_revoked and KindCode.only_child not in held:
-        problems.append(Problem("kind", "本户没有有效的独生子女父母光荣证"))
+        problems.append(Problem("household_kind", "本户没有有效的独生子女父母光荣证"))
     if event.kind is EventKind.hardship_start and KindCode.hardship in held:
-        problems.append(Problem("kind", "本户已是特困计生家庭"))
+        problems.append(Problem("household_kind", "本户已是特困计生家庭"))
     if event.kind is EventKind.hardship_end and KindCode.hardship not in held:
-        problems.append(Problem("kind", "本户不是特困计生家庭"))
+        problems.append(Problem("household_kind", "本户不是特困计生家庭"))
     if event.kind in (EventKind.kind_added, EventKind.kind_removed):
         problems.extend(_check_other_kind(event.kind, d, held))
     if event.kind in (EventKind.kind_added, EventKind.hardship_start) and not (d.get("evidence") or "").strip():
@@ -274,7 +274,7 @@ def _check_certificate(before: Facts, d: Mapping[str, Any], births: Mapping[int,
     elif member is None or member.relation is not Relation.child:
         problems.append(Problem("child_id", "独生子女须是本户登记的子女"))
     if before.kind(KindCode.only_child) is not None:
-        problems.append(Problem("kind", "本户已有有效的光荣证"))
+        problems.append(Problem("household_kind", "本户已有有效的光荣证"))
     return problems
 
 
@@ -282,12 +282,12 @@ def _check_other_kind(kind: EventKind, d: Mapping[str, Any], held: set[KindCode]
     try:
         code = KindCode(d.get("kind") or "")
     except ValueError:
-        return [Problem("kind", "类别应为 " + "、".join(KindCode))]
+        return [Problem("household_kind", "类别应为 " + "、".join(KindCode))]
     if code in KINDS_BY_OWN_EVENT:
         own = "光荣证发证/注销" if code is KindCode.only_child else "特困开始/结束"
-        return [Problem("kind", f"{KIND_ZH[code]}通过“{own}”事件登记")]
+        return [Problem("household_kind", f"{KIND_ZH[code]}通过“{own}”事件登记")]
     if kind is EventKind.kind_added and code in held:
-        return [Problem("kind", f"本户已认定为{KIND_ZH[code]}")]
+        return [Problem("household_kind", f"本户已认定为{KIND_ZH[code]}")]
     if kind is EventKind.kind_removed and code not in held:
-        return [Problem("kind", f"本户不是{KIND_ZH[code]}")]
+        return [Problem("household_kind", f"本户不是{KIND_ZH[code]}")]
     return []

@@ -123,7 +123,7 @@ def register_household(session: Session, scope: Scope, *, org_id: int, address: 
         try:
             record(session, household, _kind_event(spec), today=today, scope=scope)
         except DomainError as exc:
-            renamed = {"date": "since"}
+            renamed = {"date": "since", "household_kind": "kind"}
             kind_problems.extend(Problem(f"kinds[{i}].{renamed.get(p.field, p.field)}", p.message)
                                  for p in exc.problems)
     if kind_problems:
@@ -254,9 +254,11 @@ def kinds_of(session: Session, household_ids: Sequence[int]) -> dict[int, list[s
     return out
 
 
-def event_from(kind: str, effective_on: date, person_id: int | None, **data: Any) -> Event:
-    """An event value from request fields; kinds with their own events refuse the generic ones."""
-    return Event(EventKind(kind), effective_on, person_id, {k: v for k, v in data.items() if v is not None})
+def event_from(event_kind: str, effective_on: date, person_id: int | None, **data: Any) -> Event:
+    """An event value from request fields (``kind`` in ``data`` is the household kind of kind_added/removed)."""
+    if event_kind == EventKind.registered:
+        raise DomainError("登记通过新建家庭完成，不能作为事件补录", field="kind")
+    return Event(EventKind(event_kind), effective_on, person_id, {k: v for k, v in data.items() if v is not None})
 
 
 __all__ = ["KindSpec", "event_from", "facts_of", "get_household", "kinds_of",
