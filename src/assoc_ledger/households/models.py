@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from assoc_ledger.core.db import Base, UTCDateTime, utcnow
@@ -67,3 +67,38 @@ class HouseholdKind(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30), index=True)
     since: Mapped[date] = mapped_column(Date)
+
+
+class Pairing(Base):
+    """结对帮扶: one volunteer (a membership flagged volunteer) with one household, from a date, until a date."""
+
+    __tablename__ = "pairings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    from_date: Mapped[date] = mapped_column(Date)
+    until_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Visit(Base):
+    """走访: what was done and handed over, confirmed by the household's signed sheet (stored by content hash)."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pairing_id: Mapped[int] = mapped_column(ForeignKey("pairings.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    visited_on: Mapped[date] = mapped_column(Date, index=True)
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str | None] = mapped_column(String(1000))
+    goods: Mapped[str | None] = mapped_column(String(500))
+    cash_fen: Mapped[int | None] = mapped_column(BigInteger)
+    # The 走访慰问 payment posted with the visit, in the same transaction.
+    fund_entry_id: Mapped[int | None] = mapped_column(ForeignKey("fund_entries.id"))
+    signer_name: Mapped[str] = mapped_column(String(50))
+    sheet_sha256: Mapped[str] = mapped_column(String(64))
+    sheet_type: Mapped[str] = mapped_column(String(30))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_by: Mapped[str | None] = mapped_column(String(100))

@@ -81,7 +81,7 @@ def _claimed_elsewhere(session: Session, scope: Scope, person_ids: Sequence[int]
     raise Conflict(problems=problems, extra={"existing_household_ids": sorted(set(visible))} if visible else {})
 
 
-def _recorder(session: Session) -> tuple[int | None, str | None]:
+def recorder(session: Session) -> tuple[int | None, str | None]:
     actor = session.info.get("actor")
     return getattr(actor, "user_id", None), getattr(actor, "username", None)
 
@@ -188,7 +188,7 @@ def record(session: Session, household: Household, event: Event, today: date | N
 
 
 def _append(session: Session, household: Household, event: Event) -> HouseholdEvent:
-    by_id, by_name = _recorder(session)
+    by_id, by_name = recorder(session)
     row = HouseholdEvent(household_id=household.id, kind=event.kind.value, effective_on=event.effective_on,
                          person_id=event.person_id, data={k: v for k, v in event.data.items() if v is not None},
                          recorded_by_id=by_id, recorded_by=by_name)

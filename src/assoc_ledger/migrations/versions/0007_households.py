@@ -79,8 +79,60 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_household_members_household_id"), ["household_id"], unique=False)
 
 
+    op.create_table(
+        "pairings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("membership_id", sa.Integer(), nullable=False),
+        sa.Column("household_id", sa.Integer(), nullable=False),
+        sa.Column("from_date", sa.Date(), nullable=False),
+        sa.Column("until_date", sa.Date(), nullable=True),
+        sa.Column("created_at", assoc_ledger.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["household_id"], ["households.id"], name=op.f("fk_pairings_household_id_households")),
+        sa.ForeignKeyConstraint(["membership_id"], ["memberships.id"],
+                                name=op.f("fk_pairings_membership_id_memberships")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pairings")),
+    )
+    with op.batch_alter_table("pairings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_pairings_household_id"), ["household_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_pairings_membership_id"), ["membership_id"], unique=False)
+
+    op.create_table(
+        "visits",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("pairing_id", sa.Integer(), nullable=False),
+        sa.Column("household_id", sa.Integer(), nullable=False),
+        sa.Column("visited_on", sa.Date(), nullable=False),
+        sa.Column("services", sa.JSON(), nullable=False),
+        sa.Column("notes", sa.String(length=1000), nullable=True),
+        sa.Column("goods", sa.String(length=500), nullable=True),
+        sa.Column("cash_fen", sa.BigInteger(), nullable=True),
+        sa.Column("fund_entry_id", sa.Integer(), nullable=True),
+        sa.Column("signer_name", sa.String(length=50), nullable=False),
+        sa.Column("sheet_sha256", sa.String(length=64), nullable=False),
+        sa.Column("sheet_type", sa.String(length=30), nullable=False),
+        sa.Column("recorded_at", assoc_ledger.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_by", sa.String(length=100), nullable=True),
+        sa.ForeignKeyConstraint(["fund_entry_id"], ["fund_entries.id"], name=op.f("fk_visits_fund_entry_id_fund_entries")),
+        sa.ForeignKeyConstraint(["household_id"], ["households.id"], name=op.f("fk_visits_household_id_households")),
+        sa.ForeignKeyConstraint(["pairing_id"], ["pairings.id"], name=op.f("fk_visits_pairing_id_pairings")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_visits")),
+    )
+    with op.batch_alter_table("visits", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_visits_household_id"), ["household_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_visits_pairing_id"), ["pairing_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_visits_visited_on"), ["visited_on"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("visits", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_visits_visited_on"))
+        batch_op.drop_index(batch_op.f("ix_visits_pairing_id"))
+        batch_op.drop_index(batch_op.f("ix_visits_household_id"))
+    op.drop_table("visits")
+    with op.batch_alter_table("pairings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pairings_membership_id"))
+        batch_op.drop_index(batch_op.f("ix_pairings_household_id"))
+    op.drop_table("pairings")
     with op.batch_alter_table("household_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_household_members_household_id"))
 
