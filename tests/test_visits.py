@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from assoc_ledger.app import create_app
 from assoc_ledger.auth.scope import Role, Scope
 from assoc_ledger.core.config import Settings
+from assoc_ledger.core.errors import UnsupportedMedia
 from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.models import FundEntry
 from assoc_ledger.households import services as households
@@ -202,5 +203,5 @@ def test_sheets_lose_their_metadata_and_broken_images_are_refused() -> None:
     cleaned = judge(png()).content
     assert b"tEXt" not in cleaned and cleaned.startswith(b"\x89PNG") and cleaned.endswith(b"IEND\xaeB`\x82")
     assert b"Exif" not in judge(jpeg_with_gps()).content
-    with pytest.raises(Exception, match="损坏"):
+    with pytest.raises(UnsupportedMedia, match="损坏"):
         judge(jpeg_with_gps()[:-2])  # no end-of-image marker
