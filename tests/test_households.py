@@ -186,3 +186,17 @@ def test_outside_scope_is_not_found(db: Session, tree: Tree) -> None:
     with pytest.raises(NotFound):
         hh.facts_of(db, town_b, hid)
     assert hh.list_households(db, town_b) == []
+
+
+def test_a_backdated_event_cannot_contradict_a_later_one(db: Session, tree: Tree) -> None:
+    head, wife, child = family(db, tree)
+    hid = register(db, tree, (head, Relation.head), (wife, Relation.spouse), (child, Relation.child))
+    hh.record_event(db, ALL, hid, hh.event_from("divorce", date(2018, 1, 1), wife.id))
+    with pytest.raises(DomainError) as caught:  # an earlier divorce would leave the recorded 2018 one impossible
+        hh.record_event(db, ALL, hid, hh.event_from("divorce", date(2017, 1, 1), wife.id))
+    assert fields(caught.value) == {"date"} and "2018-01-01" in caught.value.detail
+    # ...while a backdated event that fits the later history is taken, and read back in its place.
+    hh.record_event(db, ALL, hid, hh.event_from("hardship_start", date(2016, 1, 1), None, evidence="低保"))
+    db.commit()
+    assert hh.facts_of(db, ALL, hid, on=date(2016, 6, 1)).kind(KindCode.hardship) is not None
+    assert hh.facts_of(db, ALL, hid, on=date(2017, 6, 1)).member(wife.id) is not None

@@ -291,3 +291,36 @@ def _check_other_kind(kind: EventKind, d: Mapping[str, Any], held: set[KindCode]
     if kind is EventKind.kind_removed and code not in held:
         return [Problem("household_kind", f"本户不是{KIND_ZH[code]}")]
     return []
+
+
+def people_in(events: Iterable[Event]) -> set[int]:
+    """Every person an event log names (members, children of certificates): whose birth dates the checks read."""
+    found: set[int] = set()
+    for e in events:
+        found.update(int(m["person_id"]) for m in e.data.get("members", []))
+        found.update(p for p in (e.person_id, e.data.get("child_id")) if isinstance(p, int))
+    return found
+
+
+def check_timeline(past: Iterable[Event], new: Event, births: Mapping[int, date], today: date,
+                   registered_on: date) -> list[Problem]:
+    """The new event judged at its place in time, and every later event judged again after it.
+
+    A backdated event must not make a later one impossible (a death before a recorded divorce, a certificate
+    revoked before it was issued); the later event is named so the user can see what it contradicts.
+    """
+    ordered = sorted([*past, new], key=lambda e: (e.effective_on, e.id if e is not new else float("inf")))
+    facts = Facts()
+    seen_new = False
+    for e in ordered:
+        if e is new:
+            problems = check_event(facts, e, births, today, registered_on)
+            if problems:
+                return problems
+            seen_new = True
+        elif seen_new and e.kind is not EventKind.registered:
+            later = check_event(facts, e, births, max(today, e.effective_on), registered_on)
+            if later:
+                return [Problem("date", f"与已登记的 {e.effective_on}“{EVENT_ZH[e.kind]}”事件矛盾：{later[0].message}")]
+        facts = apply(facts, e)
+    return []

@@ -22,9 +22,10 @@ from assoc_ledger.households.rules import (
     EventKind,
     Facts,
     KindCode,
-    check_event,
     check_registration,
+    check_timeline,
     fold,
+    people_in,
 )
 from assoc_ledger.orgs.models import Organisation, OrgKind
 from assoc_ledger.orgs.services import get_org
@@ -169,15 +170,14 @@ def record_event(session: Session, scope: Scope, household_id: int, event: Event
 
 def record(session: Session, household: Household, event: Event, today: date | None = None,
            scope: Scope | None = None) -> HouseholdEvent:
-    """Judge the event against the facts just before its date, append it, rebuild the projection."""
+    """Judge the event at its place in the household's history, append it, rebuild the projection."""
     today = today or date.today()
+    # One writer per household at a time (PostgreSQL; SQLite's write lock already serialises): the fold
+    # below must see every event committed before this one, or the projection would miss it.
+    session.execute(select(Household.id).where(Household.id == household.id).with_for_update())
     past = [_value(r) for r in events_of(session, household.id)]
-    before = fold(past, on=event.effective_on)
-    now = fold(past)
-    people = [m.person_id for m in (*before.members, *now.members)]
-    people += [p for p in (event.person_id, event.data.get("child_id")) if isinstance(p, int)]
-    births = _births(session, people)
-    problems = check_event(before, event, births, today, household.registered_on)
+    births = _births(session, people_in([*past, event]))
+    problems = check_timeline(past, event, births, today, household.registered_on)
     if problems:
         raise DomainError(problems=problems)
     if event.person_id is not None and event.kind in (EventKind.birth, EventKind.move_in):
