@@ -200,3 +200,18 @@ def test_a_backdated_event_cannot_contradict_a_later_one(db: Session, tree: Tree
     db.commit()
     assert hh.facts_of(db, ALL, hid, on=date(2016, 6, 1)).kind(KindCode.hardship) is not None
     assert hh.facts_of(db, ALL, hid, on=date(2017, 6, 1)).member(wife.id) is not None
+
+
+def test_a_death_is_one_fact_whichever_door_it_comes_through(db: Session, tree: Tree) -> None:
+    head, wife, child = family(db, tree)
+    hid = register(db, tree, (head, Relation.head), (wife, Relation.spouse), (child, Relation.child))
+    hh.record_event(db, ALL, hid, hh.event_from("death", date(2020, 5, 1), head.id))
+    db.commit()
+    db.refresh(head)
+    assert head.died_on == date(2020, 5, 1)
+    people.update_person(db, ALL, wife.id, died_on=date(2021, 6, 1))
+    db.commit()
+    facts = hh.facts_of(db, ALL, hid)
+    assert facts.member(wife.id) is not None and facts.member(wife.id).died_on == date(2021, 6, 1)  # type: ignore[union-attr]
+    kinds = db.scalars(select(HouseholdEvent.kind).where(HouseholdEvent.household_id == hid)).all()
+    assert sorted(kinds) == ["death", "death", "registered"]

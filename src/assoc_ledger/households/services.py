@@ -29,6 +29,7 @@ from assoc_ledger.households.rules import (
 )
 from assoc_ledger.orgs.models import Organisation, OrgKind
 from assoc_ledger.orgs.services import get_org
+from assoc_ledger.people import services as people_services
 from assoc_ledger.people.models import Person
 from assoc_ledger.people.services import get_person
 
@@ -184,7 +185,30 @@ def record(session: Session, household: Household, event: Event, today: date | N
         # Without a caller's scope (imports, the demo) the clash is refused without a pointer.
         _claimed_elsewhere(session, scope or Scope(perm=Scope.everything().perm), [event.person_id], household.id,
                            {event.person_id: "person_id"})
-    return _append(session, household, event)
+    row = _append(session, household, event)
+    if event.kind is EventKind.death and event.person_id is not None:
+        # The person's own record (and the areas hooked to it, e.g. memberships ending) learns of it too.
+        person = session.get(Person, event.person_id)
+        if person is not None and person.died_on is None:
+            people_services.record_death(session, person, event.effective_on)
+    return row
+
+
+def _death_in_household(session: Session, person: Person, died_on: date) -> None:
+    """A death recorded on the person (people area) is also an event of their household, judged the same way."""
+    household_id = session.scalar(select(HouseholdMember.household_id).where(HouseholdMember.person_id == person.id))
+    if household_id is None:
+        return
+    already = session.scalar(select(HouseholdEvent.id).where(HouseholdEvent.household_id == household_id,
+                                                             HouseholdEvent.person_id == person.id,
+                                                             HouseholdEvent.kind == EventKind.death.value))
+    if already is None:  # None when the death came through this area: record() has appended it already
+        household = session.get(Household, household_id)
+        assert household is not None  # foreign key
+        record(session, household, Event(EventKind.death, died_on, person.id))
+
+
+people_services.ON_DEATH.append(_death_in_household)
 
 
 def _append(session: Session, household: Household, event: Event) -> HouseholdEvent:
