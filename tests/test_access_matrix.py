@@ -204,6 +204,15 @@ def _household(c: Ctx, inside: bool) -> int:
         return h.id
 
 
+def _review(c: Ctx, inside: bool) -> tuple[int, int]:
+    """A household with an open review item: (household id, review id)."""
+    household = _household(c, inside)
+    with c.factory() as s:
+        review = households.open_review(s, household, "birth", "走访时听说添了孩子", None)
+        s.commit()
+        return household, review.id
+
+
 def _volunteer(c: Ctx, inside: bool) -> int:
     with c.factory() as s:
         m = factories.membership(s, c.village_in(s, inside))
@@ -219,6 +228,10 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/api/visits"): lambda c, i: ("/api/visits", _visit_form(c, i)),
     ("GET", "/api/visits/{visit_id:int}"): lambda c, i: (f"/api/visits/{_visit(c, i)}", None),
     ("GET", "/api/visits/{visit_id:int}/sheet"): lambda c, i: (f"/api/visits/{_visit(c, i)}/sheet", None),
+    ("GET", "/api/households/{household_id:int}/reviews"):
+        lambda c, i: ("/api/households/{}/reviews".format(*_review(c, i)), None),
+    ("POST", "/api/households/{household_id:int}/reviews/{review_id:int}/dismiss"):
+        lambda c, i: ("/api/households/{}/reviews/{}/dismiss".format(*_review(c, i)), {"reason": "核实无此变化"}),
     ("GET", "/api/households"): lambda c, i: (f"/api/households?under={c.home(i)}&kind=hardship&q=一组", None),
     ("POST", "/api/households"): lambda c, i: ("/api/households", {
         "org_id": (c.tree.village_a1 if i else c.tree.village_b1).id, "registered_on": "2024-01-01", "address": "二组",

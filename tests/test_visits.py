@@ -25,7 +25,7 @@ from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.models import FundEntry
 from assoc_ledger.households import services as households
 from assoc_ledger.households import visits
-from assoc_ledger.households.models import Visit
+from assoc_ledger.households.models import Pairing, Visit
 from assoc_ledger.households.uploads import judge
 from assoc_ledger.members import services as members
 from tests import factories
@@ -205,3 +205,33 @@ def test_sheets_lose_their_metadata_and_broken_images_are_refused() -> None:
     assert b"Exif" not in judge(jpeg_with_gps()).content
     with pytest.raises(UnsupportedMedia, match="损坏"):
         judge(jpeg_with_gps()[:-2])  # no end-of-image marker
+
+
+def test_a_flag_at_a_visit_is_listed_until_recorded_or_dismissed(
+        client: TestClient[Any], tree: Tree, auth_for: AuthFor, session_factory: sessionmaker[Session]) -> None:
+    h = auth_for(Role.secretary, tree.town_a.id)
+    pid = pairing(session_factory, tree.village_a1.id)
+    with session_factory() as s:
+        hid = s.get(Pairing, pid).household_id  # type: ignore[union-attr]
+    bad = post_visit(client, h, pid, ("sheet.png", png(), "image/png"), flag="lottery")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "flag"
+    for flag in ("death", "hardship_ended"):
+        r = post_visit(client, h, pid, ("sheet.png", png(), "image/png"), flag=flag, flag_note="邻居反映")
+        assert r.status_code == 201, r.text
+    listed = client.get(f"/api/households/{hid}/reviews", headers=h).json()
+    assert [(x["change"], x["label"]) for x in listed] == [("death", "死亡"), ("hardship_ended", "特困结束")]
+    detail = client.get(f"/api/households/{hid}", headers=h).json()
+    head = detail["members"][0]["person_id"]
+    recorded = client.post(f"/api/households/{hid}/events", headers=h, json={
+        "kind": "death", "date": "2025-03-01", "person_id": head, "review_id": listed[0]["id"]})
+    assert recorded.status_code == 201, recorded.text
+    no_reason = client.post(f"/api/households/{hid}/reviews/{listed[1]['id']}/dismiss", headers=h, json={"reason": ""})
+    assert no_reason.status_code == 400
+    dismissed = client.post(f"/api/households/{hid}/reviews/{listed[1]['id']}/dismiss", headers=h,
+                            json={"reason": "本户从未认定为特困"})
+    assert dismissed.status_code == 201 and dismissed.json()["resolution"] == "dismissed"
+    assert client.get(f"/api/households/{hid}/reviews", headers=h).json() == []
+    closed = client.get(f"/api/households/{hid}/reviews?include_closed=true", headers=h).json()
+    assert [(x["resolution"], x["event_id"] is not None) for x in closed] == [("recorded", True), ("dismissed", False)]
+    again = client.post(f"/api/households/{hid}/reviews/{listed[1]['id']}/dismiss", headers=h, json={"reason": "重复"})
+    assert again.status_code == 409

@@ -102,3 +102,24 @@ class Visit(Base):
     sheet_type: Mapped[str] = mapped_column(String(30))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     recorded_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class HouseholdReview(Base):
+    """A change a visitor noticed (child born, death, moved, hardship ended), listed until someone in scope
+    records the event or dismisses it with a reason."""
+
+    __tablename__ = "household_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    change: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(500))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    opened_by: Mapped[str | None] = mapped_column(String(100))
+    # Open while closed_at is empty; then "recorded" (with the event) or "dismissed" (with the reason).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    resolution: Mapped[str | None] = mapped_column(String(20))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("household_events.id"))
+    reason: Mapped[str | None] = mapped_column(String(500))

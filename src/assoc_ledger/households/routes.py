@@ -14,12 +14,14 @@ from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId
 from assoc_ledger.households import services
 from assoc_ledger.households.rules import KindCode
 from assoc_ledger.households.schemas import (
+    DismissIn,
     EventIn,
     EventOut,
     HouseholdCreate,
     HouseholdDetail,
     HouseholdOut,
     HouseholdPage,
+    ReviewOut,
 )
 
 
@@ -60,7 +62,19 @@ class HouseholdController(Controller):
             to_org_id=data.to_org_id, out_of_county=data.out_of_county, address=data.address,
             certificate_no=data.certificate_no, child_id=data.child_id,
             kind=data.household_kind.value if data.household_kind else None, evidence=data.evidence, note=data.note)
-        return EventOut.of(services.record_event(db, org_scope, household_id, event))
+        return EventOut.of(services.record_event(db, org_scope, household_id, event, review_id=data.review_id))
+
+    @get("/{household_id:int}/reviews", opt=requires(Perm.household_read), sync_to_thread=True)
+    def reviews(self, db: Session, org_scope: Scope, household_id: Id, include_closed: bool = False) -> list[ReviewOut]:
+        """待核实事项：走访发现的变化，直到登记相应事件或注明理由不予登记。"""
+        rows = services.reviews_of(db, org_scope, household_id, open_only=not include_closed)
+        return [ReviewOut.of(r, services.CHANGES) for r in rows]
+
+    @post("/{household_id:int}/reviews/{review_id:int}/dismiss", opt=requires(Perm.household_write),
+          sync_to_thread=True)
+    def dismiss(self, db: Session, org_scope: Scope, household_id: Id, review_id: Id, data: DismissIn) -> ReviewOut:
+        review = services.dismiss_review(db, org_scope, household_id, review_id, data.reason)
+        return ReviewOut.of(review, services.CHANGES)
 
 
 def _detail(db: Session, scope: Scope, household_id: int, on: date | None,

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from assoc_ledger.core.schemas import IdField, Schema
-from assoc_ledger.households.models import Household, HouseholdEvent
+from assoc_ledger.households.models import Household, HouseholdEvent, HouseholdReview
 from assoc_ledger.households.rules import EVENT_ZH, KIND_ZH, EventKind, Facts, KindCode, Relation
 from assoc_ledger.people.models import Person
 
@@ -47,6 +47,34 @@ class EventIn(Schema):
     household_kind: KindCode | None = Field(default=None, description="类别认定/退出的家庭类别")
     evidence: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, max_length=500)
+    review_id: IdField | None = Field(default=None, description="登记此事件即处理该待核实事项")
+
+
+class DismissIn(Schema):
+    reason: str = Field(min_length=2, max_length=500, description="不予登记的理由")
+
+
+class ReviewOut(Schema):
+    id: int
+    household_id: int
+    visit_id: int | None
+    change: str
+    label: str
+    note: str | None
+    opened_at: dt.datetime
+    opened_by: str | None
+    closed_at: dt.datetime | None
+    closed_by: str | None
+    resolution: str | None
+    event_id: int | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, r: HouseholdReview, labels: dict[str, str]) -> ReviewOut:
+        return cls(id=r.id, household_id=r.household_id, visit_id=r.visit_id, change=r.change,
+                   label=labels.get(r.change, r.change), note=r.note, opened_at=r.opened_at, opened_by=r.opened_by,
+                   closed_at=r.closed_at, closed_by=r.closed_by, resolution=r.resolution, event_id=r.event_id,
+                   reason=r.reason)
 
 
 class HouseholdOut(Schema):

@@ -15,8 +15,15 @@ from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
-from assoc_ledger.core.errors import Conflict, DomainError, NotFound, Problem
-from assoc_ledger.households.models import Household, HouseholdEvent, HouseholdKind, HouseholdMember
+from assoc_ledger.core.db import utcnow
+from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problem
+from assoc_ledger.households.models import (
+    Household,
+    HouseholdEvent,
+    HouseholdKind,
+    HouseholdMember,
+    HouseholdReview,
+)
 from assoc_ledger.households.rules import (
     Event,
     EventKind,
@@ -154,9 +161,10 @@ def get_household(session: Session, scope: Scope, household_id: int) -> Househol
 
 
 def record_event(session: Session, scope: Scope, household_id: int, event: Event,
-                 today: date | None = None) -> HouseholdEvent:
-    """An event from a user: people and organisations it names must be in scope too."""
+                 today: date | None = None, review_id: int | None = None) -> HouseholdEvent:
+    """An event from a user: people and organisations it names must be in scope too; it may close a review item."""
     household = get_household(session, scope, household_id)
+    review = _open_review(session, household.id, review_id) if review_id is not None else None
     for name, pid in (("person_id", event.person_id), ("child_id", event.data.get("child_id"))):
         if isinstance(pid, int):
             try:
@@ -166,7 +174,61 @@ def record_event(session: Session, scope: Scope, household_id: int, event: Event
     to_org = event.data.get("to_org_id")
     if isinstance(to_org, int):
         _home(session, scope, to_org, "to_org_id")
-    return record(session, household, event, today=today, scope=scope)
+    row = record(session, household, event, today=today, scope=scope)
+    if review is not None:
+        _close(session, review, "recorded", event_id=row.id)
+    return row
+
+
+# What a visitor may flag on a household (走访发现的变化), each closed by recording the matching event.
+CHANGES: dict[str, str] = {"birth": "子女出生", "death": "死亡", "moved": "迁移", "hardship_ended": "特困结束"}
+
+
+def open_review(session: Session, household_id: int, change: str, note: str | None, visit_id: int | None,
+                field: str = "change") -> HouseholdReview:
+    if change not in CHANGES:
+        raise Invalid("变化类型应为 " + "、".join(CHANGES), field=field)
+    review = HouseholdReview(household_id=household_id, change=change, note=note, visit_id=visit_id,
+                             opened_by=recorder(session)[1])
+    session.add(review)
+    session.flush()
+    return review
+
+
+def reviews_of(session: Session, scope: Scope, household_id: int, open_only: bool = True) -> list[HouseholdReview]:
+    get_household(session, scope, household_id)
+    stmt = select(HouseholdReview).where(HouseholdReview.household_id == household_id)
+    if open_only:
+        stmt = stmt.where(HouseholdReview.closed_at.is_(None))
+    return list(session.scalars(stmt.order_by(HouseholdReview.id)))
+
+
+def dismiss_review(session: Session, scope: Scope, household_id: int, review_id: int, reason: str) -> HouseholdReview:
+    get_household(session, scope, household_id)
+    review = _open_review(session, household_id, review_id)
+    if not reason.strip():
+        raise Invalid("须写明不予登记的理由", field="reason")
+    _close(session, review, "dismissed", reason=reason.strip())
+    return review
+
+
+def _open_review(session: Session, household_id: int, review_id: int) -> HouseholdReview:
+    review = session.get(HouseholdReview, review_id)
+    if review is None or review.household_id != household_id:
+        raise NotFound("待核实事项不存在", field="review_id")
+    if review.closed_at is not None:
+        raise Conflict("该事项已处理", field="review_id")
+    return review
+
+
+def _close(session: Session, review: HouseholdReview, resolution: str, *, event_id: int | None = None,
+           reason: str | None = None) -> None:
+    review.closed_at = utcnow()
+    review.closed_by = recorder(session)[1]
+    review.resolution = resolution
+    review.event_id = event_id
+    review.reason = reason
+    session.flush()
 
 
 def record(session: Session, household: Household, event: Event, today: date | None = None,

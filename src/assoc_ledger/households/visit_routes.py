@@ -93,6 +93,8 @@ class VisitUpload:
     cash: str | None = None
     voucher: str | None = None
     idempotency_key: str | None = None
+    flag: str | None = None
+    flag_note: str | None = None
 
 
 def _form(data: VisitUpload) -> visits.VisitForm:
@@ -108,7 +110,8 @@ def _form(data: VisitUpload) -> visits.VisitForm:
     return visits.VisitForm(pairing_id=pairing_id, visited_on=visited_on, services=services,
                             signer_name=data.signer_name, notes=data.notes or None, goods=data.goods or None,
                             cash=data.cash or None, voucher=data.voucher or None,
-                            idempotency_key=data.idempotency_key or None)
+                            idempotency_key=data.idempotency_key or None, flag=data.flag or None,
+                            flag_note=data.flag_note or None)
 
 
 class PairingController(Controller):

@@ -21,7 +21,7 @@ from assoc_ledger.core.money import MoneyError, parse_amount, to_fen
 from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.models import FundBook, FundEntry
 from assoc_ledger.households.models import Household, Pairing, Visit
-from assoc_ledger.households.services import get_household
+from assoc_ledger.households.services import CHANGES, get_household, open_review
 from assoc_ledger.households.uploads import Sheet, judge, path_of, stored
 from assoc_ledger.members.models import Membership
 from assoc_ledger.members.services import get_membership
@@ -92,6 +92,8 @@ class VisitForm:
     cash: str | None = None
     voucher: str | None = None
     idempotency_key: str | None = None
+    flag: str | None = None  # a change noticed at the visit (households.services.CHANGES)
+    flag_note: str | None = None
 
 
 def record_visit(session: Session, scope: Scope, ledger_dir: Path, upload_dir: Path, form: VisitForm,
@@ -113,6 +115,8 @@ def record_visit(session: Session, scope: Scope, ledger_dir: Path, upload_dir: P
             cash_fen = to_fen(parse_amount(form.cash))
         except MoneyError as exc:
             shape.add("cash", str(exc))
+    if form.flag is not None and form.flag not in CHANGES:
+        shape.add("flag", "发现的变化应为 " + "、".join(CHANGES))
     shape.raise_if_any(Invalid)
     rules = Problems()
     if form.visited_on > today:
@@ -126,11 +130,18 @@ def record_visit(session: Session, scope: Scope, ledger_dir: Path, upload_dir: P
                   recorded_by=recorded_by)
     with stored(upload_dir, sheet):
         if cash_fen is None:
-            session.add(visit)
-            session.flush()
+            _write(session, visit, form)
             session.commit()
             return visit
         return _with_payment(session, scope, ledger_dir, household, form, visit)
+
+
+def _write(session: Session, visit: Visit, form: VisitForm) -> None:
+    """The visit row and the review item it flags: the same transaction as its payment, if any."""
+    session.add(visit)
+    session.flush()
+    if form.flag is not None:
+        open_review(session, visit.household_id, form.flag, form.flag_note, visit.id, field="flag")
 
 
 def _with_payment(session: Session, scope: Scope, ledger_dir: Path, household: Household, form: VisitForm,
@@ -143,8 +154,7 @@ def _with_payment(session: Session, scope: Scope, ledger_dir: Path, household: H
 
     def within(s: Session, entries: list[FundEntry]) -> None:
         visit.fund_entry_id = entries[0].id
-        s.add(visit)
-        s.flush()
+        _write(s, visit, form)
 
     posted = fund_service.post_payment(
         session, ledger_dir, scope.narrowed(Perm.fund_write), book_id, key=form.idempotency_key,

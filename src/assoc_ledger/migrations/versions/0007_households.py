@@ -122,8 +122,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_visits_pairing_id"), ["pairing_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_visits_visited_on"), ["visited_on"], unique=False)
 
+    op.create_table(
+        "household_reviews",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("household_id", sa.Integer(), nullable=False),
+        sa.Column("visit_id", sa.Integer(), nullable=True),
+        sa.Column("change", sa.String(length=20), nullable=False),
+        sa.Column("note", sa.String(length=500), nullable=True),
+        sa.Column("opened_at", assoc_ledger.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_by", sa.String(length=100), nullable=True),
+        sa.Column("closed_at", assoc_ledger.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sa.String(length=100), nullable=True),
+        sa.Column("resolution", sa.String(length=20), nullable=True),
+        sa.Column("event_id", sa.Integer(), nullable=True),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.ForeignKeyConstraint(["event_id"], ["household_events.id"],
+                                name=op.f("fk_household_reviews_event_id_household_events")),
+        sa.ForeignKeyConstraint(["household_id"], ["households.id"],
+                                name=op.f("fk_household_reviews_household_id_households")),
+        sa.ForeignKeyConstraint(["visit_id"], ["visits.id"], name=op.f("fk_household_reviews_visit_id_visits")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_household_reviews")),
+    )
+    with op.batch_alter_table("household_reviews", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_household_reviews_household_id"), ["household_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("household_reviews", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_household_reviews_household_id"))
+    op.drop_table("household_reviews")
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_visits_visited_on"))
         batch_op.drop_index(batch_op.f("ix_visits_pairing_id"))
