@@ -15,6 +15,7 @@ from assoc_ledger.core.errors import Conflict, DomainError, NotFound
 from assoc_ledger.households import services as hh
 from assoc_ledger.households.models import HouseholdEvent
 from assoc_ledger.households.rules import KindCode, Relation
+from assoc_ledger.members import services as members
 from assoc_ledger.people import services as people
 from assoc_ledger.people.models import Person
 from tests import factories
@@ -205,11 +206,14 @@ def test_a_backdated_event_cannot_contradict_a_later_one(db: Session, tree: Tree
 def test_a_death_is_one_fact_whichever_door_it_comes_through(db: Session, tree: Tree) -> None:
     head, wife, child = family(db, tree)
     hid = register(db, tree, (head, Relation.head), (wife, Relation.spouse), (child, Relation.child))
+    head_member = members.join(db, ALL, person_id=head.id, org_id=tree.village_a1.id, joined_on=date(2010, 1, 1))
     hh.record_event(db, ALL, hid, hh.event_from("death", date(2020, 5, 1), head.id))
     db.commit()
     db.refresh(head)
-    assert head.died_on == date(2020, 5, 1)
+    assert head.died_on == date(2020, 5, 1) and head_member.left_on == date(2020, 5, 1)
+    wife_member = members.join(db, ALL, person_id=wife.id, org_id=tree.village_a1.id, joined_on=date(2010, 1, 1))
     people.update_person(db, ALL, wife.id, died_on=date(2021, 6, 1))
+    assert wife_member.left_on == date(2021, 6, 1)  # the members area heard of it once, through the people area
     db.commit()
     facts = hh.facts_of(db, ALL, hid)
     assert facts.member(wife.id) is not None and facts.member(wife.id).died_on == date(2021, 6, 1)  # type: ignore[union-attr]

@@ -121,7 +121,7 @@ def test_wrong_uploads_are_refused_and_leave_nothing(client: TestClient[Any], tr
         r = post_visit(client, h, pid, (name, content, media), cash="20.00", voucher="走-1", idempotency_key=name)
         assert r.status_code == status, (name, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
-        assert r.json()["errors"][0]["field"] == "sheet"
+        assert r.json()["errors"][0]["field"] == "file"  # the multipart field
     assert counts(session_factory) == before
     assert files_in(settings.upload_dir) == []
 

@@ -232,7 +232,7 @@ def _close(session: Session, review: HouseholdReview, resolution: str, *, event_
 
 
 def record(session: Session, household: Household, event: Event, today: date | None = None,
-           scope: Scope | None = None) -> HouseholdEvent:
+           scope: Scope | None = None, *, tell_person: bool = True) -> HouseholdEvent:
     """Judge the event at its place in the household's history, append it, rebuild the projection."""
     today = today or date.today()
     # One writer per household at a time (PostgreSQL; SQLite's write lock already serialises): the fold
@@ -248,7 +248,7 @@ def record(session: Session, household: Household, event: Event, today: date | N
         _claimed_elsewhere(session, scope or Scope(perm=Scope.everything().perm), [event.person_id], household.id,
                            {event.person_id: "person_id"})
     row = _append(session, household, event)
-    if event.kind is EventKind.death and event.person_id is not None:
+    if tell_person and event.kind is EventKind.death and event.person_id is not None:
         # The person's own record (and the areas hooked to it, e.g. memberships ending) learns of it too.
         person = session.get(Person, event.person_id)
         if person is not None and person.died_on is None:
@@ -264,10 +264,11 @@ def _death_in_household(session: Session, person: Person, died_on: date) -> None
     already = session.scalar(select(HouseholdEvent.id).where(HouseholdEvent.household_id == household_id,
                                                              HouseholdEvent.person_id == person.id,
                                                              HouseholdEvent.kind == EventKind.death.value))
-    if already is None:  # None when the death came through this area: record() has appended it already
+    if already is None:  # not None when the death came through this area: record() has appended it already
         household = session.get(Household, household_id)
         assert household is not None  # foreign key
-        record(session, household, Event(EventKind.death, died_on, person.id))
+        # The people area is recording this death right now (and runs its other hooks itself).
+        record(session, household, Event(EventKind.death, died_on, person.id), tell_person=False)
 
 
 people_services.ON_DEATH.append(_death_in_household)

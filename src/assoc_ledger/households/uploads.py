@@ -37,7 +37,7 @@ class Sheet:
         return hashlib.sha256(self.content).hexdigest()
 
 
-def judge(content: bytes, field: str = "sheet") -> Sheet:
+def judge(content: bytes, field: str = "file") -> Sheet:
     """The cleaned sheet, or a refusal (413 too large, 415 not a JPEG, PNG or PDF by its content)."""
     if len(content) > MAX_SHEET_BYTES:
         raise TooLarge(f"签字单文件过大（最大 {MAX_SHEET_BYTES // (1024 * 1024)} MB）", field=field)
