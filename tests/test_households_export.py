@@ -63,3 +63,9 @@ def test_the_cli_command(db: Session, tree: Tree, db_url: str, tmp_path: Path, m
     assert "已导出" in result.output and "1 户" in result.output
     missing = CliRunner().invoke(app, ["households", "export", str(target), "--under", "没有这个镇"])
     assert missing.exit_code == 2
+    # Import through the same command group: a bad file names its row and writes nothing.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("户编号,姓名,身份证号,与户主关系,所属组织,登记日期\nX,某人,123,户主,甲一村,2001-01-01\n",
+                   encoding="utf-8")
+    refused = CliRunner().invoke(app, ["households", "import", str(bad)])
+    assert refused.exit_code == 1 and "第 2 行 身份证号" in refused.output and "未写入任何数据" in refused.output

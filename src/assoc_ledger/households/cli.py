@@ -1,4 +1,4 @@
-"""``assoc-ledger households export``: the household list out to Excel, resident IDs masked."""
+"""``assoc-ledger households import|export``: household lists in from Excel/CSV and out to Excel (IDs masked)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,29 @@ def export_command(
             count = export_households(db, Scope.everything(Perm.household_read), out, under_path=path)
         db.commit()
     console.print(f"[green]已导出[/green] {count} 户到 {file}（身份证号已脱敏）")
+
+
+@households_app.command("import")
+def import_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="XLSX 或 CSV（UTF-8/GB18030）"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="试导入：只检查并报告错误，不写入"),
+) -> None:
+    """Import a household list (计生家庭名册). All or nothing: one bad row and nothing is written."""
+    from assoc_ledger.auth.audit import Actor, audited_sessions, set_actor
+    from assoc_ledger.auth.scope import Perm, Scope
+    from assoc_ledger.households.import_households import import_households
+
+    factory = audited_sessions()
+    with factory() as db, file.open("rb") as f:
+        set_actor(db, Actor(None, "cli", None))
+        report = import_households(db, Scope.everything(Perm.household_write), f, dry_run=dry_run)
+    for e in report.errors:
+        console.print(f"[red]第 {e.row} 行 {e.field}：{e.message}[/red]")
+    if report.errors:
+        console.print(f"[red]{len(report.errors)} 处错误，未写入任何数据[/red]")
+        raise typer.Exit(1)
+    verb = "可导入" if dry_run else "已导入"
+    console.print(f"[green]{verb}[/green] {report.created} 户；已存在未改动 {report.unchanged} 户")
 
 
 def register(app: typer.Typer) -> None:
