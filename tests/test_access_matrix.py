@@ -7,9 +7,11 @@ in CASES fails this test, so no route can be added without deciding who may call
 
 from __future__ import annotations
 
+import struct
 import uuid
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.fund import service as fund_service
+from assoc_ledger.households import services as households
+from assoc_ledger.households import visits
 from assoc_ledger.members import services as members
 from assoc_ledger.members.models import MemberRole
 from assoc_ledger.orgs.models import OrgKind
@@ -147,10 +151,45 @@ def _mid(c: Ctx, i: bool) -> int:
 
 @dataclass
 class Upload:
-    """A multipart file body (field ``file``)."""
+    """A multipart file body (field ``file``), with any other form fields."""
 
     name: str
     content: bytes
+    media: str = "text/csv"
+    form: dict[str, str] = field(default_factory=dict)
+
+
+def _png() -> bytes:
+    """The smallest well-formed PNG (1×1 grey), as a scanned signed sheet."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b""))
+
+
+def _pairing(c: Ctx, inside: bool) -> int:
+    """A volunteer of the village paired with one of its households."""
+    household = _household(c, inside)
+    with c.factory() as s:
+        m = factories.membership(s, c.village_in(s, inside))
+        members.set_volunteer(s, EVERYTHING, m.id, True, None)
+        p = visits.create_pairings(s, EVERYTHING, membership_id=m.id, household_ids=[household],
+                                   from_date=date(2024, 1, 1), until_date=None)
+        s.commit()
+        return p[0].id
+
+
+def _visit_form(c: Ctx, inside: bool) -> Upload:
+    return Upload("sheet.png", _png(), "image/png", {"pairing_id": str(_pairing(c, inside)),
+                                                      "visited_on": "2025-03-02", "services": "生活,生育",
+                                                      "signer_name": "王大娘"})
+
+
+def _visit(c: Ctx, inside: bool) -> int:
+    with c.factory() as s:
+        form = visits.VisitForm(pairing_id=_pairing(c, inside), visited_on=date(2025, 3, 2), services=["生活"],
+                                signer_name="王大娘")
+        return visits.record_visit(s, EVERYTHING, c.ledger_dir, c.ledger_dir.parent / "uploads", form, _png()).id
 
 
 def _roster_csv(c: Ctx, inside: bool) -> Upload:
@@ -161,7 +200,54 @@ def _roster_csv(c: Ctx, inside: bool) -> Upload:
     return Upload("roster.csv", text.encode("utf-8"))
 
 
+def _household(c: Ctx, inside: bool) -> int:
+    """A registered household in a village inside (or outside) the acting user's subtree."""
+    with c.factory() as s:
+        village = c.village_in(s, inside)
+        head = factories.person(s, village)
+        h = households.register_household(s, EVERYTHING, org_id=village, address="一组", registered_on=date(2024, 1, 1),
+                                          members=[(head.id, "户主")])
+        s.commit()
+        return h.id
+
+
+def _review(c: Ctx, inside: bool) -> tuple[int, int]:
+    """A household with an open review item: (household id, review id)."""
+    household = _household(c, inside)
+    with c.factory() as s:
+        review = households.open_review(s, household, "birth", "走访时听说添了孩子", None)
+        s.commit()
+        return household, review.id
+
+
+def _volunteer(c: Ctx, inside: bool) -> int:
+    with c.factory() as s:
+        m = factories.membership(s, c.village_in(s, inside))
+        members.set_volunteer(s, EVERYTHING, m.id, True, None)
+        s.commit()
+        return m.id
+
+
 CASES: dict[tuple[str, str], Builder] = {
+    ("POST", "/api/pairings"): lambda c, i: ("/api/pairings", {
+        "membership_id": _volunteer(c, i), "household_ids": [_household(c, i)], "from_date": "2025-01-01"}),
+    ("GET", "/api/pairings/unvisited"): lambda c, i: ("/api/pairings/unvisited?month=2025-03", None) if i else None,
+    ("POST", "/api/visits"): lambda c, i: ("/api/visits", _visit_form(c, i)),
+    ("GET", "/api/visits/{visit_id:int}"): lambda c, i: (f"/api/visits/{_visit(c, i)}", None),
+    ("GET", "/api/visits/{visit_id:int}/sheet"): lambda c, i: (f"/api/visits/{_visit(c, i)}/sheet", None),
+    ("GET", "/api/households/{household_id:int}/reviews"):
+        lambda c, i: ("/api/households/{}/reviews".format(*_review(c, i)), None),
+    ("POST", "/api/households/{household_id:int}/reviews/{review_id:int}/dismiss"):
+        lambda c, i: ("/api/households/{}/reviews/{}/dismiss".format(*_review(c, i)), {"reason": "核实无此变化"}),
+    ("GET", "/api/households"): lambda c, i: (f"/api/households?under={c.home(i)}&kind=hardship&q=一组", None),
+    ("POST", "/api/households"): lambda c, i: ("/api/households", {
+        "org_id": (c.tree.village_a1 if i else c.tree.village_b1).id, "registered_on": "2024-01-01", "address": "二组",
+        "members": [{"person_id": c.person(i), "relation": "户主"}]}),
+    ("GET", "/api/households/{household_id:int}"):
+        lambda c, i: (f"/api/households/{_household(c, i)}?on=2024-06-01", None),
+    ("POST", "/api/households/{household_id:int}/events"):
+        lambda c, i: (f"/api/households/{_household(c, i)}/events",
+                      {"kind": "hardship_start", "date": "2025-01-01", "evidence": "低保证"}),
     ("GET", "/healthz"): lambda c, i: ("/healthz", None) if i else None,
     ("GET", "/api/orgs"): lambda c, i: (f"/api/orgs?under={c.home(i)}", None),
     ("POST", "/api/orgs"): lambda c, i: ("/api/orgs", {"name": "新村", "kind": "village", "parent_id": c.home(i)}),
@@ -292,7 +378,7 @@ def api_routes(app: Litestar) -> dict[tuple[str, str], Perm]:
 
 @pytest.fixture
 def matrix_app(sqlite_url: str, tmp_path: Any) -> Any:
-    settings = Settings(database_url=sqlite_url, ledger_dir=tmp_path / "ledgers")
+    settings = Settings(database_url=sqlite_url, ledger_dir=tmp_path / "ledgers", upload_dir=tmp_path / "uploads")
     app = create_app(settings)
     yield app
     app.state.engine.dispose()
@@ -334,8 +420,8 @@ def test_access_matrix(matrix_app: Litestar, sqlite_url: str, role: Role | None)
                     continue
                 url, body = built
                 if isinstance(body, Upload):
-                    r = client.request(method, url, files={"file": (body.name, body.content, "text/csv")},
-                                       headers=headers, follow_redirects=False)
+                    r = client.request(method, url, files={"file": (body.name, body.content, body.media)},
+                                       data=body.form, headers=headers, follow_redirects=False)
                 else:
                     r = client.request(method, url, json=body, headers=headers, follow_redirects=False)
                 client.cookies.clear()

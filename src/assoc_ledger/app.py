@@ -78,6 +78,7 @@ def _optional_routes() -> Sequence[ControllerRouterHandler]:
     """Domain areas register here as they arrive; each module exposes ROUTES."""
     found: list[ControllerRouterHandler] = []
     for module in ("assoc_ledger.fund.routes", "assoc_ledger.members.import_routes",
+                   "assoc_ledger.households.routes", "assoc_ledger.households.visit_routes",
                    "assoc_ledger.web.routes"):
         try:
             mod = __import__(module, fromlist=["ROUTES"])

@@ -9,4 +9,4 @@ checks every import, including those inside functions.
 
 from __future__ import annotations
 
-AREAS: tuple[str, ...] = ("core", "auth", "orgs", "people", "members", "fund", "ops", "web", "demo")
+AREAS: tuple[str, ...] = ("core", "auth", "orgs", "people", "members", "fund", "households", "ops", "web", "demo")

@@ -35,6 +35,8 @@ class Perm(StrEnum):
     member_read = "member:read"
     member_write = "member:write"
     id_view = "person:id-view"  # see a full resident ID (logged)
+    household_read = "household:read"  # 计生家庭、结对帮扶、走访
+    household_write = "household:write"
     fund_read = "fund:read"
     fund_write = "fund:write"
     fund_close = "fund:close"
@@ -44,15 +46,16 @@ class Perm(StrEnum):
     user_admin = "user:admin"
 
 
-_READ = {Perm.org_read, Perm.member_read, Perm.fund_read}
+_READ = {Perm.org_read, Perm.member_read, Perm.fund_read, Perm.household_read}
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.admin: frozenset(set(Perm) - {Perm.public, Perm.authenticated}),
-    Role.secretary: frozenset(_READ | {Perm.org_write, Perm.member_write, Perm.id_view, Perm.fund_write}),
+    Role.secretary: frozenset(_READ | {Perm.org_write, Perm.member_write, Perm.id_view, Perm.fund_write,
+                                        Perm.household_write}),
     Role.reviewer: frozenset(_READ | {Perm.case_review, Perm.id_view, Perm.fund_close}),
     Role.auditor: frozenset(_READ | {Perm.audit_read, Perm.statement_sign, Perm.id_view}),
 }
 
-WRITE_PERMS = frozenset({Perm.org_write, Perm.member_write, Perm.fund_write, Perm.fund_close,
+WRITE_PERMS = frozenset({Perm.org_write, Perm.member_write, Perm.fund_write, Perm.household_write, Perm.fund_close,
                          Perm.case_review, Perm.user_admin})
 
 

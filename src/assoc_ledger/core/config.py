@@ -15,6 +15,8 @@ class Settings(BaseModel):
     # Data lives where the service is started (``make run`` sets both explicitly to the checkout).
     database_url: str = Field(default_factory=lambda: f"sqlite:///{Path.cwd() / 'var' / 'assoc.sqlite3'}")
     ledger_dir: Path = Field(default_factory=lambda: Path.cwd() / "ledgers")
+    # Signed visit sheets and other uploads: never under a served folder; read back only through a scoped route.
+    upload_dir: Path = Field(default_factory=lambda: Path.cwd() / "var" / "uploads")
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str = "dev-insecure-secret-change-me"  # noqa: S105 - overridden in production via env

@@ -1,0 +1,1 @@
+"""Households (计生家庭): the registry that aid, pairings and visits read."""
