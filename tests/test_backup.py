@@ -30,15 +30,17 @@ CLI = [sys.executable, "-m", "assoc_ledger.cli"]
 pytestmark = pytest.mark.slow
 
 
-def _env(url: str, ledger_dir: Path) -> dict[str, str]:
+def _env(url: str, ledger_dir: Path, uploads: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSOC_")}
-    env.update({"ASSOC_DATABASE_URL": url, "ASSOC_LEDGER_DIR": str(ledger_dir)})
+    env.update({"ASSOC_DATABASE_URL": url, "ASSOC_LEDGER_DIR": str(ledger_dir),
+                "ASSOC_UPLOAD_DIR": str(uploads or ledger_dir.parent / f"{ledger_dir.name}-uploads")})
     return env
 
 
-def _cli(args: list[str], url: str, ledger_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=_env(url, ledger_dir), cwd=cwd, capture_output=True, text=True,
-                          timeout=600, check=False)
+def _cli(args: list[str], url: str, ledger_dir: Path, cwd: Path,
+         uploads: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=_env(url, ledger_dir, uploads), cwd=cwd, capture_output=True,
+                          text=True, timeout=600, check=False)
 
 
 class Writers:
@@ -167,3 +169,27 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(sqlite_url: str,
     assert "备份已损坏或被改动" in result.stdout and "accounts.beancount" in result.stdout
     assert not target.exists()
     assert not (tmp_path / "restored-ledgers").exists()
+
+
+def test_uploads_travel_with_the_backup(sqlite_url: str, tmp_path: Path) -> None:
+    """Signed visit sheets are evidence too: backed up with their digests, restored only into an empty folder."""
+    ledger_dir = tmp_path / "ledgers"
+    uploads = tmp_path / "uploads"
+    sheet = uploads / "ab" / ("ab" + "0" * 62 + ".png")
+    sheet.parent.mkdir(parents=True)
+    sheet.write_bytes(b"\x89PNG\r\n\x1a\n signed sheet")
+    backup_dir = tmp_path / "backup"
+    assert _cli(["backup", str(backup_dir)], sqlite_url, ledger_dir, tmp_path, uploads).returncode == 0
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    assert f"uploads/ab/{sheet.name}" in manifest["files"]
+    target = f"sqlite:///{tmp_path / 'restored' / 'assoc.sqlite3'}"
+    busy = tmp_path / "busy-uploads"
+    busy.mkdir()
+    (busy / "other.pdf").write_bytes(b"%PDF-1.4")
+    refused = _cli(["restore", str(backup_dir)], target, tmp_path / "r-ledgers", tmp_path, busy)
+    assert refused.returncode == 2 and "上传文件目录" in refused.stdout
+    assert not (tmp_path / "restored" / "assoc.sqlite3").exists()
+    restored_uploads = tmp_path / "restored-uploads"
+    done = _cli(["restore", str(backup_dir)], target, tmp_path / "r-ledgers", tmp_path, restored_uploads)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (restored_uploads / "ab" / sheet.name).read_bytes() == sheet.read_bytes()

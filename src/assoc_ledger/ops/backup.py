@@ -133,8 +133,22 @@ def _copy_books(ledger_dir: Path, dest: Path, snapshot: list[tuple[str, int, str
             _fsync(out)
 
 
-def backup(session: Session, database_url: str, ledger_dir: Path, dest: Path) -> BackupResult:
-    """Write a consistent snapshot of the database and every book into an empty directory ``dest``."""
+def _copy_uploads(upload_dir: Path | None, dest: Path) -> None:
+    """Signed sheets and scans: content-addressed and never rewritten, so a plain copy is consistent (a file
+    written after the snapshot is merely unreferenced)."""
+    if upload_dir is None or not Path(upload_dir).is_dir():
+        return
+    for path in sorted(Path(upload_dir).rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            out = dest / "uploads" / path.relative_to(upload_dir)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
+            _fsync(out)
+
+
+def backup(session: Session, database_url: str, ledger_dir: Path, dest: Path,
+           upload_dir: Path | None = None) -> BackupResult:
+    """Write a consistent snapshot of the database, every book and the uploads into an empty directory."""
     dest = Path(dest)
     _empty_target(dest)
     backend = make_url(database_url).get_backend_name()
@@ -170,6 +184,7 @@ def backup(session: Session, database_url: str, ledger_dir: Path, dest: Path) ->
             raise Invalid(f"不支持备份该数据库：{backend}", field="database")
         _fsync(db_file)
         _copy_books(Path(ledger_dir), dest, snapshot)
+    _copy_uploads(upload_dir, dest)
     digests = {str(p.relative_to(dest)): _sha256(p) for p in sorted(dest.rglob("*")) if p.is_file()}
     manifest: dict[str, Any] = {
         "format": FORMAT, "program": "assoc-ledger", "version": __version__,
@@ -214,13 +229,16 @@ def _database_is_empty(database_url: str) -> bool:
         engine.dispose()
 
 
-def restore(source: Path, database_url: str, ledger_dir: Path) -> dict[str, Any]:
-    """Restore a backup into an empty database and an empty ledger directory; never over live data."""
+def restore(source: Path, database_url: str, ledger_dir: Path, upload_dir: Path | None = None) -> dict[str, Any]:
+    """Restore a backup into an empty database, ledger and upload directory; never over live data."""
     source = Path(source)
     manifest = read_manifest(source)
     ledger_dir = Path(ledger_dir)
     if ledger_dir.exists() and any(p for p in ledger_dir.iterdir() if p.name != "README.md"):
         raise DomainError(f"账簿目录 {ledger_dir} 中已有数据；恢复只能写入空目录，未恢复任何数据", field="ledger_dir")
+    if upload_dir is not None and Path(upload_dir).is_dir() and any(Path(upload_dir).iterdir()):
+        raise DomainError(f"上传文件目录 {upload_dir} 中已有文件；恢复只能写入空目录，未恢复任何数据",
+                          field="upload_dir")
     if not _database_is_empty(database_url):
         raise DomainError("目标数据库中已有数据；恢复只能写入空数据库，未恢复任何数据", field="database")
     backend = make_url(database_url).get_backend_name()
@@ -241,10 +259,13 @@ def restore(source: Path, database_url: str, ledger_dir: Path) -> dict[str, Any]
     else:
         subprocess.run([pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
                         "-d", _libpq_uri(database_url), str(db_file)], check=True, capture_output=True, text=True)
+    targets = {"ledgers": ledger_dir, "uploads": Path(upload_dir) if upload_dir is not None else None}
     for name in manifest["files"]:
-        if not name.startswith("ledgers/"):
+        top = Path(name).parts[0]
+        base = targets.get(top)
+        if base is None:
             continue
-        out = ledger_dir / Path(name).relative_to("ledgers")
+        out = base / Path(name).relative_to(top)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / name, out)
         _fsync(out)

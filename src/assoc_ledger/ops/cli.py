@@ -21,7 +21,7 @@ def backup_cmd(directory: Path = typer.Argument(..., help="新的空目录（例
     settings = get_settings()
     try:
         with audited_sessions()() as db:
-            result = backup(db, settings.database_url, Path(settings.ledger_dir), directory)
+            result = backup(db, settings.database_url, Path(settings.ledger_dir), directory, Path(settings.upload_dir))
     except DomainError as exc:
         console.print(f"[red]备份失败：[/red]{exc.detail}")
         raise typer.Exit(2) from exc
@@ -43,7 +43,7 @@ def restore_cmd(directory: Path = typer.Argument(..., help="assoc-ledger backup 
 
     settings = get_settings()
     try:
-        manifest = restore(directory, settings.database_url, Path(settings.ledger_dir))
+        manifest = restore(directory, settings.database_url, Path(settings.ledger_dir), Path(settings.upload_dir))
     except DomainError as exc:
         console.print(f"[red]恢复失败：[/red]{exc.detail}")
         raise typer.Exit(2) from exc
