@@ -115,6 +115,10 @@ SEARCH_MIN = 3
 SEARCH_FEW = 2000
 """Up to this many matches a search reads them from the index first (see ``_text_matches``)."""
 
+SEARCH_TOTAL_CAP = 10_000
+"""A text search counts its matches up to this many (then the page says ``total_exact: false``): counting
+all 200k entries that mention 县财政局 costs what the book's length costs, and nobody pages through them."""
+
 
 def cursor_text(cursor: Cursor) -> str:
     return f"{cursor[0].isoformat()}:{cursor[1]}"
@@ -132,6 +136,7 @@ def parse_cursor(text: str) -> Cursor | None:
 class JournalPage:
     rows: list[tuple[FundEntry, list[FundPosting]]]
     total: int
+    total_exact: bool  # False when a text search stopped counting at SEARCH_TOTAL_CAP + 1
     offset: int | None  # None when the page was reached by a cursor (counting rows before it would scan)
     next: Cursor | None
     prev: Cursor | None
@@ -166,16 +171,16 @@ def journal_page(session: Session, book_id: int, flt: JournalFilter, *, limit: i
     rows = rows[:limit]
     if backwards:
         rows.reverse()
-    total = _journal_total(session, book_id, flt)
+    total, exact = _journal_total(session, book_id, flt)
     first = (rows[0].date, rows[0].seq) if rows else None
     final = (rows[-1].date, rows[-1].seq) if rows else None
     if backwards:
         nxt, prev = (final if before is not None else None), (first if more else None)
-        at = max(total - len(rows), 0) if last else None
+        at = max(total - len(rows), 0) if last and exact else None
     else:
         nxt, prev = (final if more else None), (first if after is not None or offset else None)
         at = None if after is not None else offset
-    return JournalPage(_with_legs(session, rows), total, at, nxt, prev)
+    return JournalPage(_with_legs(session, rows), total, exact, at, nxt, prev)
 
 
 def _journal_where(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter) -> Select[Any]:
@@ -235,11 +240,15 @@ def _text_matches(session: Session, text: str) -> ColumnElement[bool]:
     return FundEntry.id.in_(sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(text)).columns(rowid=Integer))
 
 
-def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> int:
+def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> tuple[int, bool]:
+    """How many entries the filter matches, and whether that is exact (a text search stops counting)."""
     if flt.empty:  # sequence numbers have no gaps, so the book row knows how many entries it has
-        return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1
+        return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1, True
     counted = _journal_where(session, select(FundEntry.id), book_id, flt)
-    return int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
+    if flt.text:
+        counted = counted.limit(SEARCH_TOTAL_CAP + 1)
+    total = int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
+    return (SEARCH_TOTAL_CAP, False) if total > SEARCH_TOTAL_CAP else (total, True)
 
 
 def _with_legs(session: Session, rows: list[FundEntry]) -> list[tuple[FundEntry, list[FundPosting]]]:
