@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund.chart import FUND_ZH, Fund
 from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundMonthTotal, FundPosting
+from assoc_ledger.fund.search import query_tokens
 
 
 def book_accounts(session: Session, book_id: int) -> list[FundAccount]:
@@ -107,10 +108,6 @@ class JournalFilter:
 
 Cursor = tuple[dt.date, int]
 """A place in the journal's order (date, seq): pages start after or end before one."""
-
-SEARCH_MIN = 3
-"""The trigram index finds any text of at least three characters; shorter text is matched row by row."""
-
 
 SEARCH_FEW = 2000
 """Up to this many matches a search reads them from the index first (see ``_text_matches``)."""
@@ -211,18 +208,19 @@ def _journal_filters(session: Session, stmt: Select[Any], book_id: int, flt: Jou
     return stmt
 
 
-def _fts_phrase(text: str) -> str:
-    """FTS5 phrase syntax: the text in double quotes, its own quotes doubled, matched as a substring."""
-    return '"' + text.replace('"', '""') + '"'
-
-
 FTS_MATCHES = "SELECT rowid FROM fund_entries_fts WHERE fund_entries_fts MATCH :phrase"
+PG_MATCHES = "to_tsvector('simple', fund_entries.search) @@ to_tsquery('simple', :phrase)"
+
+
+def _fts_phrase(text: str) -> str:
+    """FTS5 phrase syntax: the query's tokens (ASCII letters and digits only) in double quotes."""
+    return '"' + " ".join(query_tokens(text)) + '"'
 
 
 def _few_matches(session: Session, text: str | None) -> list[int] | None:
-    """The ids of a rare text's entries, read from SQLite's trigram index; None for a common text (the
-    journal is then walked in order and stops at a page), for short text and for PostgreSQL."""
-    if not text or len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
+    """The ids of a rare text's entries, read from SQLite's search index; None for a common text (the
+    journal is then walked in order and stops at a page) and for PostgreSQL."""
+    if not text or session.get_bind().dialect.name != "sqlite":
         return None
     few = list(session.scalars(sql_text(FTS_MATCHES + " LIMIT :cap").bindparams(
         phrase=_fts_phrase(text), cap=SEARCH_FEW + 1)).all())
@@ -230,14 +228,11 @@ def _few_matches(session: Session, text: str | None) -> list[int] | None:
 
 
 def _text_matches(session: Session, text: str) -> ColumnElement[bool]:
-    like = or_(FundEntry.narration.contains(text, autoescape=True),
-               FundEntry.payee.contains(text, autoescape=True),
-               FundEntry.voucher.contains(text, autoescape=True))
-    if len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
-        # PostgreSQL answers this LIKE from its pg_trgm indexes; on SQLite 1–2 characters (e.g. 收-)
-        # are below what a trigram can index, so they are compared row by row.
-        return like
-    return FundEntry.id.in_(sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(text)).columns(rowid=Integer))
+    """Entries whose narration, payee or voucher contains ``text``: a phrase of its tokens in the index
+    (``fund/search.py``), on SQLite the FTS5 table, on PostgreSQL the GIN index on the same expression."""
+    if session.get_bind().dialect.name == "sqlite":
+        return FundEntry.id.in_(sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(text)).columns(rowid=Integer))
+    return sql_text(PG_MATCHES).bindparams(phrase=" <-> ".join(query_tokens(text)))  # type: ignore[return-value]
 
 
 def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> tuple[int, bool]:
@@ -245,9 +240,9 @@ def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> tuple[
     if flt.empty:  # sequence numbers have no gaps, so the book row knows how many entries it has
         return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1, True
     counted = _journal_where(session, select(FundEntry.id), book_id, flt)
-    if flt.text:
-        counted = counted.limit(SEARCH_TOTAL_CAP + 1)
-    total = int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
+    if not flt.text:
+        return int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0), True
+    total = int(session.scalar(select(func.count()).select_from(counted.limit(SEARCH_TOTAL_CAP + 1).subquery())) or 0)
     return (SEARCH_TOTAL_CAP, False) if total > SEARCH_TOTAL_CAP else (total, True)
 
 
