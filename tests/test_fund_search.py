@@ -7,12 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from alembic import command
 from litestar.testing import TestClient
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.auth.scope import Role
 from assoc_ledger.core.config import Settings
+from assoc_ledger.core.migrate import alembic_config, upgrade
 from assoc_ledger.fund import queries, service
 from assoc_ledger.fund.models import FundEntry
 from tests.conftest import AuthFor, Tree
@@ -106,3 +108,16 @@ def test_text_search_counts_up_to_the_cap(monkeypatch: pytest.MonkeyPatch, sampl
     assert (plain["total"], plain["total_exact"]) == (40, True)
     html = client.get(f"/fund/books/{sample.county}", params={"q": "财政"}, headers=h).text
     assert "共 5+ 笔" in html
+
+
+def test_migration_indexes_the_entries_already_there(db_url: str, sample: Books) -> None:
+    probes = ("财政", "走访对象12", "付-1", "慰")
+    with sample.session() as db:
+        before = {q: [e.seq for e, _ in service.journal(db, sample.county, queries.JournalFilter(text=q))[0]]
+                  for q in probes}
+    command.downgrade(alembic_config(db_url), "0006_fund_reads")
+    upgrade(db_url)
+    with sample.session() as db:
+        after = {q: [e.seq for e, _ in service.journal(db, sample.county, queries.JournalFilter(text=q))[0]]
+                 for q in probes}
+    assert after == before and all(before.values())
