@@ -52,8 +52,18 @@ QUERIES = ["财", "冲", "政", "财政", "走访", "捐款", "政局", "财政�
            "-", "ab-财", "对象123", "慈善总会慰问", "不存在的字"]
 
 
+@pytest.fixture(params=["rare", "common"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a search reads SQLite's index: a rare text's ids sorted, or (as for 县财政局 in a big book)
+    the journal walked in chunks, here of three rows so that pages cross chunks."""
+    if request.param == "common":
+        monkeypatch.setattr(queries, "SEARCH_FEW", 0)
+        monkeypatch.setattr(queries, "WALK_CHUNK", 3)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("query", QUERIES)
-def test_search_lists_what_like_lists(sample: Books, query: str) -> None:
+def test_search_lists_what_like_lists(sample: Books, way: str, query: str) -> None:
     with sample.session() as db:
         like = or_(*(col.contains(query, autoescape=True) for col in
                      (FundEntry.narration, FundEntry.payee, FundEntry.voucher)))
@@ -63,9 +73,27 @@ def test_search_lists_what_like_lists(sample: Books, query: str) -> None:
                          (FundEntry.narration, FundEntry.payee, FundEntry.voucher)))
         expected = list(db.scalars(select(FundEntry.seq).where(FundEntry.book_id == sample.county, like)
                                    .order_by(FundEntry.date, FundEntry.seq)).all())
-        rows, total = service.journal(db, sample.county, queries.JournalFilter(text=query), limit=500)
+        flt = queries.JournalFilter(text=query)
+        rows, total = service.journal(db, sample.county, flt, limit=500)
         assert [e.seq for e, _ in rows] == expected
         assert total == len(expected)
+        paged: list[int] = []  # forwards by cursor, backwards from the last page, and by offset
+        page = queries.journal_page(db, sample.county, flt, limit=2)
+        while True:
+            paged += [e.seq for e, _ in page.rows]
+            if page.next is None:
+                break
+            page = queries.journal_page(db, sample.county, flt, limit=2, after=page.next)
+        back: list[int] = []
+        page = queries.journal_page(db, sample.county, flt, limit=2, last=True)
+        while True:
+            back = [e.seq for e, _ in page.rows] + back
+            if page.prev is None:
+                break
+            page = queries.journal_page(db, sample.county, flt, limit=2, before=page.prev)
+        by_offset = queries.journal_page(db, sample.county, flt, limit=2, offset=3).rows
+        assert paged == back == expected
+        assert [e.seq for e, _ in by_offset] == expected[3:5]
     if query in ("不存在的字", "慈善总会慰问"):  # found in no single field
         assert expected == []
     elif query != "冲":
