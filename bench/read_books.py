@@ -87,7 +87,10 @@ def requests(url: str, ledger_dir: str, book_id: str, token: str) -> None:
         "search": (f"{base}/journal", {"q": "走访对象123", "limit": "100"}),
         "search_last_page_common": (f"{base}/journal", {"q": "县财政局", "last": "true", "limit": "100"}),
         "search_2_chars": (f"{base}/journal", {"q": "付-", "limit": "100"}),
+        "search_2_chars_cjk": (f"{base}/journal", {"q": "财政", "limit": "100"}),
+        "search_2_chars_cjk_last_page": (f"{base}/journal", {"q": "走访", "last": "true", "limit": "100"}),
     }
+    searches = [name for name in cases if name.startswith("search")]
     result: dict[str, float] = {}
     with TestClient(app=app) as client:
         h = {"Authorization": f"Bearer {token}"}
@@ -104,6 +107,7 @@ def requests(url: str, ledger_dir: str, book_id: str, token: str) -> None:
                     times.append(elapsed)
             result[name] = statistics.median(times)
     app.state.engine.dispose()
+    result["search_slowest"] = max(result[name] for name in searches)
     print(json.dumps(result))
 
 
@@ -212,19 +216,21 @@ def main() -> None:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     head = (f"{'entries':>8} {'balances':>9} {'funds':>6} {'accounts':>9} {'last pg':>8} {'offset last':>12} "
-            f"{'search':>7} {'search common last':>19} {'search 2ch':>11} {'incr verify s':>14} "
+            f"{'search':>7} {'search common last':>19} {'search 2ch':>11} {'财政':>6} {'走访 last':>9} "
+            f"{'incr verify s':>14} "
             f"{'full verify s':>14} {'full MiB':>9} {'bean-check s':>13}")
     print("\nms unless marked; median of", ROUNDS, "\n" + head)
     for size, f in table:
         cells = [f"{size:>8}", f"{f['balances']:>9.1f}", f"{f['funds']:>6.1f}", f"{f['accounts']:>9.1f}",
                  f"{f['journal_last_page']:>8.1f}", f"{f['journal_offset_last_page']:>12.1f}", f"{f['search']:>7.1f}",
                  f"{f['search_last_page_common']:>19.1f}", f"{f['search_2_chars']:>11.1f}",
+                 f"{f['search_2_chars_cjk']:>8.1f}", f"{f['search_2_chars_cjk_last_page']:>10.1f}",
                  f"{f['incremental_verify_s']:>14.2f}", f"{f['full_verify_s']:>14.1f}",
                  f"{f['full_verify_peak_mib']:>9.0f}", f"{f['bean_check_s']:>13.1f}"]
         print(" ".join(cells))
     if table:
         size, f = table[-1]
-        reads = max(f["balances"], f["funds"], f["accounts"], f["journal_last_page"], f["search"])
+        reads = max(f["balances"], f["funds"], f["accounts"], f["journal_last_page"], f["search_slowest"])
         print(f"\ntargets at {size}: reads ≤ {TARGET_MS:.0f} ms {'met' if reads <= TARGET_MS else 'NOT met'} "
               f"(slowest {reads:.1f}); incremental verify ≤ {TARGET_INCREMENTAL_S} s "
               f"{'met' if f['incremental_verify_s'] <= TARGET_INCREMENTAL_S else 'NOT met'}; full verify ≤ "

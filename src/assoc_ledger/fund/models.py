@@ -5,19 +5,28 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from assoc_ledger.core.db import Base, UTCDateTime, utcnow
+from assoc_ledger.fund.search import entry_search_text
 
 GENESIS = "0" * 64
 
-# The journal's text search index lives outside the models (migration 0006_fund_reads): an FTS5 table and
-# its shadow tables on SQLite, pg_trgm indexes on PostgreSQL. Schema comparisons leave these names alone.
+# The journal's text search index lives outside the models (migration 0008_fund_search): an FTS5 table and
+# its shadow tables on SQLite, a GIN index on an expression on PostgreSQL. Schema comparisons leave these
+# names alone (and 0006's pg_trgm indexes, for a database not yet at 0008).
 SEARCH_INDEX_NAMES = frozenset({
     "fund_entries_fts", *(f"fund_entries_fts_{part}" for part in ("data", "idx", "docsize", "config")),
-    *(f"ix_fund_entries_trgm_{col}" for col in ("narration", "payee", "voucher")),
+    *(f"ix_fund_entries_trgm_{col}" for col in ("narration", "payee", "voucher")), "ix_fund_entries_search",
 })
+
+
+def _search_text(context: DefaultExecutionContext) -> str:
+    """Column default: every insert of an entry, by the writer or in bulk, carries its search tokens."""
+    row = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return entry_search_text(row.get(key) for key in ("narration", "payee", "voucher"))
 
 
 class FundBook(Base):
@@ -102,6 +111,9 @@ class FundEntry(Base):
     narration: Mapped[str] = mapped_column(String(500))
     voucher: Mapped[str | None] = mapped_column(String(60))
     category: Mapped[str | None] = mapped_column(String(40))
+    # Tokens of narration, payee and voucher for the search index (``fund/search.py``); nullable only
+    # because SQLite cannot add a NOT NULL column to a filled table without rebuilding it.
+    search: Mapped[str | None] = mapped_column(Text, default=_search_text)
     idem_key: Mapped[str] = mapped_column(String(120))
     request_hash: Mapped[str] = mapped_column(String(64))
     links: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund.chart import FUND_ZH, Fund
 from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundMonthTotal, FundPosting
+from assoc_ledger.fund.search import query_tokens
 
 
 def book_accounts(session: Session, book_id: int) -> list[FundAccount]:
@@ -108,12 +109,12 @@ class JournalFilter:
 Cursor = tuple[dt.date, int]
 """A place in the journal's order (date, seq): pages start after or end before one."""
 
-SEARCH_MIN = 3
-"""The trigram index finds any text of at least three characters; shorter text is matched row by row."""
-
-
 SEARCH_FEW = 2000
 """Up to this many matches a search reads them from the index first (see ``_text_matches``)."""
+
+SEARCH_TOTAL_CAP = 10_000
+"""A text search counts its matches up to this many (then the page says ``total_exact: false``): counting
+all 200k entries that mention 县财政局 costs what the book's length costs, and nobody pages through them."""
 
 
 def cursor_text(cursor: Cursor) -> str:
@@ -132,6 +133,7 @@ def parse_cursor(text: str) -> Cursor | None:
 class JournalPage:
     rows: list[tuple[FundEntry, list[FundPosting]]]
     total: int
+    total_exact: bool  # False when a text search stopped counting at SEARCH_TOTAL_CAP + 1
     offset: int | None  # None when the page was reached by a cursor (counting rows before it would scan)
     next: Cursor | None
     prev: Cursor | None
@@ -150,36 +152,70 @@ def journal_page(session: Session, book_id: int, flt: JournalFilter, *, limit: i
     Cursor pages and the last page read only their own rows through the (book, date, seq) index, so
     they cost the same anywhere in a 300k-entry book; an offset page reads every row before it.
     """
-    stmt = _journal_where(session, select(FundEntry), book_id, flt)
+    few = _few_matches(session, flt.text)
+    common = bool(flt.text) and few is None and session.get_bind().dialect.name == "sqlite"
     key = tuple_(FundEntry.date, FundEntry.seq)
     backwards = last or before is not None
+    selected: Select[Any] = select(FundEntry)
+    if common:  # walked in chunks of ids (``_walk_matches``), the entries read once found
+        selected = select(FundEntry.id, FundEntry.date, FundEntry.seq)  # type: ignore[assignment]
+    stmt = _journal_where(session, selected, book_id, replace(flt, text=None) if common else flt, few)
     if after is not None:
         stmt = stmt.where(key > tuple_(*after))
     if before is not None:
         stmt = stmt.where(key < tuple_(*before))
     order = (FundEntry.date.desc(), FundEntry.seq.desc()) if backwards else (FundEntry.date, FundEntry.seq)
-    paged = stmt.order_by(*order).limit(limit + 1)
-    if not (backwards or after is not None):
-        paged = paged.offset(offset)
-    rows = list(session.scalars(paged).all())
+    skip = 0 if backwards or after is not None else offset
+    if common:
+        rows = _walk_matches(session, stmt.order_by(*order), str(flt.text), backwards, skip + limit + 1)[skip:]
+    else:
+        rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1).offset(skip or None)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
-    total = _journal_total(session, book_id, flt)
+    total, exact = _journal_total(session, book_id, flt, few)
     first = (rows[0].date, rows[0].seq) if rows else None
     final = (rows[-1].date, rows[-1].seq) if rows else None
     if backwards:
         nxt, prev = (final if before is not None else None), (first if more else None)
-        at = max(total - len(rows), 0) if last else None
+        at = max(total - len(rows), 0) if last and exact else None
     else:
         nxt, prev = (final if more else None), (first if after is not None or offset else None)
         at = None if after is not None else offset
-    return JournalPage(_with_legs(session, rows), total, at, nxt, prev)
+    return JournalPage(_with_legs(session, rows), total, exact, at, nxt, prev)
 
 
-def _journal_where(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter) -> Select[Any]:
-    few = _few_matches(session, flt.text)
+WALK_CHUNK = 1000
+"""Journal rows a common text's page reads at a time before asking the index which of them match."""
+
+
+def _walk_matches(session: Session, ordered: Select[Any], text: str, backwards: bool, want: int) -> list[FundEntry]:
+    """The first ``want`` entries in ``ordered`` (ids, dates and seqs in journal order) that contain a common
+    text (SQLite). ``id IN (matches)`` would first gather all 200k ids of 县财政局, and probing the index once
+    per row costs a phrase lookup each; so the journal is read in chunks, and the index is asked for its
+    matches between the chunk's lowest and highest id, which are close together unless entries were
+    written far from their date order (then the answer is still right, only slower)."""
+    key = tuple_(FundEntry.date, FundEntry.seq)
+    found: list[int] = []
+    stmt = ordered
+    while len(found) < want:
+        chunk = session.execute(stmt.limit(WALK_CHUNK)).tuples().all()
+        if not chunk:
+            break
+        ids = [row[0] for row in chunk]
+        hits = set(session.scalars(sql_text(FTS_MATCHES + " AND rowid BETWEEN :lo AND :hi").bindparams(
+            phrase=_fts_phrase(text), lo=min(ids), hi=max(ids))).all())
+        found.extend(i for i in ids if i in hits)
+        at = tuple_(chunk[-1][1], chunk[-1][2])
+        stmt = ordered.where(key < at if backwards else key > at)
+    found = found[:want]
+    by_id = {e.id: e for e in session.scalars(select(FundEntry).where(FundEntry.id.in_(found))).all()}
+    return [by_id[i] for i in found]
+
+
+def _journal_where(session: Session, stmt: Select[Any], book_id: int, flt: JournalFilter,
+                   few: list[int] | None) -> Select[Any]:
     if few is not None:
         # ``book_id + 0`` keeps SQLite from walking the whole book by its (book, date, seq) index to
         # probe a handful of ids: it reads those rows by id and sorts them.
@@ -206,18 +242,19 @@ def _journal_filters(session: Session, stmt: Select[Any], book_id: int, flt: Jou
     return stmt
 
 
-def _fts_phrase(text: str) -> str:
-    """FTS5 phrase syntax: the text in double quotes, its own quotes doubled, matched as a substring."""
-    return '"' + text.replace('"', '""') + '"'
-
-
 FTS_MATCHES = "SELECT rowid FROM fund_entries_fts WHERE fund_entries_fts MATCH :phrase"
+PG_MATCHES = "to_tsvector('simple', fund_entries.search) @@ to_tsquery('simple', :phrase)"
+
+
+def _fts_phrase(text: str) -> str:
+    """FTS5 phrase syntax: the query's tokens (ASCII letters and digits only) in double quotes."""
+    return '"' + " ".join(query_tokens(text)) + '"'
 
 
 def _few_matches(session: Session, text: str | None) -> list[int] | None:
-    """The ids of a rare text's entries, read from SQLite's trigram index; None for a common text (the
-    journal is then walked in order and stops at a page), for short text and for PostgreSQL."""
-    if not text or len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
+    """The ids of a rare text's entries, read from SQLite's search index; None for a common text (the
+    journal is then walked in order and stops at a page) and for PostgreSQL."""
+    if not text or session.get_bind().dialect.name != "sqlite":
         return None
     few = list(session.scalars(sql_text(FTS_MATCHES + " LIMIT :cap").bindparams(
         phrase=_fts_phrase(text), cap=SEARCH_FEW + 1)).all())
@@ -225,21 +262,31 @@ def _few_matches(session: Session, text: str | None) -> list[int] | None:
 
 
 def _text_matches(session: Session, text: str) -> ColumnElement[bool]:
-    like = or_(FundEntry.narration.contains(text, autoescape=True),
-               FundEntry.payee.contains(text, autoescape=True),
-               FundEntry.voucher.contains(text, autoescape=True))
-    if len(text) < SEARCH_MIN or session.get_bind().dialect.name != "sqlite":
-        # PostgreSQL answers this LIKE from its pg_trgm indexes; on SQLite 1–2 characters (e.g. 收-)
-        # are below what a trigram can index, so they are compared row by row.
-        return like
-    return FundEntry.id.in_(sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(text)).columns(rowid=Integer))
+    """Entries whose narration, payee or voucher contains ``text``: a phrase of its tokens in the index
+    (``fund/search.py``), on SQLite the FTS5 table, on PostgreSQL the GIN index on the same expression."""
+    if session.get_bind().dialect.name == "sqlite":
+        return FundEntry.id.in_(sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(text)).columns(rowid=Integer))
+    return sql_text(PG_MATCHES).bindparams(phrase=" <-> ".join(query_tokens(text)))  # type: ignore[return-value]
 
 
-def _journal_total(session: Session, book_id: int, flt: JournalFilter) -> int:
+def _journal_total(session: Session, book_id: int, flt: JournalFilter,
+                   few: list[int] | None) -> tuple[int, bool]:
+    """How many entries the filter matches, and whether that is exact (a text search stops counting)."""
     if flt.empty:  # sequence numbers have no gaps, so the book row knows how many entries it has
-        return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1
-    counted = _journal_where(session, select(FundEntry.id), book_id, flt)
-    return int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
+        return int(session.scalar(select(FundBook.next_seq).where(FundBook.id == book_id)) or 1) - 1, True
+    if flt.text and few is None and session.get_bind().dialect.name == "sqlite":
+        # A common text is counted from the index's side: its matches in rowid order joined to their
+        # entries by id (``book_id + 0`` keeps SQLite from walking the book instead), stopping at the cap.
+        matches = sql_text(FTS_MATCHES).bindparams(phrase=_fts_phrase(flt.text)).columns(rowid=Integer).subquery()
+        counted = _journal_filters(session, select(FundEntry.id).select_from(matches).join(
+            FundEntry, FundEntry.id == matches.c.rowid).where(FundEntry.book_id + 0 == book_id), book_id,
+            replace(flt, text=None))
+    else:
+        counted = _journal_where(session, select(FundEntry.id), book_id, flt, few)
+    if not flt.text:
+        return int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0), True
+    total = int(session.scalar(select(func.count()).select_from(counted.limit(SEARCH_TOTAL_CAP + 1).subquery())) or 0)
+    return (SEARCH_TOTAL_CAP, False) if total > SEARCH_TOTAL_CAP else (total, True)
 
 
 def _with_legs(session: Session, rows: list[FundEntry]) -> list[tuple[FundEntry, list[FundPosting]]]:

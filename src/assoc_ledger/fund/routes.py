@@ -130,7 +130,7 @@ class FundController(Controller):
                                     limit=limit, offset=offset, after=cursors.get("after"),
                                     before=cursors.get("before"), last=last)
         return JournalPageOut(items=[JournalOut.of(e, legs) for e, legs in page.rows], total=page.total,
-                              limit=limit, offset=page.offset,
+                              total_exact=page.total_exact, limit=limit, offset=page.offset,
                               next=service.cursor_text(page.next) if page.next else None,
                               prev=service.cursor_text(page.prev) if page.prev else None)
 

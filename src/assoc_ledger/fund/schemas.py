@@ -182,6 +182,8 @@ class JournalPageOut(Page[JournalOut]):
     """A journal page; ``next``/``prev`` are cursors for ``after=``/``before=`` (keyset paging)."""
 
     offset: int | None = Field(description="本页第一条在结果中的位置；用游标翻页时为空")  # type: ignore[assignment]
+    total_exact: bool = Field(default=True, description="total 是否为确切数；文字搜索最多数到 10000 条，"
+                                                          "超过时 total 为 10000、此处为 false（显示为 10000+）")
     next: str | None = Field(default=None, description="下一页：after=此值；为空表示没有下一页")
     prev: str | None = Field(default=None, description="上一页：before=此值；为空表示没有上一页")
 

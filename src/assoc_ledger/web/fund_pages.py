@@ -84,7 +84,8 @@ def fund_book_page(request: Request[Any, Any, Any], db: Session, org_scope: Scop
                for e, legs in result.rows]
     return Template("fund_book.html", context=page_context(
         request, book=book, balances=balances, funds=service.funds_of(balances), journal=journal,
-        total=result.total, next=service.cursor_text(result.next) if result.next else "",
+        total=result.total, total_exact=result.total_exact,
+        next=service.cursor_text(result.next) if result.next else "",
         prev=service.cursor_text(result.prev) if result.prev else "", limit=JOURNAL_PAGE, account=account or "",
         date_from=date_from, date_to=date_to, category=category or "", q=q or "", CATEGORY_ZH=CATEGORY_ZH,
         yuan=yuan))
