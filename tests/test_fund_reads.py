@@ -118,10 +118,10 @@ def test_cursor_pages_list_what_offset_lists(books: Books) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("宏达建材", [1, 3, 5]),   # Chinese, three characters or more: through the trigram index
+    ("宏达建材", [1, 3, 5]),   # Chinese, several characters: a phrase of bigrams in the index
     ("建材有限公司", [1, 3, 5]),
     ("县财政", [4, 2]),
-    ("财政", [1, 4, 2, 3, 5]),  # two characters: below a trigram, matched row by row (财政拨款收入 too)
+    ("财政", [1, 4, 2, 3, 5]),  # two characters: one bigram in the index (财政拨款收入 too)
     ("收-", [1, 4, 2, 3, 5]),
     ("冲", [8]),
     ('"收', []),                # quotes in the text are text, not search syntax

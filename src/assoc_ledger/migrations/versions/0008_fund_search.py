@@ -22,7 +22,7 @@ from alembic import op
 from assoc_ledger.fund.search import entry_search_text
 
 revision: str = "0008_fund_search"
-down_revision: str | Sequence[str] | None = "0006_fund_reads"
+down_revision: str | Sequence[str] | None = "0007_households"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
