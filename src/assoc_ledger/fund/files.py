@@ -75,7 +75,8 @@ def locked(paths: Sequence[BookPaths]) -> Iterator[None]:
         yield
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Make a file's (or a directory's entries') bytes durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -97,7 +98,7 @@ def atomic_write(path: Path, text: str) -> bool:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
     return True
 
 
@@ -108,7 +109,7 @@ def append_durably(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     if created:
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
 
 
 def write_roll(paths: BookPaths, relative: str, chunks: Iterable[bytes]) -> Path:
@@ -117,7 +118,7 @@ def write_roll(paths: BookPaths, relative: str, chunks: Iterable[bytes]) -> Path
     created = not path.parent.is_dir()
     path.parent.mkdir(parents=True, exist_ok=True)
     if created:
-        _fsync_dir(paths.root)
+        fsync_path(paths.root)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         for chunk in chunks:
@@ -125,7 +126,7 @@ def write_roll(paths: BookPaths, relative: str, chunks: Iterable[bytes]) -> Path
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
     return path
 
 
@@ -291,7 +292,7 @@ def _repair_year(session: Session, ledger_dir: Path, book: FundBook, yf: FundYea
             fh.write(chunk)
         fh.flush()
         os.fsync(fh.fileno())
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
     return repair
 
 
@@ -326,5 +327,5 @@ def rebuild_book(session: Session, ledger_dir: Path, book: FundBook) -> list[Pat
         written.append(path)
     written += restore_rolls(session, paths, book_rolls(session, book))
     atomic_write(paths.main, main_text(session, book))
-    _fsync_dir(paths.root)
+    fsync_path(paths.root)
     return [paths.main, paths.accounts, *written]

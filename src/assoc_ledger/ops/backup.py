@@ -57,14 +57,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def pg_tool(name: str) -> str:
     """``pg_dump``/``pg_restore`` from PATH, else the newest Debian server's binaries."""
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)),
@@ -130,7 +122,7 @@ def _copy_books(ledger_dir: Path, dest: Path, snapshot: list[tuple[str, int, str
             if path.suffix == ".beancount" and year.isdigit() and int(year) in sizes:
                 with out.open("r+b") as fh:  # entries appended after the snapshot are not part of it
                     fh.truncate(sizes[int(year)])
-            _fsync(out)
+            files.fsync_path(out)
 
 
 def _copy_uploads(upload_dir: Path | None, dest: Path) -> None:
@@ -143,7 +135,7 @@ def _copy_uploads(upload_dir: Path | None, dest: Path) -> None:
             out = dest / "uploads" / path.relative_to(upload_dir)
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, out)
-            _fsync(out)
+            files.fsync_path(out)
 
 
 def backup(session: Session, database_url: str, ledger_dir: Path, dest: Path,
@@ -182,7 +174,7 @@ def backup(session: Session, database_url: str, ledger_dir: Path, dest: Path,
             engine.dispose()
         else:
             raise Invalid(f"不支持备份该数据库：{backend}", field="database")
-        _fsync(db_file)
+        files.fsync_path(db_file)
         _copy_books(Path(ledger_dir), dest, snapshot)
     _copy_uploads(upload_dir, dest)
     digests = {str(p.relative_to(dest)): _sha256(p) for p in sorted(dest.rglob("*")) if p.is_file()}
@@ -194,7 +186,7 @@ def backup(session: Session, database_url: str, ledger_dir: Path, dest: Path,
         "files": digests,
     }
     (dest / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    _fsync(dest / MANIFEST)
+    files.fsync_path(dest / MANIFEST)
     return BackupResult(dest, len(snapshot), sum(e for _, e, _, _ in snapshot), len(digests), backend)
 
 
@@ -268,5 +260,5 @@ def restore(source: Path, database_url: str, ledger_dir: Path, upload_dir: Path 
         out = base / Path(name).relative_to(top)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / name, out)
-        _fsync(out)
+        files.fsync_path(out)
     return manifest
