@@ -102,12 +102,14 @@ class _SqlOrgTree:
     """This area's answer to access control's :class:`~assoc_ledger.auth.tree.OrgTree` port."""
 
     def paths(self, session: Session, org_ids: Collection[int], *, open_only: bool = False) -> dict[int, str]:
-        if not org_ids:
-            return {}
-        stmt = select(Organisation.id, Organisation.path).where(Organisation.id.in_(list(org_ids)))
-        if open_only:
-            stmt = stmt.where(Organisation.closed_on.is_(None))
-        return dict(session.execute(stmt).tuples().all())
+        # Through the identity map, as the audit hook did before this port: it asks for the same few
+        # organisations on every row it records, and a loaded one is not fetched again.
+        out: dict[int, str] = {}
+        for org_id in org_ids:
+            org = session.get(Organisation, org_id)
+            if org is not None and not (open_only and org.closed_on is not None):
+                out[org_id] = org.path
+        return out
 
     def ids_in(self, scope: Scope) -> Select[Any]:
         return select(Organisation.id).where(scope.clause(Organisation.path))
