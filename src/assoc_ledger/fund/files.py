@@ -92,14 +92,20 @@ def atomic_write(path: Path, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
+    _replace_durably(path, [data])
+    return True
+
+
+def _replace_durably(path: Path, chunks: Iterable[bytes]) -> None:
+    """tmp + fsync + rename + directory fsync: after a crash the file is the old one or the new one, whole."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        fh.write(data)
+        for chunk in chunks:
+            fh.write(chunk)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_path(path.parent)
-    return True
 
 
 def append_durably(path: Path, data: bytes) -> None:
@@ -119,14 +125,7 @@ def write_roll(paths: BookPaths, relative: str, chunks: Iterable[bytes]) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     if created:
         fsync_path(paths.root)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        for chunk in chunks:
-            fh.write(chunk)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent)
+    _replace_durably(path, chunks)
     return path
 
 
