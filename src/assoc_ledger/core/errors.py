@@ -94,10 +94,6 @@ class Conflict(DomainError):
     title = "与现有记录冲突"
 
 
-Unprocessable = DomainError
-"""A business rule refuses a well-formed request (422); the base class itself."""
-
-
 class TooLarge(DomainError):
     status_code = 413
     title = "上传内容过大"

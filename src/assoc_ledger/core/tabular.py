@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, overload
 
-from assoc_ledger.core.errors import DomainError, Invalid, Problem
+from assoc_ledger.core.errors import DomainError, Invalid, Problem, UnsupportedMedia
 
 HEADER_SCAN_ROWS = 10
 
@@ -30,13 +30,7 @@ _XLS_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _BINARY_MAGICS = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf", b"BM")
 
 
-class UnsupportedFile(DomainError):
-    status_code = 415
-    title = "不支持的文件类型"
-
-
-class BadFile(DomainError):
-    status_code = 400
+class BadFile(Invalid):
     title = "文件无法导入"
 
 
@@ -118,11 +112,12 @@ def sniff(head: bytes) -> str:
     if head.startswith(b"PK\x03\x04"):
         return "xlsx"
     if head.startswith(_XLS_OLE):
-        raise UnsupportedFile("不支持旧版 Excel（.xls）文件，请在 Excel 中“另存为” .xlsx 或 CSV 后再导入", field="file")
+        raise UnsupportedMedia("不支持旧版 Excel（.xls）文件，请在 Excel 中“另存为” .xlsx 或 CSV 后再导入",
+                               field="file")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UnsupportedFile("不支持 UTF-16 编码的文本，请另存为“CSV UTF-8”或 .xlsx", field="file")
+        raise UnsupportedMedia("不支持 UTF-16 编码的文本，请另存为“CSV UTF-8”或 .xlsx", field="file")
     if head.startswith(_BINARY_MAGICS) or b"\x00" in head:
-        raise UnsupportedFile("不支持的文件类型：只能导入 XLSX 或 CSV 文件", field="file")
+        raise UnsupportedMedia("不支持的文件类型：只能导入 XLSX 或 CSV 文件", field="file")
     return "csv"
 
 
@@ -194,7 +189,7 @@ def _open_xlsx(f: IO[bytes], spec: Columns) -> Iterator[Sheet]:
     except Exception as exc:  # BadZipFile, OSError, ValueError, NotImplementedError (odd zip versions)...
         raise BadFile("XLSX 文件已损坏，无法读取", field="file") from exc
     if "xl/workbook.xml" not in names:
-        raise UnsupportedFile("这是一个压缩文件但不是 Excel 工作簿（.xlsx）", field="file")
+        raise UnsupportedMedia("这是一个压缩文件但不是 Excel 工作簿（.xlsx）", field="file")
     f.seek(0)
     reader = _StreamingExcelReader(f)
     try:

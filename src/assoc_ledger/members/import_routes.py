@@ -19,7 +19,7 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.crypto import cipher_for
-from assoc_ledger.core.errors import DomainError, Invalid
+from assoc_ledger.core.errors import Invalid, TooLarge
 from assoc_ledger.core.schemas import Schema
 from assoc_ledger.members.import_export import export_members
 from assoc_ledger.members.import_roster import ImportReport, import_roster, report_dict
@@ -65,11 +65,6 @@ def _out(report: ImportReport) -> ImportReportOut:
                                    for e in report.errors])
 
 
-class UploadTooLarge(DomainError):
-    status_code = 413
-    title = "上传内容过大"
-
-
 @post("/api/members/import", opt=requires(Perm.member_write), sync_to_thread=True, tags=["会员 members"],
       summary="导入会员名册（XLSX 或 CSV）")
 def import_members(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
@@ -85,7 +80,7 @@ def import_members(request: Request[Any, Any, Any], db: Session, org_scope: Scop
     size = f.tell()
     f.seek(0)
     if size > settings.max_upload_bytes:
-        raise UploadTooLarge(f"文件过大：上限为 {settings.max_upload_bytes // (1024 * 1024)} MB", field="file")
+        raise TooLarge(f"文件过大：上限为 {settings.max_upload_bytes // (1024 * 1024)} MB", field="file")
     report = import_roster(db, org_scope, f, dry_run=dry_run, filename=upload.filename,  # type: ignore[arg-type]
                            max_rows=MAX_IMPORT_ROWS, cipher=cipher_for(settings))
     status = 201 if report.committed and report.created else 200
