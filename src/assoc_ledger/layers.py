@@ -9,4 +9,5 @@ checks every import, including those inside functions.
 
 from __future__ import annotations
 
-AREAS: tuple[str, ...] = ("core", "auth", "orgs", "people", "members", "fund", "households", "ops", "web", "demo")
+AREAS: tuple[str, ...] = ("core", "auth", "orgs", "people", "members", "fund", "households", "relief", "entitlements",
+                         "reports", "ops", "web", "demo")
