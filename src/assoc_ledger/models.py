@@ -7,6 +7,7 @@ server, the CLI or a job, runs the same hooks.
 
 from assoc_ledger.auth import models as auth_models
 from assoc_ledger.core.db import Base
+from assoc_ledger.entitlements import models as entitlement_models
 from assoc_ledger.fund import models as fund_models
 from assoc_ledger.households import models as household_models
 from assoc_ledger.households import services as _household_hooks  # noqa: F401
@@ -15,7 +16,7 @@ from assoc_ledger.members import services as _member_hooks  # noqa: F401
 from assoc_ledger.orgs import models as org_models
 from assoc_ledger.people import models as people_models
 
-__all__ = ["Base", "auth_models", "fund_models", "household_models", "include_name", "member_models", "org_models",
+__all__ = ["Base", "auth_models", "entitlement_models", "fund_models", "household_models", "include_name", "member_models", "org_models",
            "people_models"]
 
 
