@@ -16,7 +16,8 @@ from assoc_ledger.members import services as _member_hooks  # noqa: F401
 from assoc_ledger.orgs import models as org_models
 from assoc_ledger.people import models as people_models
 
-__all__ = ["Base", "auth_models", "entitlement_models", "fund_models", "household_models", "include_name", "member_models", "org_models",
+__all__ = ["Base", "auth_models", "entitlement_models",
+           "fund_models", "household_models", "include_name", "member_models", "org_models",
            "people_models"]
 
 
