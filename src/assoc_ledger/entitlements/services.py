@@ -52,7 +52,8 @@ def parse_month_of(value: object, field_name: str = "month") -> int:
         raise Invalid("月份格式应为 YYYY-MM，例如 2025-11", field=field_name) from exc
 
 
-def _org(session: Session, scope: Scope, org_id: int | None) -> Organisation:
+def org_in_scope(session: Session, scope: Scope, org_id: int | None) -> Organisation:
+    """The run's subtree: the organisation named, or the top of the caller's scope; 404 outside it."""
     if org_id is None:
         org = session.scalar(select(Organisation).where(Organisation.parent_id.is_(None),
                                                         scope.clause(Organisation.path))
@@ -73,7 +74,7 @@ def _org(session: Session, scope: Scope, org_id: int | None) -> Organisation:
 def set_programme(session: Session, scope: Scope, org_id: int, *, scheme: object, first_month: object,
                   fund: object = Fund.general.value) -> tuple[EntitlementProgramme, bool]:
     """An organisation pays a scheme for its subtree from its own book, from a month on; returns (row, created)."""
-    org = _org(session, scope, org_id)
+    org = org_in_scope(session, scope, org_id)
     problems: list[Problem] = []
     try:
         code = Scheme(str(scheme))
@@ -202,7 +203,7 @@ class Plan:
 def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
          progress: Progress | None = None, household_ids: Sequence[int] | None = None) -> Plan:
     """Every household-month due in the subtree up to ``month`` and not yet paid, priced; exits not yet recorded."""
-    org = _org(session, scope, org_id)
+    org = org_in_scope(session, scope, org_id)
     orgs = registry.Orgs(session)
     programmes = registry.Programmes(registry.load_programmes(session, orgs), orgs)
     earliest = programmes.earliest()
@@ -485,7 +486,7 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         raise Invalid("起始月份晚于截止月份", field="from")
     if hi - lo >= 120:
         raise Invalid("对账期间最长 10 年", field="to")
-    org = _org(session, scope, org_id)
+    org = org_in_scope(session, scope, org_id)
     orgs = registry.Orgs(session)
     programmes = registry.Programmes(registry.load_programmes(session, orgs), orgs)
     prices = registry.Prices(session, orgs)
