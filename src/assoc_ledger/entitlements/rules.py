@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from assoc_ledger.households.rules import PARENTS, Event, Facts, KindCode, Relation, apply
+from assoc_ledger.households.rules import PARENTS, Event, Facts, KindCode, Relation, apply, in_force
 
 RULE_VERSION = "entitlements-rule/2026-11-23"
 """Recorded on every run: which reading of the rules the run used."""
@@ -124,8 +124,11 @@ class Segment:
 
 
 def segments(events: Sequence[Event]) -> list[Segment]:
-    """The household's states over time; a change day belongs to the state before it and the one after it."""
-    ordered = sorted(events, key=lambda e: (e.effective_on, e.id))
+    """The household's states over time; a change day belongs to the state before it and the one after it.
+
+    Only the events that stand count: a correction voids the event it corrects (``households.rules.in_force``).
+    """
+    ordered = sorted(in_force(events), key=lambda e: (e.effective_on, e.id))
     out: list[Segment] = []
     facts = Facts()
     i = 0
