@@ -88,19 +88,24 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
                 candidates.setdefault(r.household_id, []).append(
                     (rank, Payee(r.id, r.name[:58], mask_id_parts(r.resident_id_region, r.resident_id_tail))))
         batch.payees = {h: min(c, key=lambda x: x[0])[1] for h, c in candidates.items()}
-        stmt = select(EntitlementLine).where(EntitlementLine.household_id.between(lo, hi))
-        if paid_from is not None:
-            stmt = stmt.where(EntitlementLine.to_month >= paid_from)
-        for line in session.scalars(stmt):
-            if line.household_id not in wanted:
-                continue
-            batch.paid.setdefault(line.household_id, []).append(
-                PaidRange(Scheme(line.scheme), month_index(line.from_month), month_index(line.to_month),
-                          line.monthly_fen))
-            if with_lines:
-                batch.paid_lines.setdefault(line.household_id, []).append(line)
-        if not with_lines:
-            session.expunge_all()
+        if with_lines:
+            stmt = select(EntitlementLine).where(EntitlementLine.household_id.between(lo, hi))
+            if paid_from is not None:
+                stmt = stmt.where(EntitlementLine.to_month >= paid_from)
+            for line in session.scalars(stmt):
+                if line.household_id in wanted:
+                    batch.paid_lines.setdefault(line.household_id, []).append(line)
+        else:
+            cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                          EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
+                EntitlementLine.household_id.between(lo, hi))
+            if paid_from is not None:
+                cols = cols.where(EntitlementLine.to_month >= paid_from)
+            for r in session.execute(cols):
+                if r.household_id in wanted:
+                    batch.paid.setdefault(r.household_id, []).append(
+                        PaidRange(Scheme(r.scheme), month_index(r.from_month), month_index(r.to_month),
+                                  r.monthly_fen))
         yield batch
 
 
@@ -216,6 +221,26 @@ class Prices:
             self.used[(scheme.value, standard.effective_from.isoformat(), standard.org_id)] = str(standard.amount)
             out.append(Price(lo, hi, to_fen(standard.amount), standard.effective_from))
         return out
+
+
+def watermarks(session: Session) -> dict[str, int]:
+    """What a run's dues depend on besides the households: the rule, the standards and the programmes in force
+    (standards and programmes are only ever added, so their largest ids say whether anything changed)."""
+    return {"standards_max_id": int(session.scalar(select(func.coalesce(func.max(FundAidStandard.id), 0))) or 0),
+            "programmes_max_id": int(session.scalar(select(func.coalesce(func.max(EntitlementProgramme.id), 0)))
+                                     or 0)}
+
+
+def changed_households(session: Session, path: str, max_event_id: int, since: dt.datetime) -> list[int]:
+    """Households of the subtree with an event recorded after ``max_event_id``, or a member whose person record
+    (birth date from a corrected ID, death) changed after ``since``."""
+    in_subtree = (select(Household.id).join(Organisation, Organisation.id == Household.org_id)
+                  .where(Organisation.path.startswith(path, autoescape=True)))
+    by_event = select(HouseholdEvent.household_id).where(HouseholdEvent.id > max_event_id,
+                                                          HouseholdEvent.household_id.in_(in_subtree))
+    by_person = (select(HouseholdMember.household_id).join(Person, Person.id == HouseholdMember.person_id)
+                 .where(Person.updated_at > since, HouseholdMember.household_id.in_(in_subtree)))
+    return sorted(set(session.scalars(by_event)) | set(session.scalars(by_person)))
 
 
 def max_event_id(session: Session) -> int:

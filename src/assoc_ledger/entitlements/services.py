@@ -201,8 +201,14 @@ class Plan:
 
 
 def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
-         progress: Progress | None = None, household_ids: Sequence[int] | None = None) -> Plan:
-    """Every household-month due in the subtree up to ``month`` and not yet paid, priced; exits not yet recorded."""
+         progress: Progress | None = None, household_ids: Sequence[int] | None = None,
+         incremental: bool = True) -> Plan:
+    """Every household-month due in the subtree up to ``month`` and not yet paid, priced; exits not yet recorded.
+
+    ``incremental``: after a complete run for this month or later over this subtree (or a larger one), with
+    the same standards and programmes, only the households whose facts changed since are examined; the others
+    had everything due through that month paid by it.
+    """
     org = org_in_scope(session, scope, org_id)
     orgs = registry.Orgs(session)
     programmes = registry.Programmes(registry.load_programmes(session, orgs), orgs)
@@ -213,7 +219,14 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
         raise DomainError("尚未设定任何发放项目（entitlements programme）：须先指定由哪一级、自哪个月起发放",
                           field="programme")
     prices = registry.Prices(session, orgs)
-    ids = list(household_ids) if household_ids is not None else registry.subtree_households(session, org.path)
+    watermarks = registry.watermarks(session)
+    since = _complete_run_covering(session, org, month, watermarks) if incremental else None
+    if household_ids is not None:
+        ids = list(household_ids)
+    elif since is not None:
+        ids = registry.changed_households(session, org.path, since.max_event_id, since.started_at)
+    else:
+        ids = registry.subtree_households(session, org.path)
     recorded = _recorded_exits(session, ids)
     done = 0
     missing: list[Problem] = []
@@ -257,7 +270,9 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
             progress("计算", done, len(ids))
     if missing:
         raise DomainError(problems=missing)
-    result.basis = {"rule_version": rules.RULE_VERSION,
+    result.basis = {"rule_version": rules.RULE_VERSION, **watermarks,
+                    "examined": "all households of the subtree" if since is None
+                    else f"households changed since run {since.id}",
                     "standards": [{"scheme": k[0], "from": k[1], "org_id": k[2], "amount": v}
                                   for k, v in sorted(prices.used.items(), key=lambda kv: (kv[0][0], kv[0][1],
                                                                                            kv[0][2] or 0))],
@@ -265,6 +280,20 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
                                     "first_month": month_text(p.first_month), "book_id": p.book_id,
                                     "scheme_version_id": p.scheme_version_id} for p in programmes.all]}
     return result
+
+
+def _complete_run_covering(session: Session, org: Organisation, month: int,
+                           watermarks: dict[str, int]) -> EntitlementRun | None:
+    rows = session.execute(select(EntitlementRun, Organisation.path)
+                           .join(Organisation, Organisation.id == EntitlementRun.org_id)
+                           .where(EntitlementRun.status == "done", EntitlementRun.month >= month_start(month))
+                           .order_by(EntitlementRun.id.desc()).limit(20)).all()
+    for run_row, path in rows:
+        same_rules = all(run_row.basis.get(k) == v for k, v in watermarks.items())
+        if same_rules and org.path.startswith(path):
+            found: EntitlementRun = run_row
+            return found
+    return None
 
 
 def _home(events: Sequence[Event]) -> int | None:
@@ -327,9 +356,11 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
         session.execute(update(EntitlementRun).where(EntitlementRun.status == "running")
                         .values(status="interrupted"))
         session.commit()
+        started = utcnow()  # before reading the registry: a later change of a person is seen by the next run
         result = plan(session, scope, target, org_id, progress)
         actor = session.info.get("actor")
         row = EntitlementRun(month=month_start(target), org_id=result.org.id, pay_date=pay_on, status="running",
+                             started_at=started,
                              started_by=getattr(actor, "username", None), rule_version=rules.RULE_VERSION,
                              max_event_id=result.max_event_id, basis=result.basis, households=result.households)
         session.add(row)
