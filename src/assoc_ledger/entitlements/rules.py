@@ -112,6 +112,7 @@ class Exit:
     scheme: Scheme
     month: int  # the last month paid
     reason: ExitReason
+    known_on: dt.date = FAR  # the first day the household no longer qualifies
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def _only_child(segs: list[Segment], births: Mapping[int, dt.date], first: int, 
 
 def _exit(exits: list[Exit], scheme: Scheme, last_day: dt.date, reason: ExitReason, horizon: dt.date) -> None:
     if last_day + dt.timedelta(days=1) <= horizon:
-        exits.append(Exit(scheme, month_index(last_day), reason))
+        exits.append(Exit(scheme, month_index(last_day), reason, last_day + dt.timedelta(days=1)))
 
 
 def _special_family(segs: list[Segment], first: int, last: int, horizon: dt.date, dues: list[DueRange],
@@ -283,7 +284,7 @@ def _special_family(segs: list[Segment], first: int, last: int, horizon: dt.date
                 last_month = hi + 1
         elif qualifying:
             if seg.start <= horizon:
-                exits.append(Exit(Scheme.special_family, last_month, fails))
+                exits.append(Exit(Scheme.special_family, last_month, fails, seg.start))
             qualifying = False
 
 

@@ -202,7 +202,7 @@ class Plan:
 
 def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
          progress: Progress | None = None, household_ids: Sequence[int] | None = None,
-         incremental: bool = True) -> Plan:
+         incremental: bool = True, persist: bool = True) -> Plan:
     """Every household-month due in the subtree up to ``month`` and not yet paid, priced; exits not yet recorded.
 
     ``incremental``: after a complete run for this month or later over this subtree (or a larger one), with
@@ -230,12 +230,12 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
     recorded = _recorded_exits(session, ids)
     done = 0
     missing: list[Problem] = []
-    for batch in registry.batches(session, ids):
+    for batch in registry.batches(session, ids, persist=persist):
         for hid in batch.household_ids:
-            events = batch.events.get(hid)
-            if not events:
+            view = batch.outlooks.get(hid)
+            if view is None or not (view.dues or view.exits):
                 continue
-            dues, exits = rules.household_dues(events, batch.births, earliest, month)
+            dues, exits = registry.within(view, earliest, month)
             covered = registry.due_in_programmes(dues, programmes)
             paid = batch.paid.get(hid, [])
             paid_schemes = {p.scheme for p in paid}
@@ -249,9 +249,8 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
                             missing.append(Problem("standard", f"{where} {month_text(exc.month)} "
                                                                f"没有{SCHEME_ZH[exc.scheme]}标准（救助标准未设定）"))
                         continue
-                    payee = batch.payees.get(hid) or registry.Payee(None, f"户{hid}", "")
                     for price in priced:
-                        line = PlannedLine(hid, due.scheme, programme, due.org_id or org.id, payee, price.first,
+                        line = PlannedLine(hid, due.scheme, programme, due.org_id or org.id, view.payee, price.first,
                                            price.last, due.units, price.unit_fen * due.units, owed.arrears, due,
                                            price.standard_from)
                         result.lines[(programme.id, due.scheme)].append(line)
@@ -260,7 +259,8 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
             for e in exits:
                 if (hid, e.scheme.value, month_start(e.month), e.reason.value) in recorded:
                     continue
-                payer = programmes.for_org(e.scheme, _home(events))
+                homes = [d.org_id for d in view.dues if d.scheme is e.scheme and d.first <= e.month]
+                payer = programmes.for_org(e.scheme, homes[-1] if homes else None)
                 if payer is None or e.month < payer.first_month:
                     continue
                 result.exits.append((hid, e))
@@ -315,7 +315,7 @@ def _recorded_exits(session: Session, household_ids: Sequence[int]) -> set[tuple
 def preview(session: Session, scope: Scope, month: object, org_id: int | None = None,
             progress: Progress | None = None) -> dict[str, Any]:
     """What a run would pay, without writing anything."""
-    result = plan(session, scope, parse_month_of(month), org_id, progress)
+    result = plan(session, scope, parse_month_of(month), org_id, progress, persist=False)
     summary = result.summary(registry.Orgs(session))
     session.rollback()
     return summary
@@ -533,10 +533,10 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         if sink is not None:
             sink(d)
 
-    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo)):
+    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False):
         for hid in batch.household_ids:
-            events = batch.events.get(hid, [])
-            dues, _ = rules.household_dues(events, batch.births, lo, hi) if events else ([], [])
+            view = batch.outlooks.get(hid)
+            dues = registry.within(view, lo, hi)[0] if view is not None else []
             due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
             for due, _programme in registry.due_in_programmes(dues, programmes):
                 try:
@@ -556,7 +556,13 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
             result.household_months_paid += sum(len(v) for v in paid_map.values())
             if not due_map and not paid_map:
                 continue
-            payee = batch.payees.get(hid) or registry.Payee(None, f"户{hid}", "")
+            if due_map.keys() == paid_map.keys() and all(
+                    len(paid_map[k]) == 1 and paid_map[k][0].monthly_fen == due_map[k][0] for k in due_map):
+                continue
+            if hid not in batch.events:  # a difference: the events tell why
+                registry.load_facts(session, batch, [hid])
+            events = batch.events.get(hid, [])
+            payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
             for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
                 scheme, m = key
                 owed = due_map.get(key)
