@@ -94,17 +94,34 @@ def set_programme(session: Session, scope: Scope, org_id: int, *, scheme: object
         raise DomainError(f"{org.name} 没有公益金账簿，不能发放", field="org_id")
     existing = session.scalar(select(EntitlementProgramme).where(EntitlementProgramme.scheme == code.value,
                                                                  EntitlementProgramme.org_id == org.id))
+    version = _relief_version(session, code, org.id, first)
     if existing is not None:
         if (existing.first_month, existing.fund) != (month_start(first), fund_.value):
             raise Conflict(f"{org.name} 已设定{SCHEME_ZH[code]}自 {existing.first_month:%Y-%m} 起由本级发放，不能修改",
                            field="first_month")
+        if existing.scheme_version_id is None and version is not None:
+            existing.scheme_version_id = version  # the relief scheme arrived after the programme
+            session.commit()
         return existing, False
     actor = session.info.get("actor")
     row = EntitlementProgramme(scheme=code.value, org_id=org.id, fund=fund_.value, first_month=month_start(first),
-                               created_by=getattr(actor, "username", None))
+                               scheme_version_id=version, created_by=getattr(actor, "username", None))
     session.add(row)
     session.commit()
     return row, True
+
+
+def _relief_version(session: Session, scheme: Scheme, org_id: int, first: int) -> int | None:
+    """The relief scheme (帮扶救助项目) of this category the organisation runs, its version in force then."""
+    from assoc_ledger.relief import services as relief
+    from assoc_ledger.relief.models import Scheme as ReliefScheme
+
+    found = session.scalar(select(ReliefScheme.id).where(ReliefScheme.category == scheme.value,
+                                                         ReliefScheme.org_id == org_id).order_by(ReliefScheme.id))
+    if found is None:
+        return None
+    version = relief.version_on(session, found, month_start(first))
+    return version.id if version is not None else None
 
 
 def list_programmes(session: Session, scope: Scope) -> list[EntitlementProgramme]:
