@@ -187,3 +187,21 @@ def test_two_runs_at_once_one_is_refused(session_factory: sessionmaker[Session],
     assert refused.value.status_code == 409
     with session_factory() as db:
         assert db.scalar(select(func.count()).select_from(EntitlementLine)) == 0
+
+
+def test_a_changed_person_record_is_read_again(session_factory: sessionmaker[Session], world: World) -> None:
+    run(session_factory, world, "2024-06")
+    from assoc_ledger.households.models import HouseholdMember
+    from assoc_ledger.people import services as people
+
+    with session_factory() as db:
+        head = db.scalar(select(HouseholdMember.person_id).where(
+            HouseholdMember.household_id == world.households["A"], HouseholdMember.relation == "户主"))
+        assert head is not None
+        people.update_person(db, ALL, head, name="A父更名")
+        db.commit()
+    run(session_factory, world, "2024-07", date(2024, 7, 25))
+    with session_factory() as db:
+        payees = db.scalars(select(EntitlementLine.payee).where(EntitlementLine.household_id == world.households["A"])
+                            .order_by(EntitlementLine.from_month)).all()
+    assert payees[0] == "A父" and payees[-1] == "A父更名"
