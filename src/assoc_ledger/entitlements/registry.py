@@ -11,6 +11,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -43,6 +44,23 @@ class Payee:
     resident_id: str
 
 
+class PaidLine(NamedTuple):
+    """What reconciliation reads of a roll line (a row, not an ORM object: there are hundreds of thousands)."""
+
+    household_id: int
+    scheme: str
+    first: int
+    last: int
+    monthly_fen: int
+    run_id: int
+    org_id: int
+    child_id: int | None
+    child_birth: dt.date | None
+
+
+SCHEME_OF = {s.value: s for s in Scheme}
+
+
 @dataclass
 class Batch:
     household_ids: list[int]
@@ -50,7 +68,7 @@ class Batch:
     births: dict[int, dt.date] = field(default_factory=dict)
     payees: dict[int, Payee] = field(default_factory=dict)
     paid: dict[int, list[PaidRange]] = field(default_factory=dict)
-    paid_lines: dict[int, list[EntitlementLine]] = field(default_factory=dict)
+    paid_lines: dict[int, list[PaidLine]] = field(default_factory=dict)
     outlooks: dict[int, Outlook] = field(default_factory=dict)
 
 
@@ -128,12 +146,17 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
         if clean:
             _read_outlooks(session, lo, hi, clean, batch)
         if with_lines:
-            stmt = select(EntitlementLine).where(EntitlementLine.household_id.between(lo, hi))
+            stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                          EntitlementLine.to_month, EntitlementLine.monthly_fen, EntitlementLine.run_id,
+                          EntitlementLine.org_id, EntitlementLine.child_id, EntitlementLine.child_birth).where(
+                EntitlementLine.household_id.between(lo, hi))
             if paid_from is not None:
                 stmt = stmt.where(EntitlementLine.to_month >= paid_from)
-            for line in session.scalars(stmt):
-                if line.household_id in wanted:
-                    batch.paid_lines.setdefault(line.household_id, []).append(line)
+            for h, scheme, f, t, fen, run_id, org_id, child_id, child_birth in session.execute(stmt):
+                if h in wanted:
+                    batch.paid_lines.setdefault(h, []).append(PaidLine(
+                        h, scheme, f.year * 12 + f.month - 1, t.year * 12 + t.month - 1, fen, run_id, org_id,
+                        child_id, child_birth))
         else:
             cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                           EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
@@ -143,7 +166,7 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
             for r in session.execute(cols):
                 if r.household_id in wanted:
                     batch.paid.setdefault(r.household_id, []).append(
-                        PaidRange(Scheme(r.scheme), month_index(r.from_month), month_index(r.to_month),
+                        PaidRange(SCHEME_OF[r.scheme], month_index(r.from_month), month_index(r.to_month),
                                   r.monthly_fen))
         yield batch
 
@@ -205,25 +228,26 @@ def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: B
                              .where(EntitlementOutlookMark.household_id.between(lo, hi))):
         if m.household_id in clean:
             batch.outlooks[m.household_id] = Outlook([], [], Payee(m.payee_person_id, m.payee, m.resident_id))
-    for r in session.execute(select(EntitlementOutlook.household_id, EntitlementOutlook.scheme,
-                                    EntitlementOutlook.kind, EntitlementOutlook.first_month,
-                                    EntitlementOutlook.last_month, EntitlementOutlook.units,
-                                    EntitlementOutlook.org_id, EntitlementOutlook.qualified_on,
-                                    EntitlementOutlook.certificate_no, EntitlementOutlook.child_id,
-                                    EntitlementOutlook.child_birth, EntitlementOutlook.reason)
-                             .where(EntitlementOutlook.household_id.between(lo, hi))
-                             .order_by(EntitlementOutlook.household_id, EntitlementOutlook.id)):
-        view = batch.outlooks.get(r.household_id)
-        if view is None or r.household_id not in clean:
+    for (hid, scheme, kind, first, last, units, org_id, qualified_on, certificate_no, child_id, child_birth,
+         reason) in session.execute(select(EntitlementOutlook.household_id, EntitlementOutlook.scheme,
+                                           EntitlementOutlook.kind, EntitlementOutlook.first_month,
+                                           EntitlementOutlook.last_month, EntitlementOutlook.units,
+                                           EntitlementOutlook.org_id, EntitlementOutlook.qualified_on,
+                                           EntitlementOutlook.certificate_no, EntitlementOutlook.child_id,
+                                           EntitlementOutlook.child_birth, EntitlementOutlook.reason)
+                                    .where(EntitlementOutlook.household_id.between(lo, hi))
+                                    .order_by(EntitlementOutlook.household_id, EntitlementOutlook.id)):
+        view = batch.outlooks.get(hid)
+        if view is None or hid not in clean:
             continue
-        if r.kind == "due":
-            last = month_index(r.last_month)
-            view.dues.append(DueRange(Scheme(r.scheme), month_index(r.first_month),
-                                      OPEN_END if last >= OPEN_END else last, r.units, r.org_id, r.qualified_on,
-                                      r.certificate_no, r.child_id, r.child_birth))
+        if kind == "due":
+            end = last.year * 12 + last.month - 1
+            view.dues.append(DueRange(SCHEME_OF[scheme], first.year * 12 + first.month - 1,
+                                      OPEN_END if end >= OPEN_END else end, units, org_id,
+                                      qualified_on or dt.date.min, certificate_no, child_id, child_birth))
         else:
-            view.exits.append(rules.Exit(Scheme(r.scheme), month_index(r.first_month),
-                                         rules.ExitReason(r.reason), r.last_month))
+            view.exits.append(rules.Exit(SCHEME_OF[scheme], first.year * 12 + first.month - 1,
+                                         rules.ExitReason(reason), last))
 
 
 def within(view: Outlook, first: int, last: int) -> tuple[list[DueRange], list[rules.Exit]]:

@@ -554,28 +554,33 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         for hid in batch.household_ids:
             view = batch.outlooks.get(hid)
             dues = registry.within(view, lo, hi)[0] if view is not None else []
-            due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
+            priced_dues: list[tuple[rules.DueRange, registry.Price]] = []
             for due, _programme in registry.due_in_programmes(dues, programmes):
                 try:
                     priced = prices.price(due.scheme, due.org_id or org.id, due.first, due.last)
                 except registry.MissingStandard as exc:
                     raise DomainError(f"{month_text(exc.month)} 没有{SCHEME_ZH[exc.scheme]}标准",
                                       field="standard") from exc
-                for p in priced:
-                    for m in range(p.first, p.last + 1):
-                        due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
-            paid_map: dict[tuple[Scheme, int], list[EntitlementLine]] = {}
-            for line in batch.paid_lines.get(hid, []):
-                for m in range(max(lo, month_index(line.from_month)), min(hi, month_index(line.to_month)) + 1):
-                    paid_map.setdefault((Scheme(line.scheme), m), []).append(line)
+                priced_dues.extend((due, p) for p in priced)
+            paid_lines = batch.paid_lines.get(hid, [])
             result.households += 1
+            if not priced_dues and not paid_lines:
+                continue
+            due_months = sum(p.last - p.first + 1 for _, p in priced_dues)
+            if _same_months(priced_dues, paid_lines, lo, hi):  # the common case, without a month-by-month walk
+                result.household_months_due += due_months
+                result.household_months_paid += due_months
+                continue
+            due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
+            for due, p in priced_dues:
+                for m in range(p.first, p.last + 1):
+                    due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
+            paid_map: dict[tuple[Scheme, int], list[registry.PaidLine]] = {}
+            for line in paid_lines:
+                for m in range(max(lo, line.first), min(hi, line.last) + 1):
+                    paid_map.setdefault((registry.SCHEME_OF[line.scheme], m), []).append(line)
             result.household_months_due += len(due_map)
             result.household_months_paid += sum(len(v) for v in paid_map.values())
-            if not due_map and not paid_map:
-                continue
-            if due_map.keys() == paid_map.keys() and all(
-                    len(paid_map[k]) == 1 and paid_map[k][0].monthly_fen == due_map[k][0] for k in due_map):
-                continue
             if hid not in batch.events:  # a difference: the events tell why
                 registry.load_facts(session, batch, [hid])
             events = batch.events.get(hid, [])
@@ -599,7 +604,27 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
     return result
 
 
-def _judge(owed: tuple[int, rules.DueRange] | None, paid: list[EntitlementLine], paid_fen: int,
+def _same_months(dues: list[tuple[rules.DueRange, registry.Price]], paid: list[registry.PaidLine], lo: int,
+                 hi: int) -> bool:
+    """Whether the paid lines cover exactly the due months, once each, at the due amount (range by range)."""
+    def merged(spans: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]] | None:
+        out: list[tuple[str, int, int, int]] = []
+        for scheme, first, last, fen in sorted(spans):
+            if out and out[-1][0] == scheme and first <= out[-1][2]:
+                return None  # overlap: some month twice
+            if out and out[-1][0] == scheme and first == out[-1][2] + 1 and fen == out[-1][3]:
+                out[-1] = (scheme, out[-1][1], last, fen)
+            else:
+                out.append((scheme, first, last, fen))
+        return out
+
+    due = merged([(d.scheme.value, p.first, p.last, p.unit_fen * d.units) for d, p in dues])
+    got = merged([(x.scheme, max(lo, x.first), min(hi, x.last), x.monthly_fen) for x in paid
+                  if x.first <= hi and x.last >= lo])
+    return due is not None and got is not None and due == got
+
+
+def _judge(owed: tuple[int, rules.DueRange] | None, paid: list[registry.PaidLine], paid_fen: int,
            events: Sequence[Event], births: dict[int, dt.date], runs: dict[int, EntitlementRun],
            m: int) -> tuple[str | None, str]:
     if owed is None:
@@ -621,7 +646,7 @@ def _recorded_after(events: Sequence[Event], runs: dict[int, EntitlementRun], ru
     return [e for e in events if e.id > run_row.max_event_id and month_index(e.effective_on) <= month]
 
 
-def _changed_since(line: EntitlementLine, events: Sequence[Event], births: dict[int, dt.date],
+def _changed_since(line: registry.PaidLine, events: Sequence[Event], births: dict[int, dt.date],
                    runs: dict[int, EntitlementRun], month: int) -> str:
     from assoc_ledger.households.rules import EVENT_ZH
 
@@ -635,7 +660,7 @@ def _changed_since(line: EntitlementLine, events: Sequence[Event], births: dict[
     return ""
 
 
-def _why_paid(line: EntitlementLine, events: Sequence[Event], births: dict[int, dt.date],
+def _why_paid(line: registry.PaidLine, events: Sequence[Event], births: dict[int, dt.date],
               runs: dict[int, EntitlementRun], month: int) -> str:
     why = _changed_since(line, events, births, runs, month)
     return f"按现登记该月不应发放（发放批次 {line.run_id}）{why}"
