@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from assoc_ledger.core.db import utcnow
+from assoc_ledger.core.db import Base, utcnow
 from assoc_ledger.core.money import from_fen, to_fen
 from assoc_ledger.core.personal import mask_id_parts
 from assoc_ledger.entitlements import rules
@@ -217,9 +217,10 @@ def _keep(session: Session, stale: set[int], batch: Batch) -> None:
                       "rule_version": rules.RULE_VERSION, "computed_at": now,
                       "payee_person_id": view.payee.person_id, "payee": view.payee.name,
                       "resident_id": view.payee.resident_id})
+    conn = session.connection()
     if rows:
-        session.execute(insert(EntitlementOutlook), rows)
-    session.execute(insert(EntitlementOutlookMark), marks)
+        conn.execute(insert(Base.metadata.tables[EntitlementOutlook.__tablename__]), rows)
+    conn.execute(insert(Base.metadata.tables[EntitlementOutlookMark.__tablename__]), marks)
 
 
 def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch) -> None:

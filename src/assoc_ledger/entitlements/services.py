@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
-from assoc_ledger.core.db import utcnow
+from assoc_ledger.core.db import Base, utcnow
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problem
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.entitlements import registry, rules
@@ -430,6 +430,8 @@ def _post_roll(session: Session, ledger_dir: Path, scope: Scope, run_id: int, ta
 
     def within(db: Session, entries: list[FundEntry]) -> None:
         entry_id = entries[0].id
+        # Core inserts on the session's connection (its transaction): no ORM bookkeeping per line.
+        conn, table = db.connection(), Base.metadata.tables[EntitlementLine.__tablename__]
         batch: list[dict[str, Any]] = []
         for x in lines:
             batch.append({
@@ -442,10 +444,10 @@ def _post_roll(session: Session, ledger_dir: Path, scope: Scope, run_id: int, ta
                 "qualified_on": x.due.qualified_on, "certificate_no": x.due.certificate_no,
                 "child_id": x.due.child_id, "child_birth": x.due.child_birth, "standard_from": x.standard_from})
             if len(batch) == 10_000:
-                db.execute(insert(EntitlementLine), batch)
+                conn.execute(insert(table), batch)
                 batch = []
         if batch:
-            db.execute(insert(EntitlementLine), batch)
+            conn.execute(insert(table), batch)
 
     suffix = f"-{part}" if part > 1 else ""
     narration = f"{month_text(target)} {SCHEME_ZH[scheme]}（发放花名册，第 {run_id} 次发放）"
