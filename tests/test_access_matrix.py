@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.app import create_app
 from assoc_ledger.auth import services as auth_services
+from assoc_ledger.auth.audit import Actor, set_actor
 from assoc_ledger.auth.guards import SYSTEM_PATH_PREFIXES, declared_perm
 from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
 from assoc_ledger.core.config import Settings
@@ -35,6 +36,8 @@ from assoc_ledger.members import services as members
 from assoc_ledger.members.models import MemberRole
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.orgs.services import create_org
+from assoc_ledger.relief import services as relief
+from assoc_ledger.relief.rules import Action
 from tests import factories
 from tests.conftest import PASSWORD, Tree
 
@@ -238,7 +241,84 @@ def _volunteer(c: Ctx, inside: bool) -> int:
         return m.id
 
 
+def _scheme(c: Ctx, inside: bool) -> int:
+    """A general-relief scheme run by the town (its book pays), up to 1000 yuan, an application required."""
+    with c.factory() as s:
+        scheme = relief.create_scheme(s, EVERYTHING, code=f"m-{uuid.uuid4().hex[:10]}", name="一般帮扶",
+                                      category="general", org_id=c.home(inside),
+                                      spec=relief.VersionSpec(effective_from=date(2024, 1, 1), amount_rule="ceiling",
+                                                              amount="1000.00", documents=["申请书"]))
+        s.commit()
+        return scheme.id
+
+
+def _as(s: Session, name: str) -> None:
+    """Act as a fresh user (no grants needed: the services run here with the whole tree as scope)."""
+    user = auth_services.create_user(s, f"{name}-{uuid.uuid4().hex[:8]}", PASSWORD)
+    s.flush()
+    set_actor(s, Actor(user.id, user.username, None))
+
+
+def _case(c: Ctx, inside: bool, upto: str = "registered") -> int:
+    """A relief case of a household of the village, taken by three other users up to ``upto``."""
+    scheme = _scheme(c, inside)
+    household = _household(c, inside)
+    with c.factory() as s:
+        _as(s, "recorder")
+        case = relief.register_case(s, EVERYTHING, relief.CaseForm(
+            scheme_id=scheme, household_id=household, case_date=date(2026, 3, 1), payee="王大娘", summary="因病致贫",
+            amount="100.00"))
+        s.commit()
+        case_id = case.id
+        relief.add_document(s, EVERYTHING, c.ledger_dir.parent / "uploads", case_id, "申请书", _png())
+    steps = {"registered": [], "reviewed": [Action.review], "approved": [Action.review, Action.approve]}
+    for action in steps.get(upto, [Action.review, Action.approve]):
+        with c.factory() as s:
+            _as(s, action.value)
+            relief.act(s, EVERYTHING, case_id, action)
+            s.commit()
+    if upto == "paid":
+        c.posted(inside)  # the town's book with money in it
+        with c.factory() as s:
+            _as(s, "payer")
+            relief.pay_case(s, EVERYTHING, c.ledger_dir, case_id, on=date(2026, 3, 10))
+    return case_id
+
+
+def _scheme_body(c: Ctx, inside: bool) -> dict[str, Any]:
+    return {"code": f"m-{uuid.uuid4().hex[:10]}", "name": "重点救助", "category": "key", "org_id": c.home(inside),
+            "effective_from": "2025-01-01", "amount_rule": "ceiling", "amount": "5000.00", "documents": ["申请书"]}
+
+
 CASES: dict[tuple[str, str], Builder] = {
+    # Relief schemes and cases (帮扶救助).
+    ("GET", "/api/relief/schemes"): lambda c, i: ("/api/relief/schemes?category=general", None) if i else None,
+    ("POST", "/api/relief/schemes"): lambda c, i: ("/api/relief/schemes", _scheme_body(c, i)),
+    ("GET", "/api/relief/schemes/{scheme_id:int}"): lambda c, i: (f"/api/relief/schemes/{_scheme(c, i)}", None),
+    ("POST", "/api/relief/schemes/{scheme_id:int}/versions"):
+        lambda c, i: (f"/api/relief/schemes/{_scheme(c, i)}/versions", {
+            "effective_from": "2027-01-01", "amount_rule": "ceiling", "amount": "1200.00"}),
+    ("GET", "/api/relief/cases"):
+        lambda c, i: (f"/api/relief/cases?under={c.home(i)}&waiting_for_me=true&state=registered", None),
+    ("POST", "/api/relief/cases"): lambda c, i: ("/api/relief/cases", {
+        "scheme_id": _scheme(c, i), "household_id": _household(c, i), "case_date": "2026-03-01", "payee": "王大娘",
+        "summary": "因病致贫", "amount": "300.00"}),
+    ("GET", "/api/relief/cases/{case_id:int}"): lambda c, i: (f"/api/relief/cases/{_case(c, i)}", None),
+    ("POST", "/api/relief/cases/{case_id:int}/review"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/review", {"comment": "材料齐全"}),
+    ("POST", "/api/relief/cases/{case_id:int}/approve"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i, 'reviewed')}/approve", {"comment": "同意"}),
+    ("POST", "/api/relief/cases/{case_id:int}/reject"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/reject", {"comment": "不符合条件"}),
+    ("POST", "/api/relief/cases/{case_id:int}/withdraw"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/withdraw", {"comment": "家庭申请撤回"}),
+    ("POST", "/api/relief/cases/{case_id:int}/pay"):
+        lambda c, i: (f"/api/relief/cases/{_paid_book_case(c, i)}/pay", {"date": "2026-03-10"}),
+    ("POST", "/api/relief/cases/{case_id:int}/close"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i, 'paid')}/close", None),
+    ("POST", "/api/relief/cases/{case_id:int}/documents"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/documents",
+                      Upload("application.png", _png(), "image/png", {"doc_type": "申请书"})),
     ("POST", "/api/pairings"): lambda c, i: ("/api/pairings", {
         "membership_id": _volunteer(c, i), "household_ids": [_household(c, i)], "from_date": "2025-01-01"}),
     ("GET", "/api/pairings"): lambda c, i: (f"/api/pairings?under={c.home(i)}&active_on=2025-03-01", None),
@@ -375,6 +455,13 @@ CASES: dict[tuple[str, str], Builder] = {
 }
 
 
+def _paid_book_case(c: Ctx, inside: bool) -> int:
+    """An approved case whose scheme's book has money to pay it."""
+    case_id = _case(c, inside, "approved")
+    c.posted(inside)
+    return case_id
+
+
 def api_routes(app: Litestar) -> dict[tuple[str, str], Perm]:
     found: dict[tuple[str, str], Perm] = {}
     for route in app.routes:
@@ -407,7 +494,7 @@ def test_every_route_is_in_the_matrix(matrix_app: Litestar) -> None:
     assert not stale, f"matrix lists routes that no longer exist: {stale}"
 
 
-ROLES: list[Role | None] = [Role.admin, Role.secretary, Role.reviewer, Role.auditor, None]
+ROLES: list[Role | None] = [Role.admin, Role.secretary, Role.reviewer, Role.approver, Role.auditor, None]
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value if r else "anonymous")
