@@ -68,7 +68,7 @@ def _with_ids(event: Event, ids: Mapping[int, int]) -> Event:
     return replace(event, person_id=ids[event.person_id] if event.person_id is not None else None, data=data)
 
 
-def _next_ids(session: Session, model: type[Any], n: int) -> list[int]:
+def next_ids(session: Session, model: type[Any], n: int) -> list[int]:
     """``n`` fresh primary keys: from the sequence on PostgreSQL, after the largest on SQLite (under its write lock)."""
     table = model.__tablename__
     if session.get_bind().dialect.name == "postgresql":
@@ -85,12 +85,12 @@ def write_plans(session: Session, plans: Sequence[HouseholdPlan], person_ids: Ma
         return []
     by_id, by_name = recorder(session)
     now = utcnow()
-    household_ids = _next_ids(session, Household, len(plans))
+    household_ids = next_ids(session, Household, len(plans))
     households: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     members: list[dict[str, Any]] = []
     kinds: list[dict[str, Any]] = []
-    event_ids = iter(_next_ids(session, HouseholdEvent, sum(1 + len(p.events) for p in plans)))
+    event_ids = iter(next_ids(session, HouseholdEvent, sum(1 + len(p.events) for p in plans)))
     for hid, plan in zip(household_ids, plans, strict=True):
         ids = {k: person_ids[h] for k, h in enumerate(plan.people)}
         log = [_registered(plan, ids, next(event_ids))]
