@@ -215,8 +215,8 @@ def load_households(session: Session, ids: dict[str, int], upload_dir: Path | No
     details: list[list[PersonDetails]] = []
     for h in demo:
         checked = []
-        for p in h.people:
-            d, problems = check_person(p.name, p.resident_id)
+        for person in h.people:
+            d, problems = check_person(person.name, person.resident_id)
             if d is None:
                 raise RuntimeError(f"demo person fails the person rules: {problems}")
             checked.append(d)
