@@ -25,13 +25,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth import audit
 from assoc_ledger.core.crypto import IdCipher
 from assoc_ledger.demo import county
-from assoc_ledger.households.bulk import HouseholdPlan, check_plan, next_ids, write_plans
+from assoc_ledger.households.bulk import HouseholdPlan, check_plan, insert_rows, next_ids, write_plans
 from assoc_ledger.households.models import Pairing, Visit
 from assoc_ledger.households.rules import Event, EventKind, KindCode
 from assoc_ledger.households.uploads import judge, stored
@@ -310,8 +310,6 @@ def _pairings(session: Session, ids: dict[str, int], made: list[tuple[DemoHouseh
                            "goods": rng.choice([None, "米一袋", "食用油一桶", "牛奶一箱"]),
                            "signer_name": "户主本人", "sheet_sha256": sheet.sha256, "sheet_type": sheet.media_type,
                            "recorded_by": "demo"})
-    if pairings:
-        session.execute(insert(Pairing.__table__), pairings)  # type: ignore[arg-type]
-    if visits:
-        session.execute(insert(Visit.__table__), visits)  # type: ignore[arg-type]
+    insert_rows(session, Pairing, pairings)
+    insert_rows(session, Visit, visits)
     return len(pairings), len(visits)

@@ -105,10 +105,17 @@ def write_plans(session: Session, plans: Sequence[HouseholdPlan], person_ids: Ma
         members += [{"household_id": hid, "person_id": m.person_id, "relation": m.relation.value, "since": m.since}
                     for m in facts.members]
         kinds += [{"household_id": hid, "kind": k.kind.value, "since": k.since} for k in facts.kinds]
-    session.execute(insert(Household.__table__), households)  # type: ignore[arg-type]
-    session.execute(insert(HouseholdEvent.__table__), events)  # type: ignore[arg-type]
-    if members:
-        session.execute(insert(HouseholdMember.__table__), members)  # type: ignore[arg-type]
-    if kinds:
-        session.execute(insert(HouseholdKind.__table__), kinds)  # type: ignore[arg-type]
+    for model, rows in ((Household, households), (HouseholdEvent, events), (HouseholdMember, members),
+                        (HouseholdKind, kinds)):
+        insert_rows(session, model, rows)
     return household_ids
+
+
+INSERT_CHUNK = 500
+
+
+def insert_rows(session: Session, model: type[Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Multi-row INSERT … VALUES statements (a few hundred rows each, under both backends' parameter limits):
+    PostgreSQL's executemany would send one statement per row."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(insert(model.__table__).values(list(rows[start:start + INSERT_CHUNK])))

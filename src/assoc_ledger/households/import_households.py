@@ -183,6 +183,7 @@ class HouseholdImport:
         self.batch_rows = batch_rows
         self.report = Report(dry_run=dry_run)
         self.orgs = OrgDirectory(session, scope)
+        self._known: dict[str, int] = {}
         self.homes = set(session.scalars(select(Organisation.id).where(Organisation.kind.in_(HOME_KINDS))))
 
     def run(self, sheet: Sheet) -> Report:
@@ -395,6 +396,7 @@ class HouseholdImport:
         """Who is registered already: the same household again is unchanged; a person of another one is refused."""
         lookups = [m.lookup for g in groups for m in g.members if m.lookup]
         known = registered(self.session, lookups)
+        self._known = {h: r.id for h, r in known.items()}
         homes = {r.person_id: r.household_id for r in self.session.execute(
             select(HouseholdMember.person_id, HouseholdMember.household_id)
             .where(HouseholdMember.person_id.in_([k.id for k in known.values()])))} if known else {}
@@ -433,8 +435,7 @@ class HouseholdImport:
         return org is not None and self.scope.contains(org.path)
 
     def _write(self, batch: list[tuple[_Group, HouseholdPlan]]) -> None:
-        lookups = {m.lookup for g, _ in batch for m in g.members if m.lookup}
-        known = {h: r.id for h, r in registered(self.session, lookups).items()}
+        known = self._known  # read by _against_system for this batch, under the same transaction
         new: list[tuple[PersonDetails, int]] = []
         for g, plan in batch:
             new += [(m.details, plan.org_id) for m in g.members if m.details and m.lookup not in known]
