@@ -14,9 +14,11 @@ from assoc_ledger.members import models as member_models
 from assoc_ledger.members import services as _member_hooks  # noqa: F401
 from assoc_ledger.orgs import models as org_models
 from assoc_ledger.people import models as people_models
+from assoc_ledger.reports import models as report_models
 
 __all__ = ["Base", "auth_models", "fund_models", "household_models", "include_name", "member_models", "org_models",
-           "people_models"]
+           "people_models",
+           "report_models"]
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
