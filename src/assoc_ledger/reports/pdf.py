@@ -57,8 +57,7 @@ def charts(figures: dict[str, Any]) -> dict[str, Any]:
     income = [(r["cells"][0], Decimal(r["cells"][2])) for r in _rows(figures, "income-by-source")
               if r["total"] and r["cells"][0] != "收入合计"]
     spending = [(r["cells"][1], Decimal(r["cells"][2])) for r in _rows(figures, "spending-by-category")
-                if not r["total"] or r["cells"][0] in ()]
-    spending = [(label, v) for label, v in spending if v]
+                if not r["total"] and Decimal(r["cells"][2])]
     months = [(r["cells"][0], Decimal(r["cells"][1]), Decimal(r["cells"][2])) for r in _rows(figures, "monthly")]
     top = max([max(i, o) for _, i, o in months] or [Decimal(0)])
     scale = 160.0

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
@@ -35,7 +35,15 @@ from assoc_ledger.fund.chart import (
     Source,
     fund_of_account,
 )
-from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundMonthTotal, FundPosting, FundRoll, FundRollLine
+from assoc_ledger.fund.models import (
+    FundAccount,
+    FundBook,
+    FundEntry,
+    FundMonthTotal,
+    FundPosting,
+    FundRoll,
+    FundRollLine,
+)
 from assoc_ledger.orgs.models import ORG_KIND_ZH, Organisation, OrgKind
 from assoc_ledger.orgs.services import get_org
 
@@ -100,7 +108,7 @@ class Drill:
 
     @property
     def url(self) -> str:
-        return ("/api/reports/roll-lines?" if self.rolls else "/api/reports/postings?") + self.query
+        return ("/api/reports/drill/roll-lines?" if self.rolls else "/api/reports/drill/postings?") + self.query
 
 
 Value = str | int | Decimal | None
@@ -413,7 +421,7 @@ def _households_from_meta(session: Session, ctx: Context) -> dict[int, int]:
         cast(FundEntry.meta, String).like('%"household"%'))).tuples().all()
     out: dict[int, int] = {}
     for entry_id, meta in rows:
-        value = dict((k, v) for k, v in meta).get("household")
+        value = dict(meta).get("household")
         if value and value.isdigit():
             out[entry_id] = int(value)
     return out
@@ -473,11 +481,11 @@ def aided_households(session: Session, ctx: Context) -> list[Aided]:
     rolled = select(FundRoll.entry_id).where(FundRoll.book_id.in_(ctx.book_ids))
     rows = session.execute(select(FundEntry.id, FundEntry.book_id, FundEntry.category, FundEntry.payee)
                            .where(*where, FundEntry.id.not_in(rolled))).tuples().all()
-    for entry_id, book, cat, payee in rows:
+    for entry_id, book, category, name in rows:
         household = linked.get(entry_id)
-        ident = f"household:{household}" if household is not None else f"payee:{payee or entry_id}"
-        key = (book, cat or "", ident)
-        seen.setdefault(key, Aided(book, cat or "", ident, payee or ""))
+        ident = f"household:{household}" if household is not None else f"payee:{name or entry_id}"
+        entry_key = (book, category or "", ident)
+        seen.setdefault(entry_key, Aided(book, category or "", ident, name or ""))
     return list(seen.values())
 
 
@@ -575,13 +583,13 @@ def spending_by_household_kind(session: Session, ctx: Context) -> Report:
     households: dict[str, set[int]] = {}
     unlinked = 0
     for entry_id, fen in relief_fen.items():
-        hid = linked.get(entry_id)
-        if hid is None:
+        linked_to = linked.get(entry_id)
+        if linked_to is None:
             unlinked += int(fen or 0)
             continue
-        for kind in kinds.get(hid, ["none"]):
+        for kind in kinds.get(linked_to, ["none"]):
             per_kind.setdefault(kind, [0])[0] += int(fen or 0)
-            households.setdefault(kind, set()).add(hid)
+            households.setdefault(kind, set()).add(linked_to)
     rows: list[Row] = []
     for kind in sorted(per_kind):
         zh = KIND_ZH.get(KindCode(kind), kind) if kind in {k.value for k in KindCode} else "未认定类别"
@@ -625,11 +633,12 @@ def progress_snapshot(session: Session, ctx: Context) -> Report:
         spent = sum(f for (b, a), f in sums.items() if b == book.id and a in spend_accounts)
         target = ANNUAL_TARGET_FEN.get(book.org_kind)
         fb = session.get(FundBook, book.id)
+        closed = fb.closed_through.isoformat() if fb and fb.closed_through else ""
         last = session.scalar(select(func.max(FundEntry.date)).where(FundEntry.book_id == book.id,
                                                                       FundEntry.date <= ctx.end))
         rows.append(Row((book.org_name, _yuan(own), _pct(own, target) if target else "—", _yuan(spent),
                          len({a.key for a in aided if a.book_id == book.id}),
-                         last.isoformat() if last else "", fb.closed_through.isoformat() if fb and fb.closed_through else ""),
+                         last.isoformat() if last else "", closed),
                         Drill(ctx.org.id, year_start, ctx.end, tuple(own_accounts + spend_accounts), (book.id,))))
     return Report("progress", f"进度快照（截至 {ctx.end.isoformat()}）",
                   ("组织", "本年投入", "投入目标完成", "本年支出", "受助家庭（户）", "最后记账", "已结账至"), rows,
@@ -689,7 +698,7 @@ def postings(session: Session, scope: Scope, drill: Drill, *, limit: int = 500, 
     if not books:
         return []
     account_match = or_(*[or_(FundPosting.account == a, FundPosting.account.startswith(a + ":", autoescape=True))
-                          for a in drill.accounts]) if drill.accounts else and_()
+                          for a in drill.accounts]) if drill.accounts else true()
     names = {b.id: b.org_name for b in ctx.books}
     rev = FundEntry.__table__.alias("reversed_entry")
     stmt = (select(FundPosting.id, FundPosting.book_id, FundEntry.seq, FundEntry.date, FundEntry.voucher,
@@ -712,7 +721,7 @@ def postings_total(session: Session, scope: Scope, drill: Drill) -> Decimal:
     if not books:
         return Decimal("0.00")
     match = or_(*[or_(FundPosting.account == a, FundPosting.account.startswith(a + ":", autoescape=True))
-                  for a in drill.accounts]) if drill.accounts else and_()
+                  for a in drill.accounts]) if drill.accounts else true()
     fen = session.scalar(select(func.sum(FundPosting.amount_fen)).where(
         FundPosting.book_id.in_(books), FundPosting.date >= drill.start, FundPosting.date <= drill.end, match))
     return from_fen(int(fen or 0))

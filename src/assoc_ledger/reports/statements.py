@@ -248,7 +248,8 @@ def state_of(session: Session, row: Statement) -> str:
     return "signed" if row.signed_at else "prepared"
 
 
-STATE_ZH = {"prepared": "待审计签发", "signed": "已签发", "stale": "已过期（账簿有变动）", "superseded": "已被新版本取代"}
+STATE_ZH = {"prepared": "待审计签发", "signed": "已签发", "stale": "已过期（账簿有变动）",
+            "superseded": "已被新版本取代"}
 
 
 def sign(session: Session, scope: Scope, statement_id: int, actor: Actor, comment: str) -> Statement:
