@@ -5,7 +5,8 @@ mode and CSV with the csv module over the file, so rows arrive one at a time. CS
 (with or without BOM) or GB18030, the two encodings Excel on a Chinese Windows produces.
 What a sheet must contain (its headers and their spellings) is a :class:`Columns` value given
 by the area that reads it. Columns declared as dates arrive as :class:`datetime.date` when the
-sheet holds them as Excel serial numbers (45000 is 2023-03-15: a date cell formatted as 常规). Everything a user can get wrong about the file as a whole is a
+sheet holds them as Excel serial numbers (45000 is 2023-03-15: a date cell formatted as 常规).
+Everything a user can get wrong about the file as a whole is a
 :class:`DomainError` (400 or 415); mistakes inside rows are reported later, row by row.
 """
 
@@ -111,14 +112,15 @@ def _dated(rows: Iterator[tuple[int, Sequence[Any]]], columns: dict[str, int], s
         yield from rows
         return
     for row_no, cells in rows:
-        if any(i < len(cells) and excel_serial_date(cells[i]) is not None for i in at):
-            cells = list(cells)
-            for i in at:
-                if i < len(cells):
-                    found = excel_serial_date(cells[i], epoch_1904=epoch_1904)
-                    if found is not None:
-                        cells[i] = found
-        yield row_no, cells
+        if not any(i < len(cells) and excel_serial_date(cells[i]) is not None for i in at):
+            yield row_no, cells
+            continue
+        changed = list(cells)
+        for i in at:
+            found = excel_serial_date(changed[i], epoch_1904=epoch_1904) if i < len(changed) else None
+            if found is not None:
+                changed[i] = found
+        yield row_no, changed
 
 
 def normalise_header(value: Any) -> str:
@@ -263,7 +265,8 @@ def _open_xlsx(f: IO[bytes], spec: Columns) -> Iterator[Sheet]:
         max_row = ws.max_row if isinstance(ws.max_row, int) else None
         epoch_1904 = getattr(wb, "epoch", None) == _epoch_1904()
         yield Sheet(format="xlsx", encoding=None, header_row=header_row, columns=columns,
-                    rows=_dated(rows, columns, spec, epoch_1904), total_hint=(max_row - header_row) if max_row else None)
+                    rows=_dated(rows, columns, spec, epoch_1904),
+                    total_hint=(max_row - header_row) if max_row else None)
     finally:
         wb.close()
         reader.close_strings()

@@ -30,6 +30,8 @@ from assoc_ledger.web import dashboard
 from assoc_ledger.web.context import page_context
 from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 from assoc_ledger.web.fund_pages import yuan
+from assoc_ledger.web.import_pages import ROUTES as IMPORT_PAGES
+from assoc_ledger.web.money_pages import ROUTES as MONEY_PAGES
 
 LOGIN_CSRF_COOKIE = "assoc_login_csrf"
 STATIC_DIR = Path(str(files("assoc_ledger.web") / "static"))
@@ -135,4 +137,5 @@ def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
 static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], opt=requires(Perm.public),
                                            include_in_schema=False)
 
-ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, static_router]
+ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
+          *MONEY_PAGES, static_router]
