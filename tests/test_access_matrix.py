@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.app import create_app
 from assoc_ledger.auth import services as auth_services
+from assoc_ledger.auth.audit import Actor, set_actor
 from assoc_ledger.auth.guards import SYSTEM_PATH_PREFIXES, declared_perm
 from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
+from assoc_ledger.entitlements import services as entitlements
 from assoc_ledger.fund import service as fund_service
 from assoc_ledger.households import services as households
 from assoc_ledger.households import visits
@@ -35,6 +37,8 @@ from assoc_ledger.members import services as members
 from assoc_ledger.members.models import MemberRole
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.orgs.services import create_org
+from assoc_ledger.relief import services as relief
+from assoc_ledger.relief.rules import Action
 from tests import factories
 from tests.conftest import PASSWORD, Tree
 
@@ -255,6 +259,16 @@ def _review(c: Ctx, inside: bool) -> tuple[int, int]:
         return household, review.id
 
 
+def _corrigible(c: Ctx, inside: bool) -> tuple[int, int]:
+    """A household with an event recorded by mistake: (household id, event id)."""
+    household = _household(c, inside)
+    with c.factory() as s:
+        event = households.record_event(s, EVERYTHING, household, households.event_from(
+            "hardship_start", date(2024, 6, 1), None, evidence="误登"))
+        s.commit()
+        return household, event.id
+
+
 def _volunteer(c: Ctx, inside: bool) -> int:
     with c.factory() as s:
         m = factories.membership(s, c.village_in(s, inside))
@@ -263,7 +277,84 @@ def _volunteer(c: Ctx, inside: bool) -> int:
         return m.id
 
 
+def _scheme(c: Ctx, inside: bool) -> int:
+    """A general-relief scheme run by the town (its book pays), up to 1000 yuan, an application required."""
+    with c.factory() as s:
+        scheme = relief.create_scheme(s, EVERYTHING, code=f"m-{uuid.uuid4().hex[:10]}", name="一般帮扶",
+                                      category="general", org_id=c.home(inside),
+                                      spec=relief.VersionSpec(effective_from=date(2024, 1, 1), amount_rule="ceiling",
+                                                              amount="1000.00", documents=["申请书"]))
+        s.commit()
+        return scheme.id
+
+
+def _as(s: Session, name: str) -> None:
+    """Act as a fresh user (no grants needed: the services run here with the whole tree as scope)."""
+    user = auth_services.create_user(s, f"{name}-{uuid.uuid4().hex[:8]}", PASSWORD)
+    s.flush()
+    set_actor(s, Actor(user.id, user.username, None))
+
+
+def _case(c: Ctx, inside: bool, upto: str = "registered") -> int:
+    """A relief case of a household of the village, taken by three other users up to ``upto``."""
+    scheme = _scheme(c, inside)
+    household = _household(c, inside)
+    with c.factory() as s:
+        _as(s, "recorder")
+        case = relief.register_case(s, EVERYTHING, relief.CaseForm(
+            scheme_id=scheme, household_id=household, case_date=date(2026, 3, 1), payee="王大娘", summary="因病致贫",
+            amount="100.00"))
+        s.commit()
+        case_id = case.id
+        relief.add_document(s, EVERYTHING, c.ledger_dir.parent / "uploads", case_id, "申请书", _png())
+    steps = {"registered": [], "reviewed": [Action.review], "approved": [Action.review, Action.approve]}
+    for action in steps.get(upto, [Action.review, Action.approve]):
+        with c.factory() as s:
+            _as(s, action.value)
+            relief.act(s, EVERYTHING, case_id, action)
+            s.commit()
+    if upto == "paid":
+        c.posted(inside)  # the town's book with money in it
+        with c.factory() as s:
+            _as(s, "payer")
+            relief.pay_case(s, EVERYTHING, c.ledger_dir, case_id, on=date(2026, 3, 10))
+    return case_id
+
+
+def _scheme_body(c: Ctx, inside: bool) -> dict[str, Any]:
+    return {"code": f"m-{uuid.uuid4().hex[:10]}", "name": "重点救助", "category": "key", "org_id": c.home(inside),
+            "effective_from": "2025-01-01", "amount_rule": "ceiling", "amount": "5000.00", "documents": ["申请书"]}
+
+
 CASES: dict[tuple[str, str], Builder] = {
+    # Relief schemes and cases (帮扶救助).
+    ("GET", "/api/relief/schemes"): lambda c, i: ("/api/relief/schemes?category=general", None) if i else None,
+    ("POST", "/api/relief/schemes"): lambda c, i: ("/api/relief/schemes", _scheme_body(c, i)),
+    ("GET", "/api/relief/schemes/{scheme_id:int}"): lambda c, i: (f"/api/relief/schemes/{_scheme(c, i)}", None),
+    ("POST", "/api/relief/schemes/{scheme_id:int}/versions"):
+        lambda c, i: (f"/api/relief/schemes/{_scheme(c, i)}/versions", {
+            "effective_from": "2027-01-01", "amount_rule": "ceiling", "amount": "1200.00"}),
+    ("GET", "/api/relief/cases"):
+        lambda c, i: (f"/api/relief/cases?under={c.home(i)}&waiting_for_me=true&state=registered", None),
+    ("POST", "/api/relief/cases"): lambda c, i: ("/api/relief/cases", {
+        "scheme_id": _scheme(c, i), "household_id": _household(c, i), "case_date": "2026-03-01", "payee": "王大娘",
+        "summary": "因病致贫", "amount": "300.00"}),
+    ("GET", "/api/relief/cases/{case_id:int}"): lambda c, i: (f"/api/relief/cases/{_case(c, i)}", None),
+    ("POST", "/api/relief/cases/{case_id:int}/review"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/review", {"comment": "材料齐全"}),
+    ("POST", "/api/relief/cases/{case_id:int}/approve"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i, 'reviewed')}/approve", {"comment": "同意"}),
+    ("POST", "/api/relief/cases/{case_id:int}/reject"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/reject", {"comment": "不符合条件"}),
+    ("POST", "/api/relief/cases/{case_id:int}/withdraw"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/withdraw", {"comment": "家庭申请撤回"}),
+    ("POST", "/api/relief/cases/{case_id:int}/pay"):
+        lambda c, i: (f"/api/relief/cases/{_paid_book_case(c, i)}/pay", {"date": "2026-03-10"}),
+    ("POST", "/api/relief/cases/{case_id:int}/close"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i, 'paid')}/close", None),
+    ("POST", "/api/relief/cases/{case_id:int}/documents"):
+        lambda c, i: (f"/api/relief/cases/{_case(c, i)}/documents",
+                      Upload("application.png", _png(), "image/png", {"doc_type": "申请书"})),
     ("POST", "/api/pairings"): lambda c, i: ("/api/pairings", {
         "membership_id": _volunteer(c, i), "household_ids": [_household(c, i)], "from_date": "2025-01-01"}),
     ("GET", "/api/pairings/unvisited"): lambda c, i: ("/api/pairings/unvisited?month=2025-03", None) if i else None,
@@ -283,6 +374,8 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/api/households/{household_id:int}/events"):
         lambda c, i: (f"/api/households/{_household(c, i)}/events",
                       {"kind": "hardship_start", "date": "2025-01-01", "evidence": "低保证"}),
+    ("POST", "/api/households/{household_id:int}/events/{event_id:int}/correct"):
+        lambda c, i: ("/api/households/{}/events/{}/correct".format(*_corrigible(c, i)), {"reason": "登记有误"}),
     ("GET", "/healthz"): lambda c, i: ("/healthz", None) if i else None,
     ("GET", "/api/orgs"): lambda c, i: (f"/api/orgs?under={c.home(i)}", None),
     ("POST", "/api/orgs"): lambda c, i: ("/api/orgs", {"name": "新村", "kind": "village", "parent_id": c.home(i)}),
@@ -382,6 +475,23 @@ CASES: dict[tuple[str, str], Builder] = {
         lambda c, i: None if i else ("/api/fund/transfers", {
             "from_book_id": c.book(False), "to_book_id": c.book(True), "date": "2026-03-06", "amount": "1.00",
             "voucher": "M-6", "idempotency_key": _key()}),
+    # Monthly entitlements (奖励扶助): a programme of the township's own book pays its subtree.
+    ("GET", "/api/entitlements/programmes"): lambda c, i: ("/api/entitlements/programmes", None) if i else None,
+    ("POST", "/api/entitlements/programmes"):
+        lambda c, i: ("/api/entitlements/programmes", {"org_id": c.home(i) if c.book(i) else 0,
+                                                       "scheme": "only_child_reward", "first_month": "2024-01"}),
+    ("GET", "/api/entitlements/preview"):
+        lambda c, i: (f"/api/entitlements/preview?month=2024-01&org_id={_ent_programme(c, i)}", None),
+    ("POST", "/api/entitlements/runs"):
+        lambda c, i: ("/api/entitlements/runs", {"month": "2024-01", "org_id": _ent_programme(c, i)}),
+    ("GET", "/api/entitlements/runs"): lambda c, i: ("/api/entitlements/runs", None) if i else None,
+    ("GET", "/api/entitlements/runs/{run_id:int}"): lambda c, i: (f"/api/entitlements/runs/{_ent_run(c, i)}", None),
+    ("GET", "/api/entitlements/reconcile"):
+        lambda c, i: (f"/api/entitlements/reconcile?from=2024-01&to=2024-12&org_id={c.home(i)}", None),
+    ("GET", "/api/entitlements/reconcile.xlsx"):
+        lambda c, i: (f"/api/entitlements/reconcile.xlsx?from=2024-01&to=2024-12&org_id={c.home(i)}", None),
+    ("GET", "/api/entitlements/villages/{village_id:int}/roll.xlsx"):
+        lambda c, i: (f"/api/entitlements/villages/{c.village(i)}/roll.xlsx?month=2024-01", None),
     # Web pages: the same guards; forms carry their CSRF token (see test_web.py for the form flow).
     ("GET", "/"): lambda c, i: ("/", None) if i else None,
     ("GET", "/login"): lambda c, i: ("/login", None) if i else None,
@@ -423,6 +533,27 @@ CASES: dict[tuple[str, str], Builder] = {
 }
 
 
+def _ent_programme(c: Ctx, inside: bool) -> int:
+    """A programme paid from the township's book; returns the township (the run's subtree)."""
+    c.book(inside)
+    with c.factory() as s:
+        entitlements.set_programme(s, EVERYTHING, c.home(inside), scheme="only_child_reward", first_month="2024-01")
+    return c.home(inside)
+
+
+def _ent_run(c: Ctx, inside: bool) -> int:
+    org = _ent_programme(c, inside)
+    with c.factory() as s:
+        return entitlements.run(s, c.ledger_dir, EVERYTHING, "2024-01", org, pay_date=date(2024, 1, 25)).id
+
+
+def _paid_book_case(c: Ctx, inside: bool) -> int:
+    """An approved case whose scheme's book has money to pay it."""
+    case_id = _case(c, inside, "approved")
+    c.posted(inside)
+    return case_id
+
+
 def api_routes(app: Litestar) -> dict[tuple[str, str], Perm]:
     found: dict[tuple[str, str], Perm] = {}
     for route in app.routes:
@@ -455,7 +586,7 @@ def test_every_route_is_in_the_matrix(matrix_app: Litestar) -> None:
     assert not stale, f"matrix lists routes that no longer exist: {stale}"
 
 
-ROLES: list[Role | None] = [Role.admin, Role.secretary, Role.reviewer, Role.auditor, None]
+ROLES: list[Role | None] = [Role.admin, Role.secretary, Role.reviewer, Role.approver, Role.auditor, None]
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value if r else "anonymous")
