@@ -512,6 +512,11 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/households/import/confirm"):
         lambda c, i: ("/households/import/confirm", _held_import(c, i, "households")) if i else None,
     ("GET", "/households/export.xlsx"): lambda c, i: ("/households/export.xlsx", None) if i else None,
+    # Pairings and the visit form (multipart with the signed sheet; 303 to the pairings page once recorded).
+    ("GET", "/pairings"): lambda c, i: ("/pairings?month=2025-03", None) if i else None,
+    ("GET", "/visits/new"): lambda c, i: (f"/visits/new?pairing_id={_pairing(c, i)}", None) if i else None,
+    ("POST", "/visits/new"): lambda c, i: ("/visits/new", Upload("sheet.png", _png(), "image/png", {
+        "pairing_id": str(_pairing(c, i)), "visited_on": "2025-03-02", "services": "生活", "signer_name": "王大娘"})),
     # Money forms: a confirmed form posts and answers 303 to the journal; outside the subtree 404.
     ("GET", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", None),
     ("POST", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", _money({

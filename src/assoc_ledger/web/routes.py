@@ -32,6 +32,7 @@ from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 from assoc_ledger.web.fund_pages import yuan
 from assoc_ledger.web.import_pages import ROUTES as IMPORT_PAGES
 from assoc_ledger.web.money_pages import ROUTES as MONEY_PAGES
+from assoc_ledger.web.visit_pages import ROUTES as VISIT_PAGES
 
 LOGIN_CSRF_COOKIE = "assoc_login_csrf"
 STATIC_DIR = Path(str(files("assoc_ledger.web") / "static"))
@@ -138,4 +139,4 @@ static_router = create_static_files_router(path="/static", directories=[STATIC_D
                                            include_in_schema=False)
 
 ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
-          *MONEY_PAGES, static_router]
+          *MONEY_PAGES, *VISIT_PAGES, static_router]
