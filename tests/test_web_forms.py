@@ -218,3 +218,69 @@ def test_dashboard_shows_balances_restricted_part_and_target(web: TestClient[Any
     assert "甲镇：0.00 / 50,000.00" in web.get("/?year=2024", headers=h).text
     auditor_only_orgs = web.get("/", headers=auth_for(Role.auditor, tree.town_b.id))
     assert auditor_only_orgs.status_code == 200 and "甲镇" not in auditor_only_orgs.text
+
+
+def _pairing(session_factory: sessionmaker[Session], tree: Tree) -> int:
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from assoc_ledger.households import visits
+    from assoc_ledger.members import services as members
+    from tests import factories
+
+    with session_factory() as s:
+        head = factories.person(s, tree.village_a1.id)
+        h = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="一组",
+                                          registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        m = factories.membership(s, tree.village_a1.id)
+        members.set_volunteer(s, EVERYTHING, m.id, True, None)
+        p = visits.create_pairings(s, EVERYTHING, membership_id=m.id, household_ids=[h.id],
+                                   from_date=dt.date(2024, 1, 1), until_date=None)
+        s.commit()
+        return p[0].id
+
+
+def test_visit_form_keeps_what_was_typed_and_pays_once(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                       settings: Settings,
+                                                       session_factory: sessionmaker[Session]) -> None:
+    from assoc_ledger.households.models import Visit
+    from tests.test_access_matrix import _png
+
+    with session_factory() as s:
+        book_id = fund_service.open_book(s, settings.ledger_dir, tree.town_a.id, EVERYTHING).id
+    with session_factory() as s:
+        fund_service.post_income(s, settings.ledger_dir, EVERYTHING, book_id, key="v-seed", date="2025-01-02",
+                                 amount="500.00", source="budget", payer="镇财政所", voucher="V-0")
+    pairing = _pairing(session_factory, tree)
+    h = auth_for(Role.secretary, tree.town_a.id)
+    form = web.get(f"/visits/new?pairing_id={pairing}", headers=h)
+    assert 'accept="image/*,application/pdf" capture' in form.text
+    key = _hidden(form.text, "idempotency_key")
+    typed = {"idempotency_key": key, "pairing_id": str(pairing), "visited_on": "2025-03-02", "signer_name": "",
+             "notes": "送米面油", "goods": "大米一袋", "cash": "50.00", "voucher": "ZF-1", "flag": "", "flag_note": ""}
+    refused = web.post("/visits/new", headers=h, data=typed, files={"file": ("sheet.png", _png(), "image/png")})
+    assert refused.status_code == 400
+    assert "生产、生活、生育" in _error_of(refused.text, "services")
+    assert "签字人" in _error_of(refused.text, "signer_name")
+    assert 'value="送米面油"' in refused.text and 'value="50.00"' in refused.text
+    no_sheet = web.post("/visits/new", headers=h, data={**typed, "services": "生活", "signer_name": "王大娘"},
+                        files={"file": ("", b"", "application/octet-stream")})
+    assert no_sheet.status_code == 400 and "签字单" in _error_of(no_sheet.text, "file")
+    elsewhere = web.post("/visits/new", headers=auth_for(Role.secretary, tree.town_b.id),
+                         data={**typed, "services": "生活", "signer_name": "王大娘"},
+                         files={"file": ("sheet.png", _png(), "image/png")})
+    assert elsewhere.status_code == 404 and "不存在" in _error_of(elsewhere.text, "pairing_id")
+    before = _entries(session_factory, book_id)
+    good = {**typed, "services": ["生活", "生育"], "signer_name": "王大娘"}
+    first = web.post("/visits/new", headers=h, data=good, files={"file": ("sheet.png", _png(), "image/png")},
+                     follow_redirects=False)
+    assert first.status_code == 303, first.text
+    again = web.post("/visits/new", headers=h, data=good, files={"file": ("sheet.png", _png(), "image/png")},
+                     follow_redirects=False)
+    assert again.status_code in (303, 409)  # the same key: the cash is never paid twice
+    assert _entries(session_factory, book_id) == before + 1
+    with session_factory() as s:
+        visit = s.scalars(select(Visit).where(Visit.pairing_id == pairing)).one()
+        assert visit.services == ["生活", "生育"] and visit.signer_name == "王大娘"
+    page = web.get(first.headers["location"], headers=h)
+    assert "走访已登记" in page.text
