@@ -191,7 +191,8 @@ class HouseholdImport:
         self.report.format = sheet.format
         was_off = session.info.get("audit_off")
         session.info["audit_off"] = True  # bulk rows; one summary note at the end instead
-        if not self.dry_run and not session.in_transaction():
+        took_lock = not self.dry_run and not session.in_transaction() and not session.info.get("write_request")
+        if took_lock:
             session.info["write_request"] = True  # SQLite: hold the write lock from the first read
         keys, ids = _Seen(session, "key"), _Seen(session, "id")
         try:
@@ -208,7 +209,8 @@ class HouseholdImport:
         finally:
             keys.drop()
             ids.drop()
-            session.info.pop("write_request", None)
+            if took_lock:
+                session.info.pop("write_request", None)
             if not was_off:
                 session.info.pop("audit_off", None)
         if self.report.rows == 0:
