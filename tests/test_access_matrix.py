@@ -223,6 +223,16 @@ def _review(c: Ctx, inside: bool) -> tuple[int, int]:
         return household, review.id
 
 
+def _corrigible(c: Ctx, inside: bool) -> tuple[int, int]:
+    """A household with an event recorded by mistake: (household id, event id)."""
+    household = _household(c, inside)
+    with c.factory() as s:
+        event = households.record_event(s, EVERYTHING, household, households.event_from(
+            "hardship_start", date(2024, 6, 1), None, evidence="误登"))
+        s.commit()
+        return household, event.id
+
+
 def _volunteer(c: Ctx, inside: bool) -> int:
     with c.factory() as s:
         m = factories.membership(s, c.village_in(s, inside))
@@ -328,6 +338,8 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/api/households/{household_id:int}/events"):
         lambda c, i: (f"/api/households/{_household(c, i)}/events",
                       {"kind": "hardship_start", "date": "2025-01-01", "evidence": "低保证"}),
+    ("POST", "/api/households/{household_id:int}/events/{event_id:int}/correct"):
+        lambda c, i: ("/api/households/{}/events/{}/correct".format(*_corrigible(c, i)), {"reason": "登记有误"}),
     ("GET", "/healthz"): lambda c, i: ("/healthz", None) if i else None,
     ("GET", "/api/orgs"): lambda c, i: (f"/api/orgs?under={c.home(i)}", None),
     ("POST", "/api/orgs"): lambda c, i: ("/api/orgs", {"name": "新村", "kind": "village", "parent_id": c.home(i)}),
