@@ -29,6 +29,7 @@ from assoc_ledger.auth.guards import SYSTEM_PATH_PREFIXES, declared_perm
 from assoc_ledger.auth.scope import ROLE_PERMS, WRITE_PERMS, Perm, Role, Scope
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.db import make_engine, make_sessionmaker
+from assoc_ledger.entitlements import services as entitlements
 from assoc_ledger.fund import service as fund_service
 from assoc_ledger.households import services as households
 from assoc_ledger.households import visits
@@ -439,6 +440,23 @@ CASES: dict[tuple[str, str], Builder] = {
         lambda c, i: None if i else ("/api/fund/transfers", {
             "from_book_id": c.book(False), "to_book_id": c.book(True), "date": "2026-03-06", "amount": "1.00",
             "voucher": "M-6", "idempotency_key": _key()}),
+    # Monthly entitlements (奖励扶助): a programme of the township's own book pays its subtree.
+    ("GET", "/api/entitlements/programmes"): lambda c, i: ("/api/entitlements/programmes", None) if i else None,
+    ("POST", "/api/entitlements/programmes"):
+        lambda c, i: ("/api/entitlements/programmes", {"org_id": c.home(i) if c.book(i) else 0,
+                                                       "scheme": "only_child_reward", "first_month": "2024-01"}),
+    ("GET", "/api/entitlements/preview"):
+        lambda c, i: (f"/api/entitlements/preview?month=2024-01&org_id={_ent_programme(c, i)}", None),
+    ("POST", "/api/entitlements/runs"):
+        lambda c, i: ("/api/entitlements/runs", {"month": "2024-01", "org_id": _ent_programme(c, i)}),
+    ("GET", "/api/entitlements/runs"): lambda c, i: ("/api/entitlements/runs", None) if i else None,
+    ("GET", "/api/entitlements/runs/{run_id:int}"): lambda c, i: (f"/api/entitlements/runs/{_ent_run(c, i)}", None),
+    ("GET", "/api/entitlements/reconcile"):
+        lambda c, i: (f"/api/entitlements/reconcile?from=2024-01&to=2024-12&org_id={c.home(i)}", None),
+    ("GET", "/api/entitlements/reconcile.xlsx"):
+        lambda c, i: (f"/api/entitlements/reconcile.xlsx?from=2024-01&to=2024-12&org_id={c.home(i)}", None),
+    ("GET", "/api/entitlements/villages/{village_id:int}/roll.xlsx"):
+        lambda c, i: (f"/api/entitlements/villages/{c.village(i)}/roll.xlsx?month=2024-01", None),
     # Web pages: the same guards; forms carry their CSRF token (see test_web.py for the form flow).
     ("GET", "/"): lambda c, i: ("/", None) if i else None,
     ("GET", "/login"): lambda c, i: ("/login", None) if i else None,
@@ -450,6 +468,20 @@ CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/fund/books/{book_id:int}"): lambda c, i: (f"/fund/books/{c.posted(i)[0]}?from=&to=&q=", None),
     ("GET", "/static/{file_path:path}"): lambda c, i: ("/static/app.css", None) if i else None,
 }
+
+
+def _ent_programme(c: Ctx, inside: bool) -> int:
+    """A programme paid from the township's book; returns the township (the run's subtree)."""
+    c.book(inside)
+    with c.factory() as s:
+        entitlements.set_programme(s, EVERYTHING, c.home(inside), scheme="only_child_reward", first_month="2024-01")
+    return c.home(inside)
+
+
+def _ent_run(c: Ctx, inside: bool) -> int:
+    org = _ent_programme(c, inside)
+    with c.factory() as s:
+        return entitlements.run(s, c.ledger_dir, EVERYTHING, "2024-01", org, pay_date=date(2024, 1, 25)).id
 
 
 def _paid_book_case(c: Ctx, inside: bool) -> int:
