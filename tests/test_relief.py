@@ -515,3 +515,12 @@ def test_monthly_rule_and_scheme_shape_checks(sqlite_world: World) -> None:
         relief.create_scheme(s, EVERYTHING, code="v", name="村项目", category="general", org_id=w.tree.village_a1.id,
                              spec=relief.VersionSpec(effective_from=DAY, amount_rule="ceiling", amount="100.00"))
     assert village.value.problems[0].field == "org_id"
+
+
+def test_a_town_clerk_cannot_pay_from_the_county_book(sqlite_world: World) -> None:
+    w = sqlite_world
+    case_id = _approved(w, w.scheme(org=w.tree.county.id))
+    clerk = Principal(next(_ids), "镇出纳", (Grant(Role.secretary, w.tree.town_a.id, w.tree.town_a.path),))
+    scope = Scope(perm=Perm.fund_write, paths=(w.tree.town_a.path,), principal=clerk)
+    _refused(w, lambda: w.pay(case_id, scope), "book", "测试县计生协的公益金账簿支付")
+    assert w.case(case_id).pay_problem is None
