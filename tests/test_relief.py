@@ -524,3 +524,40 @@ def test_a_town_clerk_cannot_pay_from_the_county_book(sqlite_world: World) -> No
     scope = Scope(perm=Perm.fund_write, paths=(w.tree.town_a.path,), principal=clerk)
     _refused(w, lambda: w.pay(case_id, scope), "book", "测试县计生协的公益金账簿支付")
     assert w.case(case_id).pay_problem is None
+
+
+def test_the_database_refuses_to_rewrite_a_step(world: World) -> None:
+    from sqlalchemy import delete, update
+    from sqlalchemy.exc import DBAPIError
+
+    w = world
+    case_id = w.register(w.scheme(), user(w.tree, "r"))
+    with w.session() as s:
+        with pytest.raises(DBAPIError, match="append-only"):
+            s.execute(update(CaseStep).where(CaseStep.case_id == case_id).values(comment="改写"))
+        s.rollback()
+        with pytest.raises(DBAPIError, match="append-only"):
+            s.execute(delete(CaseStep).where(CaseStep.case_id == case_id))
+        s.rollback()
+    assert w.steps(case_id) == [("register", None, "registered")]
+
+
+def test_two_payers_at_once_post_one_entry(world: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = world
+    case_id = _approved(w, w.scheme())
+
+    def pay(_: int) -> str:
+        try:
+            return w.pay(case_id, user(w.tree, "p")).state
+        except DomainError as exc:
+            return type(exc).__name__
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(pay, range(2)))
+    assert answers.count(State.paid.value) >= 1, answers
+    with w.session() as s:
+        entries = s.scalars(select(FundEntry).where(FundEntry.idem_key.like(f"relief-case-{case_id}-%"))).all()
+        assert len(entries) == 1
+        assert w.case(case_id).fund_entry_id == entries[0].id
