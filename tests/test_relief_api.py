@@ -128,3 +128,5 @@ def test_a_case_from_registration_to_closing(api: tuple[TestClient[Any], Tree, i
                         f"&household={household}&under={tree.town_a.id}", headers=reviewer).json()
     assert [c["id"] for c in listed["items"]] == [case["id"]]
     assert client.get(f"/api/relief/cases?under={tree.town_b.id}", headers=secretary).status_code == 404
+    bad = client.get("/api/relief/cases?state=paying", headers=reviewer)
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "state"
