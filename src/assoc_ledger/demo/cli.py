@@ -45,9 +45,11 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
         load_households(db, ids, settings.upload_dir)  # 计生家庭、结对与走访
         db.commit()
     from assoc_ledger.core.errors import DomainError
+    from assoc_ledger.demo.entitlements import load_entitlements_demo
     from assoc_ledger.fund.demo import load_fund_demo
 
     try:
+        load_entitlements_demo(factory, settings)  # 2024–2025 monthly runs, before the fund year closes its months
         posted = load_fund_demo(factory, settings)
     except DomainError as exc:
         # A demo made by an older version closed its months before the entries this version adds: the books
