@@ -54,7 +54,7 @@ from assoc_ledger.orgs.services import get_org
 SOURCE_GROUPS: dict[str, tuple[str, tuple[Source, ...]]] = {
     "government": ("政府投入", (Source.budget, Source.central_transfer, Source.maintenance_fee)),
     "society": ("社会筹资", (Source.donation_person, Source.donation_company)),
-    "other": ("其他收入", (Source.interest, Source.other)),
+    "other": ("其他来源", (Source.interest, Source.other)),
 }
 
 # “县级协会‘计划生育公益金’每年投入不低于20万元，乡镇（街道）每年投入不低于5万元” (seed 003). A level's own

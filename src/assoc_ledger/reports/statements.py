@@ -155,7 +155,7 @@ def _summary(reports: dict[str, Any]) -> dict[str, str]:
     return {"income": find("income-by-source", "收入合计"),
             "government": find("income-by-source", "政府投入"),
             "society": find("income-by-source", "社会筹资"),
-            "other": find("income-by-source", "其他收入"),
+            "other": find("income-by-source", "其他来源"),
             "relief": find("spending-by-category", "relief"),
             "publicity": find("spending-by-category", "publicity"),
             "administration": find("spending-by-category", "administration"),
