@@ -415,8 +415,8 @@ def test_internal_pdf_is_pdfa3b_with_its_evidence_attached(demo: Demo) -> None:
     af = catalog["/AF"]
     # WeasyPrint lists each file specification twice in /AF (from the name tree and from the objects)
     assert isinstance(af, ArrayObject) and len({ref.idnum for ref in af}) == len(attachments)
-    for spec in af:
-        spec = spec.get_object()
+    for ref in af:
+        spec = ref.get_object()
         assert isinstance(spec, DictionaryObject)
         assert spec["/AFRelationship"] in ("/Source", "/Data")
         embedded = spec["/EF"]["/F"].get_object()
