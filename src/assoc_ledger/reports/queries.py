@@ -252,36 +252,24 @@ def _pct(part: int, whole: int) -> str:
 # --- the reports ---------------------------------------------------------------------------------------
 
 def trial_balance(session: Session, ctx: Context) -> Report:
-    """试算平衡表: every account's opening balance, debits, credits and closing balance over the subtree."""
+    """试算平衡表: every account's opening balance, movement in the period and closing balance over the
+    subtree, all from the month totals (debit positive, credit negative; each column sums to zero)."""
     opening = _by_account(account_sums(session, ctx.book_ids, None, ctx.start - dt.timedelta(days=1)))
-    debit: dict[str, int] = {}
-    credit: dict[str, int] = {}
-    if ctx.book_ids:
-        rows = session.execute(
-            select(FundPosting.account,
-                   func.sum(func.abs(FundPosting.amount_fen) + FundPosting.amount_fen) / 2,
-                   func.sum(func.abs(FundPosting.amount_fen) - FundPosting.amount_fen) / 2)
-            .where(FundPosting.book_id.in_(ctx.book_ids), FundPosting.date >= ctx.start, FundPosting.date <= ctx.end)
-            .group_by(FundPosting.account)).tuples().all()
-        for account, dr, cr in rows:
-            debit[account] = int(dr or 0)
-            credit[account] = int(cr or 0)
+    moved = _by_account(_period_sums(session, ctx))
     names = dict(session.execute(select(FundAccount.name, FundAccount.zh)
                                  .where(FundAccount.book_id.in_(ctx.book_ids))).tuples().all())
     out: list[Row] = []
-    totals = [0, 0, 0, 0]
-    for account in sorted(set(opening) | set(debit) | set(names)):
-        o, d, c = opening.get(account, 0), debit.get(account, 0), credit.get(account, 0)
-        if not (o or d or c):
+    totals = [0, 0, 0]
+    for account in sorted(set(opening) | set(moved) | set(names)):
+        o, m = opening.get(account, 0), moved.get(account, 0)
+        if not (o or m):
             continue
-        closing = o + d - c
-        for i, v in enumerate((o, d, c, closing)):
+        for i, v in enumerate((o, m, o + m)):
             totals[i] += v
-        out.append(Row((account, names.get(account, ""), _yuan(o), _yuan(d), _yuan(c), _yuan(closing)),
-                       ctx.drill([account])))
+        out.append(Row((account, names.get(account, ""), _yuan(o), _yuan(m), _yuan(o + m)), ctx.drill([account])))
     out.append(Row(("合计", "", *(_yuan(t) for t in totals)), total=True))
-    return Report("trial-balance", "试算平衡表", ("科目", "名称", "期初余额", "本期借方", "本期贷方", "期末余额"), out,
-                  ["余额借方为正、贷方为负；期初与期末合计为零即试算平衡。"])
+    return Report("trial-balance", "试算平衡表", ("科目", "名称", "期初余额", "本期发生额", "期末余额"), out,
+                  ["借方为正、贷方为负；各列合计为零即试算平衡。"])
 
 
 def _period_sums(session: Session, ctx: Context) -> dict[tuple[int, str], int]:
@@ -418,6 +406,7 @@ def _households_from_meta(session: Session, ctx: Context) -> dict[int, int]:
         return {}
     rows = session.execute(select(FundEntry.id, FundEntry.meta).where(
         FundEntry.book_id.in_(ctx.book_ids), FundEntry.date >= ctx.start, FundEntry.date <= ctx.end,
+        FundEntry.category.in_([c.value for c in RELIEF_CATEGORIES]),
         cast(FundEntry.meta, String).like('%"household"%'))).tuples().all()
     out: dict[int, int] = {}
     for entry_id, meta in rows:
@@ -465,7 +454,8 @@ def _live_relief_entries(ctx: Context) -> Any:
 
 def aided_households(session: Session, ctx: Context) -> list[Aided]:
     """Every household aided in the period, once per (book, category): roll lines by (masked ID, payee),
-    entries linked to a household by its id, other relief payments by payee."""
+    entries linked to a household by its id, other relief payments by payee. Distinct in SQL, so the cost
+    is one pass over the period's relief entries, not a row per entry in Python."""
     if not ctx.book_ids:
         return []
     where = _live_relief_entries(ctx)
@@ -479,13 +469,19 @@ def aided_households(session: Session, ctx: Context) -> list[Aided]:
         seen.setdefault(key, Aided(book, cat or "", key[2], payee))
     linked = entry_households(session, ctx)
     rolled = select(FundRoll.entry_id).where(FundRoll.book_id.in_(ctx.book_ids))
-    rows = session.execute(select(FundEntry.id, FundEntry.book_id, FundEntry.category, FundEntry.payee)
-                           .where(*where, FundEntry.id.not_in(rolled))).tuples().all()
-    for entry_id, book, category, name in rows:
-        household = linked.get(entry_id)
-        ident = f"household:{household}" if household is not None else f"payee:{name or entry_id}"
-        entry_key = (book, category or "", ident)
-        seen.setdefault(entry_key, Aided(book, category or "", ident, name or ""))
+    if linked:
+        for entry_id, book, category, name in session.execute(
+                select(FundEntry.id, FundEntry.book_id, FundEntry.category, FundEntry.payee)
+                .where(FundEntry.id.in_(list(linked)), *where)).tuples():
+            ident = f"household:{linked[entry_id]}"
+            seen.setdefault((book, category or "", ident), Aided(book, category or "", ident, name or ""))
+    others = (select(FundEntry.book_id, FundEntry.category, FundEntry.payee)
+              .where(*where, FundEntry.id.not_in(rolled)).distinct())
+    if linked:
+        others = others.where(FundEntry.id.not_in(list(linked)))
+    for book, category, name in session.execute(others).tuples():
+        ident = f"payee:{name or ''}"
+        seen.setdefault((book, category or "", ident), Aided(book, category or "", ident, name or ""))
     return list(seen.values())
 
 
@@ -570,10 +566,15 @@ def spending_by_household_kind(session: Session, ctx: Context) -> Report:
     if not ctx.book_ids:
         return Report("spending-by-household-kind", "支出按家庭类别", ("家庭类别", "名称", "户数", "金额"), [])
     linked = entry_households(session, ctx)
-    where = _live_relief_entries(ctx)
-    relief_fen = dict(session.execute(
-        select(FundEntry.id, func.sum(FundPosting.amount_fen)).join(FundPosting, FundPosting.entry_id == FundEntry.id)
-        .where(*where, FundPosting.account.in_(RELIEF_ACCOUNTS)).group_by(FundEntry.id)).tuples().all())
+    relief_fen: dict[int, int] = {}
+    if linked:
+        relief_fen = dict(session.execute(
+            select(FundPosting.entry_id, func.sum(FundPosting.amount_fen))
+            .join(FundEntry, FundEntry.id == FundPosting.entry_id)
+            .where(FundPosting.entry_id.in_(list(linked)), FundPosting.account.in_(RELIEF_ACCOUNTS),
+                   *_live_relief_entries(ctx))
+            .group_by(FundPosting.entry_id)).tuples().all())
+    relief_total = sum(f for (_, a), f in _period_sums(session, ctx).items() if a in RELIEF_ACCOUNTS)
     kinds: dict[int, list[str]] = {}
     if linked:
         for hid, kind in session.execute(select(HouseholdKind.household_id, HouseholdKind.kind)
@@ -581,12 +582,9 @@ def spending_by_household_kind(session: Session, ctx: Context) -> Report:
             kinds.setdefault(hid, []).append(kind)
     per_kind: dict[str, list[int]] = {}
     households: dict[str, set[int]] = {}
-    unlinked = 0
+    unlinked = relief_total - sum(int(f or 0) for f in relief_fen.values())
     for entry_id, fen in relief_fen.items():
-        linked_to = linked.get(entry_id)
-        if linked_to is None:
-            unlinked += int(fen or 0)
-            continue
+        linked_to = linked[entry_id]
         for kind in kinds.get(linked_to, ["none"]):
             per_kind.setdefault(kind, [0])[0] += int(fen or 0)
             households.setdefault(kind, set()).add(linked_to)
