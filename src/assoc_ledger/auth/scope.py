@@ -20,11 +20,13 @@ from assoc_ledger.core.errors import NotFound
 class Role(StrEnum):
     admin = "admin"
     secretary = "secretary"  # 秘书长 / 计生专干
-    reviewer = "reviewer"  # 审核/审批
+    reviewer = "reviewer"  # 审核人
+    approver = "approver"  # 审批人：会长、常务副会长、乡镇办公室
     auditor = "auditor"  # 审计
 
 
-ROLE_ZH = {Role.admin: "管理员", Role.secretary: "秘书长", Role.reviewer: "审核人", Role.auditor: "审计"}
+ROLE_ZH = {Role.admin: "管理员", Role.secretary: "秘书长", Role.reviewer: "审核人", Role.approver: "审批人",
+           Role.auditor: "审计"}
 
 
 class Perm(StrEnum):
@@ -40,7 +42,8 @@ class Perm(StrEnum):
     fund_read = "fund:read"
     fund_write = "fund:write"
     fund_close = "fund:close"
-    case_review = "case:review"
+    case_review = "case:review"  # 审核、驳回救助案件
+    case_approve = "case:approve"  # 审批救助案件
     audit_read = "audit:read"
     statement_sign = "statement:sign"
     user_admin = "user:admin"
@@ -52,11 +55,12 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.secretary: frozenset(_READ | {Perm.org_write, Perm.member_write, Perm.id_view, Perm.fund_write,
                                         Perm.household_write}),
     Role.reviewer: frozenset(_READ | {Perm.case_review, Perm.id_view, Perm.fund_close}),
+    Role.approver: frozenset(_READ | {Perm.case_review, Perm.case_approve, Perm.id_view}),
     Role.auditor: frozenset(_READ | {Perm.audit_read, Perm.statement_sign, Perm.id_view}),
 }
 
 WRITE_PERMS = frozenset({Perm.org_write, Perm.member_write, Perm.fund_write, Perm.household_write, Perm.fund_close,
-                         Perm.case_review, Perm.user_admin})
+                         Perm.case_review, Perm.case_approve, Perm.user_admin})
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ DEFAULT_EARMARKS: tuple[EarmarkStandard, ...] = (
 
 class AidScheme(StrEnum):
     only_child_reward = "only_child_reward"
+    special_family = "special_family"  # no built-in amount: each county sets its own (entitlements)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class SchemeSpec:
 
 SCHEMES: dict[AidScheme, SchemeSpec] = {
     AidScheme.only_child_reward: SchemeSpec("独生子女父母奖励", "元/户·月", Category.only_child_reward),
+    AidScheme.special_family: SchemeSpec("特殊家庭扶助", "元/人·月", Category.special_family),
 }
 
 

@@ -44,21 +44,29 @@ def import_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="试导入：只检查并报告错误，不写入"),
 ) -> None:
     """Import a household list (计生家庭名册). All or nothing: one bad row and nothing is written."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from assoc_ledger.auth.audit import Actor, audited_sessions, set_actor
     from assoc_ledger.auth.scope import Perm, Scope
     from assoc_ledger.households.import_households import import_households
 
     factory = audited_sessions()
-    with factory() as db, file.open("rb") as f:
+    with factory() as db, file.open("rb") as f, Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True) as bar:
         set_actor(db, Actor(None, "cli", None))
-        report = import_households(db, Scope.everything(Perm.household_write), f, dry_run=dry_run)
+        task = bar.add_task("检查并导入" if not dry_run else "检查（试导入）", total=None)
+        report = import_households(db, Scope.everything(Perm.household_write), f, dry_run=dry_run,
+                                   filename=file.name, progress=lambda n: bar.advance(task, n))
     for e in report.errors:
         console.print(f"[red]第 {e.row} 行 {e.field}：{e.message}[/red]")
     if report.errors:
-        console.print(f"[red]{len(report.errors)} 处错误，未写入任何数据[/red]")
+        more = "（仅列出前 5000 处）" if report.errors_truncated else ""
+        console.print(f"[red]{report.error_rows} 行有错误{more}，未写入任何数据[/red]")
         raise typer.Exit(1)
     verb = "可导入" if dry_run else "已导入"
-    console.print(f"[green]{verb}[/green] {report.created} 户；已存在未改动 {report.unchanged} 户")
+    console.print(f"[green]{verb}[/green] {report.created} 户（共 {report.rows} 行）；"
+                  f"已存在未改动 {report.unchanged} 户")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,208 +1,472 @@
 """Household list import (计生家庭名册) from XLSX/CSV with the roster's conventions.
 
-One row per person; rows sharing a 户编号 form one household (the head's row carries its kind). Every bad
-row is reported at once (row, column, reason); one bad row and nothing is written; a dry run writes
-nothing either. Each household goes through ``services.register_household``, so the file meets exactly
-the rules of the API; a household whose people are already registered together is left unchanged, so
-the same file twice changes nothing.
+One row per person; the rows of a household follow each other and share its 户编号 (a merged or blank
+户编号 cell continues the household above). The head's row (户主) carries the household's organisation,
+address, registration date and kinds (several kinds separated by “、”). Headers may be spelled as
+secretaries spell them and may sit under a title row; dates may be text or Excel serial numbers;
+optional columns may be absent.
+
+Rows stream in batches of households: each household becomes a :class:`bulk.HouseholdPlan` judged by
+the registry's own rules (``bulk.check_plan``); household numbers and resident IDs met earlier in the
+file are remembered in temporary tables, not in memory, so memory stays flat however long the file.
+Every bad row is reported at once (row, column, reason); a dry run, or any bad row, writes nothing.
+A household whose people are all registered together already is unchanged: the same file twice
+changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import hashlib
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
+from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.crypto import IdCipher
-from assoc_ledger.core.errors import DomainError, Problem
-from assoc_ledger.core.tabular import Columns, open_sheet
+from assoc_ledger.core.errors import Problem
+from assoc_ledger.core.tabular import BadFile, Columns, Sheet, open_sheet
+from assoc_ledger.households.bulk import HouseholdPlan, check_plan, write_plans
 from assoc_ledger.households.models import HouseholdMember
-from assoc_ledger.households.rules import KIND_ZH, KindCode, Relation
-from assoc_ledger.households.services import HOME_KINDS, KindSpec, register_household
-from assoc_ledger.members.import_roster import cell_text, parse_date
-from assoc_ledger.orgs.services import find_by_name_or_code
+from assoc_ledger.households.rules import KIND_ZH, Event, EventKind, KindCode, Relation
+from assoc_ledger.households.services import HOME_KINDS
+from assoc_ledger.members.import_roster import OrgDirectory, cell_text, parse_date
+from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.people.rules import PersonDetails, check_person
 from assoc_ledger.people.services import current_cipher, insert_people, registered
 
+BATCH_ROWS = 1000
+MAX_REPORTED_ERRORS = 5000
+
 COLUMNS = Columns(
-    aliases={"户编号": ("户号", "家庭编号"), "姓名": ("名字",), "身份证号": ("公民身份号码", "身份证号码"),
-             "与户主关系": ("关系", "与户主的关系"), "所属组织": ("所属村", "村（社区）", "所属村（社区）"),
-             "住址": ("地址", "家庭住址"), "登记日期": ("建档日期",), "家庭类别": ("类别",),
-             "认定日期": ("发证日期",), "光荣证号": ("独生子女父母光荣证号", "证号"), "认定依据": ("依据",)},
+    aliases={"户编号": ("户号", "家庭编号", "户编码", "家庭户号", "户序号"),
+             "姓名": ("名字", "成员姓名", "家庭成员姓名"),
+             "身份证号": ("公民身份号码", "身份证号码", "身份证", "证件号码"),
+             "与户主关系": ("关系", "与户主的关系", "家庭关系", "与户主关系（称谓）"),
+             "所属组织": ("所属村", "村（社区）", "所属村（社区）", "村居", "所属村居", "村（居）", "所属村（居）"),
+             "住址": ("地址", "家庭住址", "现住址"), "登记日期": ("建档日期", "建档时间", "登记时间"),
+             "家庭类别": ("类别", "家庭类型", "户类别", "计生家庭类别"),
+             "认定日期": ("发证日期", "领证日期", "发证时间", "认定时间"),
+             "光荣证号": ("独生子女父母光荣证号", "证号", "光荣证编号", "独生子女证号"),
+             "认定依据": ("依据", "证明材料")},
     required=("户编号", "姓名", "身份证号", "与户主关系", "所属组织", "登记日期"),
     marks=("姓名", "身份证号"))
-KIND_BY_TEXT = {**{k.value: k for k in KindCode}, **{v: k for k, v in KIND_ZH.items()},
-                "二女结扎户": KindCode.two_daughter}
+KIND_BY_TEXT: dict[str, KindCode] = {
+    **{k.value: k for k in KindCode}, **{v: k for k, v in KIND_ZH.items()},
+    "独生子女家庭": KindCode.only_child, "二女结扎户": KindCode.two_daughter, "二女家庭": KindCode.two_daughter,
+    "独生子女伤残户": KindCode.only_child_disabled, "伤残家庭": KindCode.only_child_disabled,
+    "独生子女死亡户": KindCode.only_child_deceased, "失独家庭": KindCode.only_child_deceased,
+    "特困家庭": KindCode.hardship, "计生特困家庭": KindCode.hardship, "意外伤害家庭": KindCode.accident}
+RELATION_BY_TEXT: dict[str, Relation] = {
+    **{r.value: r for r in Relation}, "本人": Relation.head,
+    **dict.fromkeys(("妻", "妻子", "夫", "丈夫", "爱人"), Relation.spouse),
+    **dict.fromkeys(("子", "女", "儿子", "女儿", "长子", "长女", "次子", "次女", "独子", "独女", "孩子"),
+                    Relation.child),
+    **dict.fromkeys(("父", "母", "父亲", "母亲"), Relation.parent)}
+KIND_SPLIT = re.compile(r"[、,，;；/／]+")
+# Excel's day 0 (its 1900 calendar counts a 29 February 1900 that never was, so day 60 onwards is off by one).
+EXCEL_EPOCH = date(1899, 12, 30)
+SERIAL = re.compile(r"^\d{4,5}(\.0+)?$")
+
 # Where a rule's field lands in the file.
-FIELD_COLUMN = {"name": "姓名", "resident_id": "身份证号", "relation": "与户主关系", "org_id": "所属组织",
-                "registered_on": "登记日期", "since": "认定日期", "certificate_no": "光荣证号", "kind": "家庭类别",
-                "evidence": "认定依据", "child_id": "家庭类别", "person_id": "身份证号", "members": "与户主关系"}
+EVENT_COLUMN = {"date": "认定日期", "certificate_no": "光荣证号", "evidence": "认定依据", "child_id": "家庭类别",
+                "household_kind": "家庭类别"}
+ProgressFn = Callable[[int], None]
 
 
-@dataclass
-class _Row:
-    row: int
-    person: PersonDetails
-    relation: str
-
-
-@dataclass
-class _Household:
-    key: str
-    rows: list[_Row] = field(default_factory=list)
-    org_id: int | None = None
-    address: str | None = None
-    registered_on: date | None = None
-    kind: KindSpec | None = None
-    kind_row: int | None = None
+def roster_date(value: Any) -> date:
+    """A date cell as secretaries fill it: a date, text (2008-05-01, 2008年5月1日, 20080501) or an Excel serial."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and SERIAL.match(value.strip())):
+        serial = float(value)
+        if not serial.is_integer() or not 1 <= serial <= 2958465:
+            raise ValueError("日期格式无效，应为 YYYY-MM-DD")
+        return EXCEL_EPOCH + timedelta(days=int(serial))
+    if isinstance(value, datetime):
+        return value.date()
+    return parse_date(value)
 
 
 @dataclass
 class Report:
     dry_run: bool
     committed: bool = False
+    format: str = ""
+    sha256: str = ""
+    rows: int = 0
     households: int = 0
-    created: int = 0
+    created: int = 0  # on a dry run: would be created
     unchanged: int = 0
+    error_rows: int = 0
     errors: list[Problem] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def add(self, problem: Problem) -> None:
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(problem)
+        else:
+            self.errors_truncated = True
+
+    def summary(self) -> dict[str, Any]:
+        return {"rows": self.rows, "households": self.households, "created": self.created,
+                "unchanged": self.unchanged, "format": self.format, "file_sha256": self.sha256}
+
+
+@dataclass
+class _Member:
+    row: int
+    relation: Relation | None
+    details: PersonDetails | None
+    lookup: str | None = None
+
+
+@dataclass
+class _Group:
+    """The rows of one household as read; ``problems`` per row number."""
+
+    key: str
+    first_row: int
+    members: list[_Member] = field(default_factory=list)
+    head: dict[str, Any] | None = None  # the head row's household cells
+    head_row: int = 0
+    problems: dict[int, list[Problem]] = field(default_factory=dict)
+
+    def bad(self, row: int, column: str, message: str) -> None:
+        self.problems.setdefault(row, []).append(Problem(column, message, row))
+
+
+class _Seen:
+    """Values met earlier in this file with their row: a temporary table, so memory does not grow with the file."""
+
+    def __init__(self, session: Session, what: str) -> None:
+        self.session = session
+        self.table = f"household_seen_{what}_{uuid.uuid4().hex[:10]}"
+        suffix = " ON COMMIT DROP" if session.get_bind().dialect.name == "postgresql" else ""
+        session.execute(text(f"CREATE TEMPORARY TABLE {self.table} "
+                             f"(value VARCHAR(200) PRIMARY KEY, row_no INTEGER NOT NULL){suffix}"))
+
+    def earlier(self, values: Sequence[str]) -> dict[str, int]:
+        if not values:
+            return {}
+        stmt = text(f"SELECT value, row_no FROM {self.table} WHERE value IN :v"  # noqa: S608 - our own table
+                    ).bindparams(bindparam("v", expanding=True))
+        return {r[0]: int(r[1]) for r in self.session.execute(stmt, {"v": list(values)})}
+
+    def add(self, pairs: dict[str, int]) -> None:
+        if pairs:
+            self.session.execute(text(f"INSERT INTO {self.table} (value, row_no) VALUES (:v, :r)"),  # noqa: S608
+                                 [{"v": v, "r": r} for v, r in pairs.items()])
+
+    def drop(self) -> None:
+        with contextlib.suppress(Exception):  # in a failed transaction the rollback drops it anyway
+            self.session.execute(text(f"DROP TABLE IF EXISTS {self.table}"))
+
+
+class HouseholdImport:
+    """One import over a stream of rows; see the module docstring for the rules."""
+
+    def __init__(self, session: Session, scope: Scope, *, dry_run: bool, cipher: IdCipher | None = None,
+                 today: date | None = None, progress: ProgressFn | None = None, batch_rows: int = BATCH_ROWS) -> None:
+        self.session = session
+        self.scope = scope
+        self.dry_run = dry_run
+        self.cipher = cipher or current_cipher()
+        self.today = today or date.today()
+        self.progress = progress
+        self.batch_rows = batch_rows
+        self.report = Report(dry_run=dry_run)
+        self.orgs = OrgDirectory(session, scope)
+        self.homes = set(session.scalars(select(Organisation.id).where(Organisation.kind.in_(HOME_KINDS))))
+
+    def run(self, sheet: Sheet) -> Report:
+        session = self.session
+        self.report.format = sheet.format
+        was_off = session.info.get("audit_off")
+        session.info["audit_off"] = True  # bulk rows; one summary note at the end instead
+        if not self.dry_run and not session.in_transaction():
+            session.info["write_request"] = True  # SQLite: hold the write lock from the first read
+        keys, ids = _Seen(session, "key"), _Seen(session, "id")
+        try:
+            batch: list[_Group] = []
+            rows = 0
+            for group in self._groups(sheet):
+                batch.append(group)
+                rows += len(group.members) or 1
+                if rows >= self.batch_rows:
+                    self._batch(batch, keys, ids)
+                    batch, rows = [], 0
+            if batch:
+                self._batch(batch, keys, ids)
+        finally:
+            keys.drop()
+            ids.drop()
+            session.info.pop("write_request", None)
+            if not was_off:
+                session.info.pop("audit_off", None)
+        if self.report.rows == 0:
+            raise BadFile("文件中没有数据行", field="file")
+        return self.report
+
+    # Reading -------------------------------------------------------------------------------------
+
+    def _groups(self, sheet: Sheet) -> Iterator[_Group]:
+        columns = sheet.columns
+        current: _Group | None = None
+
+        def raw(cells: Sequence[Any], name: str) -> Any:
+            i = columns.get(name)
+            return cells[i] if i is not None and i < len(cells) else None
+
+        for number, cells in sheet.rows:
+            if not any(cell_text(c) for c in cells):
+                continue
+            self.report.rows += 1
+            key = cell_text(raw(cells, "户编号"))
+            if not key and current is None:
+                lone = _Group("", number)
+                lone.bad(number, "户编号", "必填（第一户的户编号不能为空）")
+                yield lone
+                continue
+            if key and (current is None or key != current.key):
+                if current is not None:
+                    yield current
+                current = _Group(key, number)
+            assert current is not None
+            self._member(current, number, cells, raw)
+        if current is not None:
+            yield current
+
+    def _member(self, group: _Group, number: int, cells: Sequence[Any], raw: Callable[[Sequence[Any], str], Any]
+                ) -> None:
+        rid = raw(cells, "身份证号")
+        details, problems = check_person(cell_text(raw(cells, "姓名")),
+                                         "" if isinstance(rid, float) else cell_text(rid))
+        for p in problems:
+            if p.field == "resident_id" and isinstance(rid, float):
+                group.bad(number, "身份证号",
+                          "身份证号被 Excel 存成了数字，后几位已丢失：请把该列设为“文本”格式后重新填写")
+            else:
+                group.bad(number, {"name": "姓名", "resident_id": "身份证号"}.get(p.field, p.field), p.message)
+        relation_text = cell_text(raw(cells, "与户主关系"))
+        relation = RELATION_BY_TEXT.get(relation_text)
+        if relation is None:
+            group.bad(number, "与户主关系", "应为 户主、配偶、子女、父母 或 其他" if relation_text else "必填")
+        group.members.append(_Member(number, relation, details,
+                                     self.cipher.lookup(details.resident_id.number) if details else None))
+        if relation is Relation.head:
+            if group.head is not None:
+                group.bad(number, "与户主关系",
+                          f"户编号 {group.key} 已在第{group.head_row}行登记了户主，每户只能有一名户主")
+                return
+            group.head_row = number
+            group.head = {c: raw(cells, c) for c in ("所属组织", "住址", "登记日期", "家庭类别", "认定日期", "光荣证号",
+                                                     "认定依据")}
+
+    # Judging -------------------------------------------------------------------------------------
+
+    def _plan(self, group: _Group) -> HouseholdPlan | None:
+        """The household as a plan, or None with its problems noted on the group."""
+        head, row = group.head, group.head_row
+        if head is None:
+            if group.key and not group.problems:  # not said twice of a household split in two
+                group.bad(group.first_row, "与户主关系", f"户编号 {group.key} 没有户主（与户主关系填“户主”的一行）")
+            return None
+        org_id = 0
+        org_text = cell_text(head["所属组织"])
+        found = self.orgs.resolve(org_text) if org_text else "必填"
+        if isinstance(found, str):
+            group.bad(row, "所属组织", found)
+        elif found.id not in self.homes:
+            group.bad(row, "所属组织", "家庭应登记在村或社区")
+        else:
+            org_id = found.id
+        registered_on = self._date(group, row, "登记日期", head["登记日期"], required=True)
+        kinds: list[KindCode] = []
+        for part in (p.strip() for p in KIND_SPLIT.split(cell_text(head["家庭类别"])) if p.strip()):
+            kind = KIND_BY_TEXT.get(part)
+            if kind is None:
+                group.bad(row, "家庭类别", f"未知类别“{part}”，可选：" + "、".join(KIND_ZH.values()))
+            elif kind not in kinds:
+                kinds.append(kind)
+        since = self._date(group, row, "认定日期", head["认定日期"], required=bool(kinds))
+        if group.problems or registered_on is None or not all(m.details for m in group.members):
+            return None
+        people = [m.lookup for m in group.members if m.lookup]
+        children = [i for i, m in enumerate(group.members) if m.relation is Relation.child]
+        events: list[Event] = []
+        for kind in kinds:
+            assert since is not None  # required when kinds are given
+            evidence = cell_text(head["认定依据"]) or None
+            if kind is KindCode.only_child:
+                if len(children) > 1:
+                    group.bad(row, "家庭类别", f"本户登记了{len(children)}名子女，不能认定为独生子女户")
+                    return None
+                events.append(Event(EventKind.certificate_issued, since, data={
+                    "certificate_no": cell_text(head["光荣证号"]), "child_id": children[0] if children else None,
+                    "evidence": evidence}))
+            elif kind is KindCode.hardship:
+                events.append(Event(EventKind.hardship_start, since, data={"evidence": evidence}))
+            else:
+                events.append(Event(EventKind.kind_added, since, data={"kind": kind.value, "evidence": evidence}))
+        return HouseholdPlan(org_id=org_id, address=cell_text(head["住址"]) or None, registered_on=registered_on,
+                             people=people, members=[(i, m.relation.value) for i, m in enumerate(group.members)
+                                                     if m.relation is not None],
+                             events=events)
+
+    def _date(self, group: _Group, row: int, column: str, value: Any, *, required: bool) -> date | None:
+        if value is None or cell_text(value) == "":
+            if required:
+                group.bad(row, column, "必填" if column == "登记日期" else "填写家庭类别时必填")
+            return None
+        try:
+            return roster_date(value)
+        except ValueError as exc:
+            group.bad(row, column, str(exc))
+            return None
+
+    def _rules(self, group: _Group, plan: HouseholdPlan) -> None:
+        births = {i: m.details.resident_id.birth_date for i, m in enumerate(group.members) if m.details}
+        for p in check_plan(plan, births, self.today):
+            where = re.match(r"^(members|events)\[(\d+)\]\.(\w+)$", p.field)
+            if where and where[1] == "members":
+                m = group.members[int(where[2])]
+                group.bad(m.row, "与户主关系" if where[3] == "relation" else "身份证号", p.message)
+            elif where:
+                group.bad(group.head_row, EVENT_COLUMN.get(where[3], "家庭类别"), p.message)
+            else:
+                group.bad(group.head_row, {"registered_on": "登记日期"}.get(p.field, "与户主关系"), p.message)
+
+    # A batch ---------------------------------------------------------------------------------------
+
+    def _batch(self, groups: list[_Group], keys: _Seen, ids: _Seen) -> None:
+        report = self.report
+        report.households += sum(1 for g in groups if g.key)
+        self._in_file(groups, keys, ids)
+        plans = {id(g): self._plan(g) for g in groups}
+        for g in groups:
+            plan = plans[id(g)]
+            if plan is not None:
+                self._rules(g, plan)
+        to_write = self._against_system([g for g in groups if not g.problems and plans[id(g)] is not None], plans)
+        for g in groups:
+            for row in sorted(g.problems):
+                report.error_rows += 1
+                for p in g.problems[row]:
+                    report.add(p)
+        report.created += len(to_write)
+        if not self.dry_run and report.error_rows == 0 and to_write:
+            self._write(to_write)
+        if self.progress:
+            self.progress(sum(len(g.members) for g in groups))
+
+    def _in_file(self, groups: list[_Group], keys: _Seen, ids: _Seen) -> None:
+        """A household number or a resident ID met earlier in the file (earlier batches or this one)."""
+        earlier_keys = keys.earlier(sorted({g.key for g in groups if g.key}))
+        new_keys: dict[str, int] = {}
+        for g in groups:
+            if not g.key:
+                continue
+            prev = earlier_keys.get(g.key) or new_keys.get(g.key)
+            if prev is not None:
+                g.bad(g.first_row, "户编号", f"户编号 {g.key} 已在第{prev}行出现：同一户的成员应连续排列")
+            else:
+                new_keys[g.key] = g.first_row
+        keys.add(new_keys)
+        numbered = [(g, m, m.lookup) for g in groups for m in g.members if m.lookup]
+        earlier_ids = ids.earlier(sorted({h for _, _, h in numbered}))
+        new_ids: dict[str, int] = {}
+        for g, m, h in numbered:
+            prev = earlier_ids.get(h) or new_ids.get(h)
+            if prev is not None:
+                g.bad(m.row, "身份证号", f"与文件第{prev}行的身份证号重复（同一人同一时间只能属于一户）")
+            else:
+                new_ids[h] = m.row
+        ids.add(new_ids)
+
+    def _against_system(self, groups: list[_Group], plans: dict[int, HouseholdPlan | None]
+                        ) -> list[tuple[_Group, HouseholdPlan]]:
+        """Who is registered already: the same household again is unchanged; a person of another one is refused."""
+        lookups = [m.lookup for g in groups for m in g.members if m.lookup]
+        known = registered(self.session, lookups)
+        homes = {r.person_id: r.household_id for r in self.session.execute(
+            select(HouseholdMember.person_id, HouseholdMember.household_id)
+            .where(HouseholdMember.person_id.in_([k.id for k in known.values()])))} if known else {}
+        out: list[tuple[_Group, HouseholdPlan]] = []
+        for g in groups:
+            plan = plans[id(g)]
+            assert plan is not None
+            theirs = [known.get(m.lookup or "") for m in g.members]
+            their_homes = {homes.get(k.id) for k in theirs if k is not None}
+            if all(theirs) and len(their_homes) == 1 and None not in their_homes:
+                self.report.unchanged += 1  # registered together already: the same file again
+                continue
+            for m, k in zip(g.members, theirs, strict=True):
+                if k is None:
+                    continue
+                assert m.details is not None
+                if k.name != m.details.name:
+                    g.bad(m.row, "姓名", "该身份证号已登记，但姓名与系统中的记录不一致")
+                elif homes.get(k.id) is not None:
+                    g.bad(m.row, "身份证号", "该人员已是另一户的成员，同一人同一时间只能属于一户"
+                          + self._pointer(homes[k.id]))
+                elif not self._visible(k.org_id):
+                    g.bad(m.row, "身份证号", "该身份证号已在其他组织登记，不在您的管理范围内")
+            if not g.problems:
+                out.append((g, plan))
+        return out
+
+    def _pointer(self, household_id: int) -> str:
+        from assoc_ledger.households.models import Household
+
+        org_id = self.session.scalar(select(Household.org_id).where(Household.id == household_id))
+        return f"（家庭编号 {household_id}）" if org_id is not None and self._visible(org_id) else ""
+
+    def _visible(self, org_id: int) -> bool:
+        org = self.orgs.by_id.get(org_id)
+        return org is not None and self.scope.contains(org.path)
+
+    def _write(self, batch: list[tuple[_Group, HouseholdPlan]]) -> None:
+        lookups = {m.lookup for g, _ in batch for m in g.members if m.lookup}
+        known = {h: r.id for h, r in registered(self.session, lookups).items()}
+        new: list[tuple[PersonDetails, int]] = []
+        for g, plan in batch:
+            new += [(m.details, plan.org_id) for m in g.members if m.details and m.lookup not in known]
+        person_ids = known | insert_people(self.session, self.cipher, new)
+        write_plans(self.session, [plan for _, plan in batch], person_ids)
+
+
+def file_sha256(f: IO[bytes]) -> str:
+    f.seek(0)
+    h = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    f.seek(0)
+    return h.hexdigest()
 
 
 def import_households(session: Session, scope: Scope, f: IO[bytes], *, dry_run: bool,
-                      cipher: IdCipher | None = None) -> Report:
-    cipher = cipher or current_cipher()
-    report = Report(dry_run=dry_run)
+                      cipher: IdCipher | None = None, today: date | None = None, progress: ProgressFn | None = None,
+                      filename: str | None = None) -> Report:
+    """Import one file and commit it, or (dry run, or any bad row) roll everything back."""
+    digest = file_sha256(f)
     with open_sheet(f, COLUMNS) as sheet:
-        groups = _read(session, scope, sheet.columns, sheet.rows, report)
-    report.households = len(groups)
-    if not report.errors:
-        for household in groups.values():
-            _write(session, scope, cipher, household, report)
-    if report.errors or dry_run:
+        report = HouseholdImport(session, scope, dry_run=dry_run, cipher=cipher, today=today,
+                                 progress=progress).run(sheet)
+    report.sha256 = digest
+    if report.error_rows or dry_run:
         session.rollback()
-    else:
-        session.commit()
-        report.committed = True
+        return report
+    if report.created:
+        audit.note(session, "households.import", "household_import", digest,
+                   scope.paths[0] if len(scope.paths) == 1 else None, after=report.summary(),
+                   note_text=f"导入计生家庭名册 {(filename or '')[:200]}".strip())
+    session.commit()
+    report.committed = True
     return report
-
-
-def _read(session: Session, scope: Scope, columns: dict[str, int], rows: Iterator[tuple[int, Any]],
-          report: Report) -> dict[str, _Household]:
-    groups: dict[str, _Household] = {}
-    orgs: dict[str, int | str] = {}  # cell text -> organisation id, or why not
-
-    def cell(cells: Any, name: str) -> str:
-        i = columns.get(name)
-        return cell_text(cells[i]) if i is not None and i < len(cells) else ""
-
-    for number, cells in rows:
-        if not any(cell_text(c) for c in cells):
-            continue
-        bad = report.errors.append
-        key = cell(cells, "户编号")
-        if not key:
-            bad(Problem("户编号", "必填", number))
-            continue
-        details, problems = check_person(cell(cells, "姓名"), cell(cells, "身份证号"))
-        for p in problems:
-            bad(Problem(FIELD_COLUMN.get(p.field, p.field), p.message, number))
-        relation = cell(cells, "与户主关系")
-        if relation not in {r.value for r in Relation}:
-            bad(Problem("与户主关系", "应为 户主、配偶、子女、父母 或 其他", number))
-        household = groups.setdefault(key, _Household(key))
-        if details is not None:
-            household.rows.append(_Row(number, details, relation))
-        if relation != Relation.head:
-            continue
-        org_text = cell(cells, "所属组织")
-        if org_text not in orgs:
-            orgs[org_text] = _org(session, scope, org_text)
-        found = orgs[org_text]
-        if isinstance(found, str):
-            bad(Problem("所属组织", found, number))
-        else:
-            household.org_id = found
-        household.address = cell(cells, "住址") or None
-        try:
-            household.registered_on = parse_date(cells[columns["登记日期"]])
-        except (ValueError, IndexError) as exc:
-            bad(Problem("登记日期", str(exc), number))
-        kind_text = cell(cells, "家庭类别")
-        if kind_text:
-            household.kind_row = number
-            kind = KIND_BY_TEXT.get(kind_text)
-            if kind is None:
-                bad(Problem("家庭类别", "未知类别，可选：" + "、".join(KIND_ZH.values()), number))
-                continue
-            try:
-                since = parse_date(cells[columns["认定日期"]]) if "认定日期" in columns else None
-            except ValueError as exc:
-                bad(Problem("认定日期", str(exc), number))
-                continue
-            if since is None:
-                bad(Problem("认定日期", "填写家庭类别时必填", number))
-                continue
-            household.kind = KindSpec(kind.value, since, cell(cells, "认定依据") or None,
-                                      cell(cells, "光荣证号") or None)
-    for household in groups.values():
-        heads = [r for r in household.rows if r.relation == Relation.head]
-        if len(heads) != 1 and household.rows:
-            report.errors.append(Problem("与户主关系", f"户编号 {household.key} 须有且只有一名户主",
-                                         household.rows[0].row))
-    return groups
-
-
-def _org(session: Session, scope: Scope, text: str) -> int | str:
-    try:
-        org = find_by_name_or_code(session, text) if text else None
-    except DomainError as exc:
-        return exc.detail
-    if org is None or not scope.contains(org.path):
-        return "组织不存在或不在您的管理范围内"
-    if org.kind not in HOME_KINDS:
-        return "家庭应登记在村或社区"
-    return org.id
-
-
-def _write(session: Session, scope: Scope, cipher: IdCipher, household: _Household, report: Report) -> None:
-    lookups = [cipher.lookup(r.person.resident_id.number) for r in household.rows]
-    known = registered(session, lookups)
-    homes = {m.person_id: m.household_id for m in session.scalars(
-        select(HouseholdMember).where(HouseholdMember.person_id.in_([k.id for k in known.values()])))}
-    if len(known) == len(lookups) and len({homes.get(k.id) for k in known.values()}) == 1 and \
-            None not in {homes.get(k.id) for k in known.values()}:
-        report.unchanged += 1  # already registered together: the same file again
-        return
-    assert household.org_id is not None and household.registered_on is not None  # checked in _read
-    new = [(r.person, household.org_id) for r, h in zip(household.rows, lookups, strict=True) if h not in known]
-    ids = {h: k.id for h, k in known.items()} | insert_people(session, cipher, new)
-    members = [(ids[h], r.relation) for r, h in zip(household.rows, lookups, strict=True)]
-    head_row = next(r.row for r in household.rows if r.relation == Relation.head)
-    kinds: list[KindSpec] = []
-    if household.kind is not None:
-        child = [ids[h] for r, h in zip(household.rows, lookups, strict=True) if r.relation == Relation.child]
-        kinds.append(KindSpec(household.kind.kind, household.kind.since, household.kind.evidence,
-                              household.kind.certificate_no, child[0] if len(child) == 1 else None))
-    try:
-        with session.begin_nested():
-            register_household(session, scope, org_id=household.org_id, address=household.address,
-                               registered_on=household.registered_on, members=members, kinds=kinds)
-    except DomainError as exc:
-        for p in exc.problems or (Problem(exc.field or "", exc.detail),):
-            row = _row_of(p.field, household, head_row)
-            column = FIELD_COLUMN.get(p.field.rsplit(".", 1)[-1], p.field)
-            report.errors.append(Problem(column, p.message, row))
-        return
-    report.created += 1
-
-
-def _row_of(field_name: str, household: _Household, head_row: int) -> int:
-    """members[i].x is the i-th row of the household; anything about its kinds is the head's row."""
-    if field_name.startswith("members[") and "]" in field_name:
-        i = int(field_name[len("members["):field_name.index("]")])
-        return household.rows[i].row
-    return household.kind_row or head_row if field_name.startswith("kinds[") else head_row

@@ -12,8 +12,10 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.schemas import MAX_ID, Id, OptionalId
 from assoc_ledger.households import services
-from assoc_ledger.households.rules import KindCode
+from assoc_ledger.households.rules import Event, KindCode
 from assoc_ledger.households.schemas import (
+    CorrectionIn,
+    CorrectionOut,
     DismissIn,
     EventIn,
     EventOut,
@@ -57,12 +59,19 @@ class HouseholdController(Controller):
 
     @post("/{household_id:int}/events", opt=requires(Perm.household_write), sync_to_thread=True)
     def record_event(self, db: Session, org_scope: Scope, household_id: Id, data: EventIn) -> EventOut:
-        event = services.event_from(
-            data.kind.value, data.date, data.person_id, relation=data.relation.value if data.relation else None,
-            to_org_id=data.to_org_id, out_of_county=data.out_of_county, address=data.address,
-            certificate_no=data.certificate_no, child_id=data.child_id,
-            kind=data.household_kind.value if data.household_kind else None, evidence=data.evidence, note=data.note)
-        return EventOut.of(services.record_event(db, org_scope, household_id, event, review_id=data.review_id))
+        return EventOut.of(services.record_event(db, org_scope, household_id, _event(data),
+                                                 review_id=data.review_id))
+
+    @post("/{household_id:int}/events/{event_id:int}/correct", opt=requires(Perm.household_write),
+          sync_to_thread=True)
+    def correct_event(self, db: Session, org_scope: Scope, household_id: Id, event_id: Id,
+                      data: CorrectionIn) -> CorrectionOut:
+        """更正：以一条更正事件作废登记有误的事件（原事件保留），并可同时登记实际发生的事件。"""
+        correction, replacement = services.correct_event(
+            db, org_scope, household_id, event_id, data.reason,
+            _event(data.replacement) if data.replacement is not None else None)
+        return CorrectionOut(correction=EventOut.of(correction),
+                             replacement=EventOut.of(replacement) if replacement is not None else None)
 
     @get("/{household_id:int}/reviews", opt=requires(Perm.household_read), sync_to_thread=True)
     def reviews(self, db: Session, org_scope: Scope, household_id: Id, include_closed: bool = False) -> list[ReviewOut]:
@@ -75,6 +84,14 @@ class HouseholdController(Controller):
     def dismiss(self, db: Session, org_scope: Scope, household_id: Id, review_id: Id, data: DismissIn) -> ReviewOut:
         review = services.dismiss_review(db, org_scope, household_id, review_id, data.reason)
         return ReviewOut.of(review, services.CHANGES)
+
+
+def _event(data: EventIn) -> Event:
+    return services.event_from(
+        data.kind.value, data.date, data.person_id, relation=data.relation.value if data.relation else None,
+        to_org_id=data.to_org_id, out_of_county=data.out_of_county, address=data.address,
+        certificate_no=data.certificate_no, child_id=data.child_id,
+        kind=data.household_kind.value if data.household_kind else None, evidence=data.evidence, note=data.note)
 
 
 def _detail(db: Session, scope: Scope, household_id: int, on: date | None,

@@ -56,6 +56,7 @@ class EventKind(StrEnum):
     hardship_end = "hardship_end"  # 特困结束
     kind_added = "kind_added"  # 其他类别认定
     kind_removed = "kind_removed"  # 其他类别退出
+    correction = "correction"  # 更正：作废一条登记有误的事件（原事件保留，更正后的事实另行登记）
 
 
 EVENT_ZH: dict[EventKind, str] = {
@@ -63,6 +64,7 @@ EVENT_ZH: dict[EventKind, str] = {
     EventKind.move_in: "迁入", EventKind.divorce: "离婚", EventKind.certificate_issued: "光荣证发证",
     EventKind.certificate_revoked: "光荣证注销", EventKind.hardship_start: "特困开始",
     EventKind.hardship_end: "特困结束", EventKind.kind_added: "类别认定", EventKind.kind_removed: "类别退出",
+    EventKind.correction: "更正",
 }
 
 # Kinds with their own events; the rest come and go through kind_added / kind_removed with evidence.
@@ -121,10 +123,25 @@ class Facts:
         return next((k for k in self.kinds if k.kind == code), None)
 
 
+def in_force(events: Iterable[Event]) -> list[Event]:
+    """The events that stand: without corrections and without the events they void.
+
+    A correction voids its event whatever the date asked about (the event was wrong from the start), but
+    only from when the correction was recorded: filter by ``known_at`` before calling this.
+    """
+    events = list(events)
+    voided = {e.data.get("corrects") for e in events if e.kind is EventKind.correction}
+    return [e for e in events if e.kind is not EventKind.correction and e.id not in voided]
+
+
 def fold(events: Iterable[Event], on: date | None = None, known_at: datetime | None = None) -> Facts:
-    """The facts true on ``on`` (effective date) as recorded by ``known_at`` (recorded time); None = no limit."""
-    chosen = [e for e in events if (on is None or e.effective_on <= on)
-              and (known_at is None or e.recorded_at is None or e.recorded_at <= known_at)]
+    """The facts true on ``on`` (effective date) as recorded by ``known_at`` (recorded time); None = no limit.
+
+    What was true and what we knew are two questions: an event corrected later is still part of what we
+    knew before the correction was recorded (``known_at`` earlier than it), and not of what was true.
+    """
+    known = [e for e in events if known_at is None or e.recorded_at is None or e.recorded_at <= known_at]
+    chosen = [e for e in in_force(known) if on is None or e.effective_on <= on]
     facts = Facts()
     for event in sorted(chosen, key=lambda e: (e.effective_on, e.id)):
         facts = apply(facts, event)
@@ -221,6 +238,14 @@ def check_event(before: Facts, event: Event, births: Mapping[int, date], today: 
     if when < registered_on:
         problems.append(Problem("date", f"事件日期早于本户登记日期 {registered_on}"))
     person = event.person_id
+    whole_move_in = event.kind is EventKind.move_in and person is None
+    if before.registered and not before.active and not whole_move_in:
+        problems.append(Problem("date", "本户此时已全户迁出本县，须先登记全户迁回"))
+    if before.registered and before.active and whole_move_in and not d.get("to_org_id"):
+        problems.append(Problem("to_org_id", "本户此时没有迁出本县，全户迁移请填写迁入组织"))
+    if event.kind is EventKind.move_out and person is None and d.get("to_org_id") == before.org_id \
+            and before.org_id is not None:
+        problems.append(Problem("to_org_id", "迁入组织与本户此时所在组织相同"))
     if event.kind in PERSON_EVENTS and person is None:
         problems.append(Problem("person_id", "该事件须指明家庭成员"))
     if person is not None and when < births[person]:
@@ -290,6 +315,20 @@ def _check_other_kind(kind: EventKind, d: Mapping[str, Any], held: set[KindCode]
         return [Problem("household_kind", f"本户已认定为{KIND_ZH[code]}")]
     if kind is EventKind.kind_removed and code not in held:
         return [Problem("household_kind", f"本户不是{KIND_ZH[code]}")]
+    return []
+
+
+def check_history(events: Iterable[Event], births: Mapping[int, date], today: date,
+                  registered_on: date) -> list[Problem]:
+    """Every event judged again in order (after a correction removes one): the first that no longer fits, named."""
+    facts = Facts()
+    for e in sorted(in_force(events), key=lambda e: (e.effective_on, e.id)):
+        if e.kind is not EventKind.registered:
+            found = check_event(facts, e, births, max(today, e.effective_on), registered_on)
+            if found:
+                return [Problem("event_id", f"更正后，已登记的 {e.effective_on}“{EVENT_ZH[e.kind]}”事件将不能成立："
+                                            f"{found[0].message}")]
+        facts = apply(facts, e)
     return []
 
 

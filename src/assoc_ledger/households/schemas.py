@@ -50,6 +50,12 @@ class EventIn(Schema):
     review_id: IdField | None = Field(default=None, description="登记此事件即处理该待核实事项")
 
 
+class CorrectionIn(Schema):
+    reason: str = Field(min_length=2, max_length=500, description="更正理由（原事件保留在历史中）")
+    replacement: EventIn | None = Field(default=None, description="实际发生的事件（如日期有误时的正确日期）；"
+                                                                  "为空表示原事件根本没有发生")
+
+
 class DismissIn(Schema):
     reason: str = Field(min_length=2, max_length=500, description="不予登记的理由")
 
@@ -130,6 +136,11 @@ class EventOut(Schema):
     def of(cls, e: HouseholdEvent) -> EventOut:
         return cls(id=e.id, kind=e.kind, label=EVENT_ZH[EventKind(e.kind)], date=e.effective_on,
                    person_id=e.person_id, data=e.data or {}, recorded_at=e.recorded_at, recorded_by=e.recorded_by)
+
+
+class CorrectionOut(Schema):
+    correction: EventOut
+    replacement: EventOut | None
 
 
 class HouseholdDetail(Schema):

@@ -7,7 +7,7 @@ home organisation) is rebuilt from the fold of all events after each one, never 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -29,9 +29,11 @@ from assoc_ledger.households.rules import (
     EventKind,
     Facts,
     KindCode,
+    check_history,
     check_registration,
     check_timeline,
     fold,
+    in_force,
     people_in,
 )
 from assoc_ledger.orgs.models import Organisation, OrgKind
@@ -238,7 +240,7 @@ def record(session: Session, household: Household, event: Event, today: date | N
     # One writer per household at a time (PostgreSQL; SQLite's write lock already serialises): the fold
     # below must see every event committed before this one, or the projection would miss it.
     session.execute(select(Household.id).where(Household.id == household.id).with_for_update())
-    past = [_value(r) for r in events_of(session, household.id)]
+    past = in_force(_value(r) for r in events_of(session, household.id))
     births = _births(session, people_in([*past, event]))
     problems = check_timeline(past, event, births, today, household.registered_on)
     if problems:
@@ -254,6 +256,54 @@ def record(session: Session, household: Household, event: Event, today: date | N
         if person is not None and person.died_on is None:
             people_services.record_death(session, person, event.effective_on)
     return row
+
+
+# Not corrected here: a registration (re-register the household instead) and a death (the person's own
+# record and their memberships heard of it through the people area, which keeps deaths final).
+NOT_CORRECTABLE = frozenset({EventKind.registered, EventKind.correction, EventKind.death})
+
+
+def correct_event(session: Session, scope: Scope, household_id: int, event_id: int, reason: str,
+                  replacement: Event | None = None, today: date | None = None
+                  ) -> tuple[HouseholdEvent, HouseholdEvent | None]:
+    """更正: void a wrongly recorded event with a correcting event (the wrong one stays in the log), and record
+    what was really true, if anything, in its place. The history without it must still hold together."""
+    today = today or date.today()
+    household = get_household(session, scope, household_id)
+    session.execute(select(Household.id).where(Household.id == household.id).with_for_update())
+    if not reason.strip():
+        raise Invalid("须写明更正理由", field="reason")
+    rows = events_of(session, household.id)
+    target = next((r for r in rows if r.id == event_id), None)
+    if target is None:
+        raise NotFound("事件不存在", field="event_id")
+    values = [_value(r) for r in rows]
+    standing = in_force(values)
+    if all(e.id != event_id for e in standing):
+        raise Conflict("该事件已被更正", field="event_id")
+    if EventKind(target.kind) in NOT_CORRECTABLE:
+        raise DomainError("登记与死亡事件不能在此更正" if target.kind != EventKind.correction else "更正不能再更正",
+                          field="event_id")
+    remaining = [e for e in standing if e.id != event_id]
+    births = _births(session, people_in([*values, *([replacement] if replacement else [])]))
+    if replacement is not None:
+        for name, pid in (("person_id", replacement.person_id), ("child_id", replacement.data.get("child_id"))):
+            if isinstance(pid, int):
+                try:
+                    get_person(session, scope, pid)
+                except NotFound as exc:
+                    raise NotFound("人员不存在", field=name) from exc
+        problems = check_timeline(remaining, replacement, births, today, household.registered_on) or check_history(
+            [*remaining, replace(replacement, id=max(e.id for e in values) + 1)], births, today,
+            household.registered_on)
+    else:
+        problems = check_history(remaining, births, today, household.registered_on)
+    if problems:
+        raise DomainError(problems=problems)
+    correction = _append(session, household, Event(EventKind.correction, target.effective_on,
+                                                   data={"corrects": event_id, "reason": reason.strip()}))
+    new = record(session, household, replacement, today=today, scope=scope) if replacement is not None else None
+    return correction, new
 
 
 def _death_in_household(session: Session, person: Person, died_on: date) -> None:
@@ -345,8 +395,10 @@ def event_from(event_kind: str, effective_on: date, person_id: int | None, **dat
     """An event value from request fields (``kind`` in ``data`` is the household kind of kind_added/removed)."""
     if event_kind == EventKind.registered:
         raise DomainError("登记通过新建家庭完成，不能作为事件补录", field="kind")
+    if event_kind == EventKind.correction:
+        raise DomainError("更正请通过 /api/households/{id}/events/{event_id}/correct 登记", field="kind")
     return Event(EventKind(event_kind), effective_on, person_id, {k: v for k, v in data.items() if v is not None})
 
 
-__all__ = ["KindSpec", "event_from", "facts_of", "get_household", "kinds_of",
+__all__ = ["KindSpec", "correct_event", "event_from", "facts_of", "get_household", "kinds_of",
            "list_households", "people_of", "record_event", "register_household"]

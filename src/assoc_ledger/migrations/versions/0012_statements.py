@@ -1,7 +1,7 @@
 """reports: annual fund statements (frozen figures, books' fingerprint, preparer and signer)
 
 Revision ID: 0012_statements
-Revises: 0008_fund_search
+Revises: 0011_entitlements
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 import assoc_ledger.core.db
 
 revision: str = "0012_statements"
-down_revision: str | Sequence[str] | None = "0008_fund_search"
+down_revision: str | Sequence[str] | None = "0011_entitlements"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

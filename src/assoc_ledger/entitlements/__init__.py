@@ -1,0 +1,1 @@
+"""Monthly entitlements (奖励扶助): the rule, runs and payment rolls, reconciliation."""

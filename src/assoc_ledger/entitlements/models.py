@@ -1,0 +1,117 @@
+"""Entitlement tables: programmes (who pays which scheme from when), runs, roll lines (one per household and
+range of months paid, with the facts that made them due), and exits.
+
+A roll line is written in the same transaction as the books' voucher and roll it belongs to (``within``),
+so a line exists exactly when its money has been posted; the facts on it are the run's frozen snapshot.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from assoc_ledger.core.db import Base, UTCDateTime, utcnow
+
+
+class EntitlementProgramme(Base):
+    """A recurring scheme paid by one organisation's book for its subtree, from a first month on.
+
+    The organisation is the paying organisation the scheme names: a household that moves between
+    townships below it stays with the same payer. ``scheme_version_id`` will name the relief area's
+    scheme version once that area exists (one column, filled then).
+    """
+
+    __tablename__ = "entitlement_programmes"
+    __table_args__ = (UniqueConstraint("scheme", "org_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(30))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    fund: Mapped[str] = mapped_column(String(30))
+    first_month: Mapped[date] = mapped_column(Date)
+    scheme_version_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class EntitlementRun(Base):
+    """One run for a month and a subtree: what it used (rule version, standards, registry watermark) and did."""
+
+    __tablename__ = "entitlement_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    pay_date: Mapped[date] = mapped_column(Date)
+    # running → done; a run found "running" with nobody holding the run lock died and is marked interrupted.
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_by: Mapped[str | None] = mapped_column(String(100))
+    rule_version: Mapped[str] = mapped_column(String(60))
+    # The registry as the run read it: events up to this id, and the standards and programmes in force.
+    max_event_id: Mapped[int] = mapped_column(Integer)
+    basis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    months: Mapped[int] = mapped_column(Integer, default=0)
+    arrears_months: Mapped[int] = mapped_column(Integer, default=0)
+    total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    exits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EntitlementLine(Base):
+    """One household paid for months ``from_month``..``to_month`` of one scheme by one run, and why."""
+
+    __tablename__ = "entitlement_lines"
+    __table_args__ = (
+        # Never the same months twice: a second line starting at the same month is refused by the database.
+        UniqueConstraint("scheme", "household_id", "from_month"),
+        Index("ix_entitlement_lines_household_scheme", "household_id", "scheme"),
+    )
+    __audit__ = False  # written in bulk with the voucher; the voucher and the run are the audit trail
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("entitlement_runs.id"), index=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("entitlement_programmes.id"))
+    scheme: Mapped[str] = mapped_column(String(30))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    payee_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    payee: Mapped[str] = mapped_column(String(60))
+    resident_id: Mapped[str] = mapped_column(String(18))  # masked
+    from_month: Mapped[date] = mapped_column(Date)
+    to_month: Mapped[date] = mapped_column(Date)
+    months: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer)
+    monthly_fen: Mapped[int] = mapped_column(BigInteger)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    arrears: Mapped[bool] = mapped_column(Boolean)
+    book_id: Mapped[int] = mapped_column(ForeignKey("fund_books.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("fund_entries.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(60))
+    # The facts the run read (its snapshot): a later registry edit leaves these as they were.
+    qualified_on: Mapped[date] = mapped_column(Date)
+    certificate_no: Mapped[str | None] = mapped_column(String(60))
+    child_id: Mapped[int | None] = mapped_column(Integer)
+    child_birth: Mapped[date | None] = mapped_column(Date)
+    standard_from: Mapped[date] = mapped_column(Date)
+
+
+class EntitlementExit(Base):
+    """变更和退出: a household stops being paid under a scheme after ``month``, for ``reason``; found by a run."""
+
+    __tablename__ = "entitlement_exits"
+    __table_args__ = (UniqueConstraint("household_id", "scheme", "month", "reason"),)
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    scheme: Mapped[str] = mapped_column(String(30))
+    month: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(20))
+    run_id: Mapped[int] = mapped_column(ForeignKey("entitlement_runs.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

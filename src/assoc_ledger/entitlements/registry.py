@@ -1,0 +1,237 @@
+"""What the entitlements read from the registry and the standards, in batches of households (set-based SQL).
+
+A batch is a few thousand households of a subtree: their events, the births of the people the events name,
+the current head (the payee), and the months already paid. Standards and programmes are read once per run
+and priced from memory, so no query is made per household.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from assoc_ledger.core.money import from_fen, to_fen
+from assoc_ledger.core.personal import mask_id_parts
+from assoc_ledger.entitlements.models import EntitlementLine, EntitlementProgramme
+from assoc_ledger.entitlements.rules import DueRange, PaidRange, Scheme, month_index, month_start
+from assoc_ledger.fund import standards
+from assoc_ledger.fund.models import FundAidStandard, FundBook
+from assoc_ledger.households.models import Household, HouseholdEvent, HouseholdMember
+from assoc_ledger.households.rules import Event, EventKind, Relation, people_in
+from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.people.models import Person
+
+BATCH = 4000
+
+
+@dataclass
+class Payee:
+    person_id: int | None
+    name: str
+    resident_id: str
+
+
+@dataclass
+class Batch:
+    household_ids: list[int]
+    events: dict[int, list[Event]] = field(default_factory=dict)
+    births: dict[int, dt.date] = field(default_factory=dict)
+    payees: dict[int, Payee] = field(default_factory=dict)
+    paid: dict[int, list[PaidRange]] = field(default_factory=dict)
+    paid_lines: dict[int, list[EntitlementLine]] = field(default_factory=dict)
+
+
+def subtree_households(session: Session, path: str) -> list[int]:
+    """Ids of the households whose home is in the subtree now, in id order."""
+    return list(session.scalars(select(Household.id).join(Organisation, Organisation.id == Household.org_id)
+                                .where(Organisation.path.startswith(path, autoescape=True))
+                                .order_by(Household.id)))
+
+
+def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool = False,
+            paid_from: dt.date | None = None) -> Iterator[Batch]:
+    """The registry facts of the households, a batch at a time."""
+    for start in range(0, len(household_ids), BATCH):
+        ids = list(household_ids[start:start + BATCH])
+        lo, hi = ids[0], ids[-1]
+        batch = Batch(ids)
+        wanted = set(ids)
+        rows = session.execute(select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
+                                      HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
+                                      HouseholdEvent.recorded_at)
+                               .where(HouseholdEvent.household_id.between(lo, hi))
+                               .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on,
+                                         HouseholdEvent.id))
+        for r in rows:
+            if r.household_id in wanted:
+                batch.events.setdefault(r.household_id, []).append(
+                    Event(EventKind(r.kind), r.effective_on, r.person_id, r.data or {}, r.id, r.recorded_at))
+        people = people_in(e for evs in batch.events.values() for e in evs)
+        if people:
+            batch.births = dict(session.execute(select(Person.id, Person.birth_date)
+                                                .where(Person.id.in_(people))).tuples().all())
+        candidates: dict[int, list[tuple[int, Payee]]] = {}
+        for r in session.execute(select(HouseholdMember.household_id, HouseholdMember.relation, Person.id,
+                                        Person.name, Person.resident_id_region, Person.resident_id_tail,
+                                        Person.died_on)
+                                 .join(Person, Person.id == HouseholdMember.person_id)
+                                 .where(HouseholdMember.household_id.between(lo, hi),
+                                        HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
+            if r.household_id in wanted:
+                # The head signs, unless dead and a living spouse can: rank (dead, not head).
+                rank = (r.died_on is not None) * 2 + (r.relation != Relation.head.value)
+                candidates.setdefault(r.household_id, []).append(
+                    (rank, Payee(r.id, r.name[:58], mask_id_parts(r.resident_id_region, r.resident_id_tail))))
+        batch.payees = {h: min(c, key=lambda x: x[0])[1] for h, c in candidates.items()}
+        stmt = select(EntitlementLine).where(EntitlementLine.household_id.between(lo, hi))
+        if paid_from is not None:
+            stmt = stmt.where(EntitlementLine.to_month >= paid_from)
+        for line in session.scalars(stmt):
+            if line.household_id not in wanted:
+                continue
+            batch.paid.setdefault(line.household_id, []).append(
+                PaidRange(Scheme(line.scheme), month_index(line.from_month), month_index(line.to_month),
+                          line.monthly_fen))
+            if with_lines:
+                batch.paid_lines.setdefault(line.household_id, []).append(line)
+        if not with_lines:
+            session.expunge_all()
+        yield batch
+
+
+@dataclass(frozen=True)
+class Programme:
+    id: int
+    scheme: Scheme
+    org_id: int
+    org_path: str
+    fund: str
+    first_month: int
+    book_id: int | None
+    scheme_version_id: int | None
+
+
+class Orgs:
+    """The organisation tree in memory: ids, paths, names (a county has a few hundred units)."""
+
+    def __init__(self, session: Session) -> None:
+        rows = session.execute(select(Organisation.id, Organisation.path, Organisation.name)).all()
+        self.path = {r.id: r.path for r in rows}
+        self.name = {r.id: r.name for r in rows}
+
+    def ancestors(self, org_id: int) -> list[int]:
+        return [int(p) for p in self.path[org_id].strip("/").split("/") if p]
+
+
+def load_programmes(session: Session, orgs: Orgs) -> list[Programme]:
+    books = dict(session.execute(select(FundBook.org_id, FundBook.id)).tuples().all())
+    return [Programme(p.id, Scheme(p.scheme), p.org_id, orgs.path[p.org_id], p.fund, month_index(p.first_month),
+                      books.get(p.org_id), p.scheme_version_id)
+            for p in session.scalars(select(EntitlementProgramme).order_by(EntitlementProgramme.id))]
+
+
+class Programmes:
+    """Which programme pays a scheme for a home organisation: the nearest one above it (itself included)."""
+
+    def __init__(self, programmes: Sequence[Programme], orgs: Orgs) -> None:
+        self.orgs = orgs
+        self.by_key = {(p.scheme, p.org_id): p for p in programmes}
+        self._cache: dict[tuple[Scheme, int], Programme | None] = {}
+        self.all = list(programmes)
+
+    def for_org(self, scheme: Scheme, org_id: int | None) -> Programme | None:
+        if org_id is None:
+            return None
+        key = (scheme, org_id)
+        if key not in self._cache:
+            found = None
+            for ancestor in reversed(self.orgs.ancestors(org_id)):
+                found = self.by_key.get((scheme, ancestor))
+                if found is not None:
+                    break
+            self._cache[key] = found
+        return self._cache[key]
+
+    def earliest(self) -> int | None:
+        return min((p.first_month for p in self.all), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    first: int
+    last: int
+    unit_fen: int  # per household or per parent, per month
+    standard_from: dt.date
+
+
+class MissingStandard(Exception):
+    def __init__(self, scheme: Scheme, org_id: int, month: int) -> None:
+        super().__init__(scheme, org_id, month)
+        self.scheme, self.org_id, self.month = scheme, org_id, month
+
+
+class Prices:
+    """The dated standards (``fund.standards``) as step functions per scheme and home organisation."""
+
+    def __init__(self, session: Session, orgs: Orgs) -> None:
+        self.orgs = orgs
+        rows = session.scalars(select(FundAidStandard).where(
+            FundAidStandard.scheme.in_([s.value for s in Scheme]))).all()
+        self.candidates: dict[str, list[standards.AidStandard]] = defaultdict(list)
+        for s in standards.DEFAULT_AID_STANDARDS:
+            self.candidates[s.scheme.value].append(s)
+        for r in rows:
+            self.candidates[r.scheme].append(standards.AidStandard(
+                standards.AidScheme(r.scheme), from_fen(r.amount_fen), r.effective_from, r.org_id, r.basis))
+        self._steps: dict[tuple[Scheme, int], list[tuple[int, standards.AidStandard | None]]] = {}
+        self.used: dict[tuple[str, str, int | None], str] = {}
+
+    def _step_list(self, scheme: Scheme, org_id: int) -> list[tuple[int, standards.AidStandard | None]]:
+        key = (scheme, org_id)
+        if key not in self._steps:
+            ancestors = self.orgs.ancestors(org_id)
+            mine = [c for c in self.candidates[scheme.value] if c.org_id is None or c.org_id in ancestors]
+            # A month is priced by the standard in force on its first day.
+            starts = sorted({month_index(c.effective_from) + (c.effective_from.day != 1)
+                             for c in mine if c.effective_from != standards.SINCE_ALWAYS} | {0})
+            steps = [(m, standards.in_force(mine, ancestors, month_start(m) if m else dt.date.min)) for m in starts]
+            self._steps[key] = steps
+        return self._steps[key]
+
+    def price(self, scheme: Scheme, org_id: int, first: int, last: int) -> list[Price]:
+        steps = self._step_list(scheme, org_id)
+        out: list[Price] = []
+        for i, (start, standard) in enumerate(steps):
+            end = steps[i + 1][0] - 1 if i + 1 < len(steps) else last
+            lo, hi = max(first, start), min(last, end)
+            if lo > hi:
+                continue
+            if standard is None:
+                raise MissingStandard(scheme, org_id, lo)
+            self.used[(scheme.value, standard.effective_from.isoformat(), standard.org_id)] = str(standard.amount)
+            out.append(Price(lo, hi, to_fen(standard.amount), standard.effective_from))
+        return out
+
+
+def max_event_id(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(HouseholdEvent.id), 0))) or 0)
+
+
+def due_in_programmes(dues: Sequence[DueRange], programmes: Programmes) -> list[tuple[DueRange, Programme]]:
+    """Each due range within the months its paying programme covers (a range outside every programme is dropped)."""
+    out: list[tuple[DueRange, Programme]] = []
+    for due in dues:
+        programme = programmes.for_org(due.scheme, due.org_id)
+        if programme is None or due.last < programme.first_month:
+            continue
+        if due.first < programme.first_month:
+            out.append((DueRange(due.scheme, programme.first_month, due.last, due.units, due.org_id,
+                                 due.qualified_on, due.certificate_no, due.child_id, due.child_birth), programme))
+        else:
+            out.append((due, programme))
+    return out

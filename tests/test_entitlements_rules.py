@@ -1,0 +1,117 @@
+"""The entitlement rule as a table: each row a household's history and the months and exits it must give."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pytest
+
+from assoc_ledger.entitlements import rules
+from assoc_ledger.entitlements.rules import ExitReason, Scheme, month_text, parse_month
+from assoc_ledger.households.rules import Event, EventKind
+
+HEAD, SPOUSE, CHILD, SECOND = 1, 2, 3, 4
+VILLAGE, OTHER_TOWNSHIP_VILLAGE = 11, 22
+BIRTHS_OF_PARENTS = {HEAD: dt.date(1985, 3, 2), SPOUSE: dt.date(1987, 8, 9)}
+
+
+def d(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+@dataclass
+class Case:
+    name: str
+    child_born: str
+    certificate_on: str
+    later: list[Event] = field(default_factory=list)
+    # (scheme, first month, last month, units, org)
+    dues: list[tuple[Scheme, str, str, int, int]] = field(default_factory=list)
+    exits: list[tuple[Scheme, str, ExitReason]] = field(default_factory=list)
+    window: tuple[str, str] = ("2010-01", "2035-12")
+    second_born: str = "2024-07-15"
+
+
+def history(case: Case) -> list[Event]:
+    registered = Event(EventKind.registered, d(case.child_born), data={
+        "org_id": VILLAGE, "members": [{"person_id": HEAD, "relation": "户主"},
+                                       {"person_id": SPOUSE, "relation": "配偶"},
+                                       {"person_id": CHILD, "relation": "子女"}]}, id=1)
+    certificate = Event(EventKind.certificate_issued, d(case.certificate_on),
+                        data={"certificate_no": "GRZ-001", "child_id": CHILD}, id=2)
+    return [registered, certificate, *case.later]
+
+
+R, S = Scheme.only_child_reward, Scheme.special_family
+CASES = [
+    Case("certificate issued on the last day of a month", "2015-06-10", "2024-01-31",
+         dues=[(R, "2024-01", "2029-06", 1, VILLAGE)], exits=[(R, "2029-06", ExitReason.turned_14)]),
+    Case("child born 29 February turns 14 on 1 March of a common year", "2012-02-29", "2015-03-01",
+         dues=[(R, "2015-03", "2026-03", 1, VILLAGE)], exits=[(R, "2026-03", ExitReason.turned_14)]),
+    Case("child born 29 February 2008 turns 14 on 1 March 2022 (no 29 February in a fourteenth year)",
+         "2008-02-29", "2010-05-04",
+         dues=[(R, "2010-05", "2022-03", 1, VILLAGE)], exits=[(R, "2022-03", ExitReason.turned_14)]),
+    Case("14th birthday on the 1st of a month", "2011-05-01", "2012-01-15",
+         dues=[(R, "2012-01", "2025-05", 1, VILLAGE)], exits=[(R, "2025-05", ExitReason.turned_14)]),
+    Case("14th birthday on the last day of a month", "2011-05-31", "2012-01-15",
+         dues=[(R, "2012-01", "2025-05", 1, VILLAGE)], exits=[(R, "2025-05", ExitReason.turned_14)]),
+    Case("second child born mid-month: paid through that month, not after", "2018-04-02", "2019-01-10",
+         later=[Event(EventKind.birth, d("2024-07-15"), SECOND, {"relation": "子女"}, id=3)],
+         dues=[(R, "2019-01", "2024-07", 1, VILLAGE)], exits=[(R, "2024-07", ExitReason.another_child)]),
+    Case("second child born on the 1st: that month still paid", "2018-04-02", "2019-01-10",
+         later=[Event(EventKind.birth, d("2024-07-01"), SECOND, {"relation": "子女"}, id=3)],
+         dues=[(R, "2019-01", "2024-07", 1, VILLAGE)], exits=[(R, "2024-07", ExitReason.another_child)],
+         second_born="2024-07-01"),
+    Case("only child dies: reward through that month, special family from the next, per parent", "2016-09-09",
+         "2017-02-03", later=[Event(EventKind.death, d("2024-07-15"), CHILD, id=3)],
+         dues=[(R, "2017-02", "2024-07", 1, VILLAGE), (S, "2024-08", "2035-12", 2, VILLAGE)],
+         exits=[(R, "2024-07", ExitReason.death)]),
+    Case("special family: a parent dies, one share from the next month; the last one ends it", "2016-09-09",
+         "2017-02-03", later=[Event(EventKind.death, d("2020-01-31"), CHILD, id=3),
+                              Event(EventKind.death, d("2022-06-30"), SPOUSE, id=4),
+                              Event(EventKind.death, d("2023-03-01"), HEAD, id=5)],
+         dues=[(R, "2017-02", "2020-01", 1, VILLAGE), (S, "2020-02", "2022-06", 2, VILLAGE),
+               (S, "2022-07", "2023-03", 1, VILLAGE)],
+         exits=[(R, "2020-01", ExitReason.death), (S, "2023-03", ExitReason.death)]),
+    Case("move to another township: paid on without a gap, by the new home from the move month", "2018-01-20",
+         "2018-06-06", later=[Event(EventKind.move_out, d("2024-07-15"),
+                                    data={"to_org_id": OTHER_TOWNSHIP_VILLAGE}, id=3)],
+         dues=[(R, "2018-06", "2024-06", 1, VILLAGE), (R, "2024-07", "2032-01", 1, OTHER_TOWNSHIP_VILLAGE)],
+         exits=[(R, "2032-01", ExitReason.turned_14)]),
+    Case("move out of the county on the 1st: that month paid, none after", "2018-01-20", "2018-06-06",
+         later=[Event(EventKind.move_out, d("2024-07-01"), data={"out_of_county": True}, id=3)],
+         dues=[(R, "2018-06", "2024-07", 1, VILLAGE)], exits=[(R, "2024-07", ExitReason.moved_out)]),
+    Case("certificate registered two years late: every month since issue is due", "2019-11-11", "2022-03-10",
+         dues=[(R, "2022-03", "2026-05", 1, VILLAGE)], window=("2020-01", "2026-05")),
+    Case("revoked certificate: paid through the month of revocation", "2018-01-20", "2019-02-14",
+         later=[Event(EventKind.certificate_revoked, d("2024-09-20"), id=3)],
+         dues=[(R, "2019-02", "2024-09", 1, VILLAGE)], exits=[(R, "2024-09", ExitReason.revoked)]),
+    Case("window: only the months asked for; an exit after the window is not yet known", "2011-05-31", "2012-01-15",
+         dues=[(R, "2024-01", "2025-03", 1, VILLAGE)], window=("2024-01", "2025-03")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_rule(case: Case) -> None:
+    births = {**BIRTHS_OF_PARENTS, CHILD: d(case.child_born), SECOND: d(case.second_born)}
+    first, last = (parse_month(m) for m in case.window)
+    dues, exits = rules.household_dues(history(case), births, first, last)
+    assert [(x.scheme, month_text(x.first), month_text(x.last), x.units, x.org_id) for x in dues] == case.dues
+    assert [(x.scheme, month_text(x.month), x.reason) for x in exits] == case.exits
+
+
+def test_late_certificate_months_before_the_run_are_arrears() -> None:
+    case = CASES[11]
+    births = {**BIRTHS_OF_PARENTS, CHILD: d(case.child_born)}
+    dues, _ = rules.household_dues(history(case), births, parse_month("2020-01"), parse_month("2024-05"))
+    paid = [rules.PaidRange(Scheme.only_child_reward, parse_month("2024-04"), parse_month("2024-04"), 2000)]
+    plan = rules.unpaid(dues, paid, run_month=parse_month("2024-05"))
+    assert [(month_text(p.first), month_text(p.last), p.arrears) for p in plan] == [
+        ("2022-03", "2024-03", True), ("2024-05", "2024-05", False)]
+
+
+@pytest.mark.parametrize(("born", "fourteen"), [("2012-02-29", "2026-03-01"), ("2008-02-29", "2022-03-01"),
+                                                ("2011-05-01", "2025-05-01"), ("2011-12-31", "2025-12-31")])
+def test_turns_14(born: str, fourteen: str) -> None:
+    assert rules.turns_14(d(born)) == d(fourteen)
