@@ -65,6 +65,18 @@ class Ctx:
                                          amount="5000.00", source="budget", payer="县财政局", voucher="M-1")
             return book, p.seq
 
+    def statement(self, inside: bool, *, signed: bool = False) -> int:
+        """A 2026 statement of the home township, prepared by someone other than the acting user."""
+        from assoc_ledger.reports import statements
+
+        self.posted(inside)
+        with self.factory() as s:
+            row = statements.prepare(s, EVERYTHING, self.ledger_dir, self.home(inside), 2026,
+                                     statements.Actor(None, "matrix-preparer"))
+            if signed:
+                statements.sign(s, EVERYTHING, row.id, statements.Actor(None, "matrix-auditor"), "同意公开")
+            return row.id
+
     def home(self, inside: bool) -> int:
         return self.tree.town_a.id if inside else self.tree.town_b.id
 
@@ -492,6 +504,27 @@ CASES: dict[tuple[str, str], Builder] = {
         lambda c, i: (f"/api/entitlements/reconcile.xlsx?from=2024-01&to=2024-12&org_id={c.home(i)}", None),
     ("GET", "/api/entitlements/villages/{village_id:int}/roll.xlsx"):
         lambda c, i: (f"/api/entitlements/villages/{c.village(i)}/roll.xlsx?month=2024-01", None),
+    ("GET", "/api/reports"): lambda c, i: ("/api/reports", None) if i else None,
+    ("GET", "/api/reports/{name:str}"):
+        lambda c, i: (f"/api/reports/income-by-source?org={c.posted(i) and c.home(i)}&from=2026-01-01&to=2026-12-31",
+                      None),
+    ("GET", "/api/reports/drill/postings"):
+        lambda c, i: (f"/api/reports/drill/postings?org={c.posted(i) and c.home(i)}&from=2026-01-01&to=2026-12-31"
+                      "&account=Income:Budget", None),
+    ("GET", "/api/reports/drill/roll-lines"):
+        lambda c, i: (f"/api/reports/drill/roll-lines?org={c.home(i)}&from=2026-01-01&to=2026-12-31", None),
+    ("GET", "/api/statements"): lambda c, i: (f"/api/statements?org={c.home(i)}", None),
+    ("POST", "/api/statements"): lambda c, i: ("/api/statements", {"org_id": c.posted(i) and c.home(i), "year": 2026}),
+    ("GET", "/api/statements/{statement_id:int}"): lambda c, i: (f"/api/statements/{c.statement(i)}", None),
+    ("POST", "/api/statements/{statement_id:int}/sign"):
+        lambda c, i: (f"/api/statements/{c.statement(i)}/sign", {"comment": "经审计，账实相符"}),
+    ("GET", "/api/statements/{statement_id:int}/pdf"):
+        lambda c, i: (f"/api/statements/{c.statement(i)}/pdf?variant=public", None),
+    ("GET", "/api/statements/{statement_id:int}/figures.csv"):
+        lambda c, i: (f"/api/statements/{c.statement(i)}/figures.csv", None),
+    ("GET", "/public/statements"): lambda c, i: ("/public/statements", None) if i else None,
+    ("GET", "/public/statements/{statement_id:int}/pdf"):
+        lambda c, i: (f"/public/statements/{c.statement(i, signed=True)}/pdf", None) if i else None,
     # Web pages: the same guards; forms carry their CSRF token (see test_web.py for the form flow).
     ("GET", "/"): lambda c, i: ("/", None) if i else None,
     ("GET", "/login"): lambda c, i: ("/login", None) if i else None,
