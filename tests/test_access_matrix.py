@@ -65,6 +65,18 @@ class Ctx:
                                          amount="5000.00", source="budget", payer="县财政局", voucher="M-1")
             return book, p.seq
 
+    def statement(self, inside: bool, *, signed: bool = False) -> int:
+        """A 2026 statement of the home township, prepared by someone other than the acting user."""
+        from assoc_ledger.reports import statements
+
+        self.posted(inside)
+        with self.factory() as s:
+            row = statements.prepare(s, EVERYTHING, self.ledger_dir, self.home(inside), 2026,
+                                     statements.Actor(None, "matrix-preparer"))
+            if signed:
+                statements.sign(s, EVERYTHING, row.id, statements.Actor(None, "matrix-auditor"), "同意公开")
+            return row.id
+
     def home(self, inside: bool) -> int:
         return self.tree.town_a.id if inside else self.tree.town_b.id
 
@@ -161,6 +173,41 @@ class Upload:
     content: bytes
     media: str = "text/csv"
     form: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Form:
+    """A url-encoded page form (what a browser posts); cookie sessions add ``_csrf``, tokens need none."""
+
+    data: dict[str, str]
+
+
+def _money(fields: dict[str, str]) -> Form:
+    return Form({"step": "confirm", "idempotency_key": _key(), "narration": "", "via": "Bank", **fields})
+
+
+def _held_import(c: Ctx, inside: bool, kind: str) -> Form:
+    """A file already checked by the page's dry run, as the confirmation finds it (web/import_pages.py)."""
+    token = uuid.uuid4().hex + "abcd"
+    upload = _roster_csv(c, inside) if kind == "members" else _households_csv(c, inside)
+    held = c.ledger_dir.parent / "uploads" / "web-imports" / f"{c.acting_user_id}-{token}.upload"
+    held.parent.mkdir(parents=True, exist_ok=True)
+    held.write_bytes(upload.content)
+    import hashlib
+
+    return Form({"token": token, "sha256": hashlib.sha256(upload.content).hexdigest(), "filename": "a.csv"})
+
+
+def _reverse_form(book: int, seq: int) -> tuple[str, Form]:
+    return f"/fund/books/{book}/reverse", _money({"seq": str(seq), "date": "2026-03-05", "reason": "录入错误",
+                                                   "voucher": "W-4"})
+
+
+def _households_csv(c: Ctx, inside: bool) -> Upload:
+    village = c.tree.village_a1 if inside else c.tree.village_b1
+    text = ("户编号,姓名,身份证号,与户主关系,所属组织,登记日期\n"
+            f"H{uuid.uuid4().hex[:6]},赵六,{factories.unique_resident_id()},户主,{village.name},2024-01-01\n")
+    return Upload("households.csv", text.encode("utf-8"))
 
 
 def _png() -> bytes:
@@ -322,6 +369,9 @@ CASES: dict[tuple[str, str], Builder] = {
                       Upload("application.png", _png(), "image/png", {"doc_type": "申请书"})),
     ("POST", "/api/pairings"): lambda c, i: ("/api/pairings", {
         "membership_id": _volunteer(c, i), "household_ids": [_household(c, i)], "from_date": "2025-01-01"}),
+    ("GET", "/api/pairings"): lambda c, i: (f"/api/pairings?under={c.home(i)}&active_on=2025-03-01", None),
+    ("POST", "/api/pairings/{pairing_id:int}/end"):
+        lambda c, i: (f"/api/pairings/{_pairing(c, i)}/end", {"until_date": "2025-12-31"}),
     ("GET", "/api/pairings/unvisited"): lambda c, i: ("/api/pairings/unvisited?month=2025-03", None) if i else None,
     ("POST", "/api/visits"): lambda c, i: ("/api/visits", _visit_form(c, i)),
     ("GET", "/api/visits/{visit_id:int}"): lambda c, i: (f"/api/visits/{_visit(c, i)}", None),
@@ -457,6 +507,27 @@ CASES: dict[tuple[str, str], Builder] = {
         lambda c, i: (f"/api/entitlements/reconcile.xlsx?from=2024-01&to=2024-12&org_id={c.home(i)}", None),
     ("GET", "/api/entitlements/villages/{village_id:int}/roll.xlsx"):
         lambda c, i: (f"/api/entitlements/villages/{c.village(i)}/roll.xlsx?month=2024-01", None),
+    ("GET", "/api/reports"): lambda c, i: ("/api/reports", None) if i else None,
+    ("GET", "/api/reports/{name:str}"):
+        lambda c, i: (f"/api/reports/income-by-source?org={c.posted(i) and c.home(i)}&from=2026-01-01&to=2026-12-31",
+                      None),
+    ("GET", "/api/reports/drill/postings"):
+        lambda c, i: (f"/api/reports/drill/postings?org={c.posted(i) and c.home(i)}&from=2026-01-01&to=2026-12-31"
+                      "&account=Income:Budget", None),
+    ("GET", "/api/reports/drill/roll-lines"):
+        lambda c, i: (f"/api/reports/drill/roll-lines?org={c.home(i)}&from=2026-01-01&to=2026-12-31", None),
+    ("GET", "/api/statements"): lambda c, i: (f"/api/statements?org={c.home(i)}", None),
+    ("POST", "/api/statements"): lambda c, i: ("/api/statements", {"org_id": c.posted(i) and c.home(i), "year": 2026}),
+    ("GET", "/api/statements/{statement_id:int}"): lambda c, i: (f"/api/statements/{c.statement(i)}", None),
+    ("POST", "/api/statements/{statement_id:int}/sign"):
+        lambda c, i: (f"/api/statements/{c.statement(i)}/sign", {"comment": "经审计，账实相符"}),
+    ("GET", "/api/statements/{statement_id:int}/pdf"):
+        lambda c, i: (f"/api/statements/{c.statement(i)}/pdf?variant=public", None),
+    ("GET", "/api/statements/{statement_id:int}/figures.csv"):
+        lambda c, i: (f"/api/statements/{c.statement(i)}/figures.csv", None),
+    ("GET", "/public/statements"): lambda c, i: ("/public/statements", None) if i else None,
+    ("GET", "/public/statements/{statement_id:int}/pdf"):
+        lambda c, i: (f"/public/statements/{c.statement(i, signed=True)}/pdf", None) if i else None,
     # Web pages: the same guards; forms carry their CSRF token (see test_web.py for the form flow).
     ("GET", "/"): lambda c, i: ("/", None) if i else None,
     ("GET", "/login"): lambda c, i: ("/login", None) if i else None,
@@ -467,6 +538,61 @@ CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/fund"): lambda c, i: ("/fund", None) if i else None,
     ("GET", "/fund/books/{book_id:int}"): lambda c, i: (f"/fund/books/{c.posted(i)[0]}?from=&to=&q=", None),
     ("GET", "/static/{file_path:path}"): lambda c, i: ("/static/app.css", None) if i else None,
+    # Import pages: the dry run of a file outside the subtree lists its rows as problems (test_web_forms.py).
+    ("GET", "/members/import"): lambda c, i: ("/members/import", None) if i else None,
+    ("POST", "/members/import"): lambda c, i: ("/members/import", _roster_csv(c, i)) if i else None,
+    ("POST", "/members/import/confirm"):
+        lambda c, i: ("/members/import/confirm", _held_import(c, i, "members")) if i else None,
+    ("GET", "/households/import"): lambda c, i: ("/households/import", None) if i else None,
+    ("POST", "/households/import"): lambda c, i: ("/households/import", _households_csv(c, i)) if i else None,
+    ("POST", "/households/import/confirm"):
+        lambda c, i: ("/households/import/confirm", _held_import(c, i, "households")) if i else None,
+    ("GET", "/households/export.xlsx"): lambda c, i: ("/households/export.xlsx", None) if i else None,
+    # Pairings and the visit form (multipart with the signed sheet; 303 to the pairings page once recorded).
+    ("GET", "/pairings"): lambda c, i: ("/pairings?month=2025-03", None) if i else None,
+    ("GET", "/visits/new"): lambda c, i: (f"/visits/new?pairing_id={_pairing(c, i)}", None) if i else None,
+    ("POST", "/visits/new"): lambda c, i: ("/visits/new", Upload("sheet.png", _png(), "image/png", {
+        "pairing_id": str(_pairing(c, i)), "visited_on": "2025-03-02", "services": "生活", "signer_name": "王大娘"})),
+    # Relief case pages: the register, a case, and one page per step (forms answer 303 to the case).
+    ("GET", "/cases"): lambda c, i: ("/cases?mine=true", None) if i else None,
+    ("GET", "/cases/new"): lambda c, i: (f"/cases/new?household_id={_household(c, i)}", None) if i else None,
+    ("POST", "/cases/new"): lambda c, i: ("/cases/new", Form({
+        "scheme_id": str(_scheme(c, i)), "household_id": str(_household(c, i)), "case_date": "2026-03-01",
+        "payee": "王大娘", "summary": "因病致困", "amount": "300.00", "months": "", "comment": "",
+        "idempotency_key": _key()})),
+    ("GET", "/cases/{case_id:int}"): lambda c, i: (f"/cases/{_case(c, i)}", None),
+    ("POST", "/cases/{case_id:int}/documents"): lambda c, i: (f"/cases/{_case(c, i)}/documents", Upload(
+        "doc.png", _png(), "image/png", {"doc_type": "低保证"})),
+    ("POST", "/cases/{case_id:int}/close"):
+        lambda c, i: (f"/cases/{_case(c, i, 'paid')}/close", Form({"decision": "close", "comment": ""})),
+    ("GET", "/cases/{case_id:int}/review"): lambda c, i: (f"/cases/{_case(c, i)}/review", None),
+    ("POST", "/cases/{case_id:int}/review"):
+        lambda c, i: (f"/cases/{_case(c, i)}/review", Form({"decision": "review", "comment": "材料齐全"})),
+    ("GET", "/cases/{case_id:int}/approve"): lambda c, i: (f"/cases/{_case(c, i, 'reviewed')}/approve", None),
+    ("POST", "/cases/{case_id:int}/approve"):
+        lambda c, i: (f"/cases/{_case(c, i, 'reviewed')}/approve", Form({"decision": "approve", "comment": ""})),
+    ("GET", "/cases/{case_id:int}/pay"): lambda c, i: (f"/cases/{_case(c, i, 'approved')}/pay", None),
+    ("POST", "/cases/{case_id:int}/pay"):
+        lambda c, i: (f"/cases/{_paid_book_case(c, i)}/pay", Form({"date": "2026-03-10", "voucher": "",
+                                                                   "via": "Bank"})),
+    # Money forms: a confirmed form posts and answers 303 to the journal; outside the subtree 404.
+    ("GET", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", None),
+    ("POST", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", _money({
+        "date": "2026-03-02", "amount": "100.00", "source": "budget", "payer": "县财政局", "voucher": "W-1"})),
+    ("GET", "/fund/books/{book_id:int}/payment"): lambda c, i: (f"/fund/books/{c.book(i)}/payment", None),
+    ("POST", "/fund/books/{book_id:int}/payment"): lambda c, i: (f"/fund/books/{c.posted(i)[0]}/payment", _money({
+        "date": "2026-03-03", "amount": "50.00", "category": "visits", "fund": "General", "payee": "李大娘",
+        "voucher": "W-2"})),
+    ("GET", "/fund/books/{book_id:int}/transfer"): lambda c, i: (f"/fund/books/{c.book(i)}/transfer", None),
+    # One book per town secretary: inside, the receiving book cannot be chosen (a form error, test_web_forms.py).
+    ("POST", "/fund/books/{book_id:int}/transfer"): lambda c, i: None if i else (
+        f"/fund/books/{c.book(False)}/transfer", _money({"to_book_id": str(c.book(True)), "date": "2026-03-06",
+                                                          "amount": "1.00", "fund": "General", "voucher": "W-3"})),
+    ("GET", "/fund/books/{book_id:int}/reverse"): lambda c, i: (f"/fund/books/{c.book(i)}/reverse?seq=1", None),
+    ("POST", "/fund/books/{book_id:int}/reverse"): lambda c, i: _reverse_form(*c.posted(i)),
+    ("GET", "/fund/books/{book_id:int}/close"): lambda c, i: (f"/fund/books/{c.book(i)}/close", None),
+    ("POST", "/fund/books/{book_id:int}/close"):
+        lambda c, i: (f"/fund/books/{c.book(i)}/close", _money({"month": "2026-02"})),  # the API case closed 01
 }
 
 
@@ -553,6 +679,8 @@ def test_access_matrix(matrix_app: Litestar, sqlite_url: str, role: Role | None)
                 if isinstance(body, Upload):
                     r = client.request(method, url, files={"file": (body.name, body.content, body.media)},
                                        data=body.form, headers=headers, follow_redirects=False)
+                elif isinstance(body, Form):
+                    r = client.request(method, url, data=body.data, headers=headers, follow_redirects=False)
                 else:
                     r = client.request(method, url, json=body, headers=headers, follow_redirects=False)
                 client.cookies.clear()
@@ -563,14 +691,16 @@ def test_access_matrix(matrix_app: Litestar, sqlite_url: str, role: Role | None)
                 if perm is Perm.public:
                     expected = "2xx"
                 elif role is None:
-                    expected = "401" if path.startswith("/api/") else "303"  # pages send you to /login
+                    # Pages send you to /login; a form posted without a session is refused like the API.
+                    expected = "401" if path.startswith("/api/") or method != "GET" else "303"
                 elif perm is Perm.authenticated:
                     expected = "2xx" if inside else "404"
                 elif perm not in ROLE_PERMS[role]:
                     expected = "403"
                 else:
                     expected = "2xx" if inside else "404"
-                ok = (200 <= got < 300) if expected == "2xx" else got == int(expected)
+                ok = (200 <= got < 300 or (got == 303 and method == "POST" and not path.startswith("/api/"))
+                      ) if expected == "2xx" else got == int(expected)
                 if not ok:
                     failures.append(f"{method} {url} ({'inside' if inside else 'outside'}): expected {expected},"
                                     f" got {got} {r.text[:160]}")

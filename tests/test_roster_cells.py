@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from assoc_ledger.core.tabular import normalise_header, sniff
+from assoc_ledger.core.tabular import excel_serial_date, normalise_header, sniff
 from assoc_ledger.members.import_roster import cell_text, parse_date, parse_roles, parse_yes_no
 from assoc_ledger.members.models import MemberRole
 
@@ -106,3 +106,20 @@ def _timeless(xlsx: bytes) -> bytes:
             dst.writestr(zipfile.ZipInfo(item.filename, date_time=(2026, 1, 1, 0, 0, 0)), data,
                          compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+@pytest.mark.parametrize(("value", "expected"), [(45000, date(2023, 3, 15)), (45000.0, date(2023, 3, 15)),
+                                                 ("45000", date(2023, 3, 15)), (" 43831 ", date(2020, 1, 1)),
+                                                 (10000, date(1927, 5, 18)), (73050, date(2099, 12, 31))])
+def test_excel_serial_numbers_are_dates(value: object, expected: date) -> None:
+    assert excel_serial_date(value) == expected
+
+
+@pytest.mark.parametrize("value", [2024, "2024", 20200105, "20200105", 43831.5, 9999, 73051, True, "4500a", None,
+                                   date(2020, 1, 5)])
+def test_other_cells_are_not_serial_dates(value: object) -> None:
+    assert excel_serial_date(value) is None
+
+
+def test_serial_numbers_on_the_mac_1904_calendar() -> None:
+    assert excel_serial_date(45000, epoch_1904=True) == date(2027, 3, 16)

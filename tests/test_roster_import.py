@@ -208,6 +208,23 @@ def test_title_row_aliases_and_excel_cell_types(client: TestClient[Any], tree: T
     assert m["person"]["phone_masked"] == "139****5678"
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_sheet_without_volunteer_column_and_serial_dates(client: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                         fmt: str) -> None:
+    """What secretaries' sheets hold: no 是否志愿者 column (absent means 否), and join dates Excel kept as day
+    counts (a date column formatted as 常规): 45000 is 2023-03-15, in a number cell or as CSV text."""
+    h = auth_for(Role.secretary, tree.county.id)
+    headers = ["姓名", "身份证号", "联系电话", "所属组织", "职务", "入会日期"]
+    rid = resident_id("341100", __import__("datetime").date(1981, 7, 8), 31, False)
+    rows: list[list[Any]] = [["李建国", rid, "13800001111", "甲一村", "会员", 45000]]
+    name, data = ("r.xlsx", to_xlsx(rows, headers)) if fmt == "xlsx" else ("r.csv", to_csv(rows, "utf-8", headers))
+    r = upload(client, h, name, data, dry_run=False)
+    assert r.status_code == 201, r.text
+    m = client.get("/api/members?q=李建国", headers=h).json()["items"][0]
+    assert m["joined_on"] == "2023-03-15"
+    assert m["is_volunteer"] is False
+
+
 # --- bad uploads ---------------------------------------------------------------------------------
 
 

@@ -80,7 +80,7 @@ def _optional_routes() -> Sequence[ControllerRouterHandler]:
     for module in ("assoc_ledger.fund.routes", "assoc_ledger.members.import_routes",
                    "assoc_ledger.households.routes", "assoc_ledger.households.visit_routes",
                    "assoc_ledger.relief.routes", "assoc_ledger.entitlements.routes",
-                   "assoc_ledger.web.routes"):
+                   "assoc_ledger.reports.routes", "assoc_ledger.web.routes", "assoc_ledger.web.public_pages"):
         try:
             mod = __import__(module, fromlist=["ROUTES"])
         except ModuleNotFoundError as exc:

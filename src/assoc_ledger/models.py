@@ -17,10 +17,11 @@ from assoc_ledger.orgs import models as org_models
 from assoc_ledger.people import models as people_models
 from assoc_ledger.relief import models as relief_models
 from assoc_ledger.relief import services as _relief_hooks  # noqa: F401
+from assoc_ledger.reports import models as report_models
 
 __all__ = ["Base", "auth_models", "entitlement_models",
            "fund_models", "household_models", "include_name", "member_models", "org_models",
-           "people_models", "relief_models"]
+           "people_models", "relief_models", "report_models"]
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

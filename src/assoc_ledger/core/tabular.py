@@ -4,7 +4,9 @@ The file's first bytes decide its type, never its name. XLSX is read with openpy
 mode and CSV with the csv module over the file, so rows arrive one at a time. CSV may be UTF-8
 (with or without BOM) or GB18030, the two encodings Excel on a Chinese Windows produces.
 What a sheet must contain (its headers and their spellings) is a :class:`Columns` value given
-by the area that reads it. Everything a user can get wrong about the file as a whole is a
+by the area that reads it. Columns declared as dates arrive as :class:`datetime.date` when the
+sheet holds them as Excel serial numbers (45000 is 2023-03-15: a date cell formatted as 常规).
+Everything a user can get wrong about the file as a whole is a
 :class:`DomainError` (400 or 415); mistakes inside rows are reported later, row by row.
 """
 
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import os
+import re
 import struct
 import tempfile
 import zipfile
@@ -42,13 +46,16 @@ class NoHeader(BadFile):
 class Columns:
     """What one kind of sheet holds: canonical header -> spellings seen in users' sheets.
 
-    ``required`` columns must be present; the header row is the first row holding all of
-    ``marks`` (the columns no data row would contain as text, e.g. 姓名 and 身份证号).
+    ``required`` columns must be present (any other column may be left out of the sheet: the area
+    reads an absent column as empty); the header row is the first row holding all of ``marks`` (the
+    columns no data row would contain as text, e.g. 姓名 and 身份证号). ``dates`` are columns whose
+    Excel serial numbers are turned into dates.
     """
 
     aliases: Mapping[str, tuple[str, ...]]
     required: tuple[str, ...]
     marks: tuple[str, ...]
+    dates: tuple[str, ...] = ()
     _canonical: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +76,51 @@ class Sheet:
     columns: dict[str, int]  # canonical header -> 0-based column index
     rows: Iterator[tuple[int, Sequence[Any]]]  # (row number as the user sees it, cells)
     total_hint: int | None  # data rows, if the file says (for progress bars)
+
+
+# Five digits, 10000 (1927-05-18) to 73050 (2099-12-31): a bare year such as 2024 is not a day count, and
+# eight digits stay 20240301-style text.
+_SERIAL = re.compile(r"\d{5}")
+_SERIAL_RANGE = range(10000, 73051)
+
+
+def excel_serial_date(value: Any, *, epoch_1904: bool = False) -> dt.date | None:
+    """The date an Excel serial number stands for (45000 -> 2023-03-15), or None if ``value`` is not one.
+
+    Excel keeps dates as day counts; a date column formatted as 常规 (or saved to CSV) shows the count.
+    Whole numbers of five digits only: a fraction is a time of day, not a date.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and _SERIAL.fullmatch(value.strip()):
+        value = int(value.strip())
+    if not isinstance(value, int) or value not in _SERIAL_RANGE:
+        return None
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
+
+    found = from_excel(value, epoch=CALENDAR_MAC_1904 if epoch_1904 else CALENDAR_WINDOWS_1900)
+    return found.date() if isinstance(found, dt.datetime) else None
+
+
+def _dated(rows: Iterator[tuple[int, Sequence[Any]]], columns: dict[str, int], spec: Columns,
+           epoch_1904: bool = False) -> Iterator[tuple[int, Sequence[Any]]]:
+    """Rows with the serial numbers in ``spec.dates`` columns read as dates."""
+    at = [columns[c] for c in spec.dates if c in columns]
+    if not at:
+        yield from rows
+        return
+    for row_no, cells in rows:
+        if not any(i < len(cells) and excel_serial_date(cells[i]) is not None for i in at):
+            yield row_no, cells
+            continue
+        changed = list(cells)
+        for i in at:
+            found = excel_serial_date(changed[i], epoch_1904=epoch_1904) if i < len(changed) else None
+            if found is not None:
+                changed[i] = found
+        yield row_no, changed
 
 
 def normalise_header(value: Any) -> str:
@@ -172,7 +224,7 @@ def open_sheet(f: IO[bytes], spec: Columns) -> Iterator[Sheet]:
         rows = _numbered(iter(reader))
         header_row, columns = _find_header(rows, spec)
         yield Sheet(format="csv", encoding="gb18030" if encoding == "gb18030" else "utf-8",
-                    header_row=header_row, columns=columns, rows=rows,
+                    header_row=header_row, columns=columns, rows=_dated(rows, columns, spec),
                     total_hint=max(lines - header_row + 1, 0))
     except csv.Error as exc:
         raise BadFile(f"CSV 格式错误：{exc}", field="file") from exc
@@ -211,11 +263,19 @@ def _open_xlsx(f: IO[bytes], spec: Columns) -> Iterator[Sheet]:
                 if n == len(wb.worksheets) - 1:
                     raise
         max_row = ws.max_row if isinstance(ws.max_row, int) else None
+        epoch_1904 = getattr(wb, "epoch", None) == _epoch_1904()
         yield Sheet(format="xlsx", encoding=None, header_row=header_row, columns=columns,
-                    rows=rows, total_hint=(max_row - header_row) if max_row else None)
+                    rows=_dated(rows, columns, spec, epoch_1904),
+                    total_hint=(max_row - header_row) if max_row else None)
     finally:
         wb.close()
         reader.close_strings()
+
+
+def _epoch_1904() -> dt.datetime:
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    return CALENDAR_MAC_1904  # type: ignore[no-any-return]
 
 
 # openpyxl's read-only mode streams cells, but two things in it still grow with the file: the

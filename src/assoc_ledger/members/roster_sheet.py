@@ -22,8 +22,10 @@ ROSTER_COLUMNS = Columns(
         "志愿服务技能": ("服务技能", "技能"),
         "会员小组": ("小组",),
     },
-    required=("姓名", "身份证号", "联系电话", "所属组织", "职务", "入会日期", "是否志愿者"),
+    # 是否志愿者 may be left out of a sheet: an absent column reads as empty, which means 否.
+    required=("姓名", "身份证号", "联系电话", "所属组织", "职务", "入会日期"),
     marks=("姓名", "身份证号"),
+    dates=("入会日期",),
 )
 
 

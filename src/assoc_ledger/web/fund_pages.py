@@ -1,7 +1,7 @@
 """Web pages of the fund books (公益金): the books in the user's scope, and one book's balances and journal.
 
-Read-only and thin: the same services, guards and scope as ``/api/fund``; money is written through the API
-and CLI, which carry idempotency keys.
+Thin: the same services, guards and scope as ``/api/fund``. Money is written through the forms of
+``web.money_pages`` (with a confirmation step and an idempotency key), the API and the CLI.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from litestar.response import Template
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
-from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.auth.scope import Perm, Principal, Scope
 from assoc_ledger.core.errors import Invalid
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.core.schemas import MAX_ID, Id
@@ -69,7 +69,7 @@ def fund_book_page(request: Request[Any, Any, Any], db: Session, org_scope: Scop
                    page: int = Parameter(default=1, ge=1, le=MAX_ID // JOURNAL_PAGE),
                    after: str | None = Parameter(default=None, max_length=30),
                    before: str | None = Parameter(default=None, max_length=30),
-                   last: bool = False) -> Template:
+                   last: bool = False, posted: int | None = Parameter(default=None, ge=1, le=MAX_ID)) -> Template:
     book = service.get_book(db, book_id, org_scope)
     date_from, date_to = _date(from_, "from"), _date(to, "to")
     balances = service.balances(db, book_id, date_to)
@@ -88,7 +88,12 @@ def fund_book_page(request: Request[Any, Any, Any], db: Session, org_scope: Scop
         next=service.cursor_text(result.next) if result.next else "",
         prev=service.cursor_text(result.prev) if result.prev else "", limit=JOURNAL_PAGE, account=account or "",
         date_from=date_from, date_to=date_to, category=category or "", q=q or "", CATEGORY_ZH=CATEGORY_ZH,
-        yuan=yuan))
+        yuan=yuan, posted=posted, can_write=_can(request, Perm.fund_write), can_close=_can(request, Perm.fund_close)))
+
+
+def _can(request: Request[Any, Any, Any], perm: Perm) -> bool:
+    principal = request.scope.get("user")
+    return isinstance(principal, Principal) and principal.can(perm)
 
 
 ROUTES = [fund_books_page, fund_book_page]

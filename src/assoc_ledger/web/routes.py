@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from importlib.resources import files
 from pathlib import Path
@@ -25,19 +26,32 @@ from assoc_ledger.members import services as member_services
 from assoc_ledger.members.models import LeftReason, MemberRole
 from assoc_ledger.orgs import services as org_services
 from assoc_ledger.orgs.models import OrgKind
+from assoc_ledger.web import dashboard
+from assoc_ledger.web.case_pages import ROUTES as CASE_PAGES
 from assoc_ledger.web.context import page_context
 from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
+from assoc_ledger.web.fund_pages import yuan
+from assoc_ledger.web.import_pages import ROUTES as IMPORT_PAGES
+from assoc_ledger.web.money_pages import ROUTES as MONEY_PAGES
+from assoc_ledger.web.visit_pages import ROUTES as VISIT_PAGES
 
 LOGIN_CSRF_COOKIE = "assoc_login_csrf"
 STATIC_DIR = Path(str(files("assoc_ledger.web") / "static"))
 
 
-@get("/login", opt=requires(Perm.public), include_in_schema=False)
-async def login_page(request: Request[Any, Any, Any], error: str | None = None) -> Template:
+def _login_form(request: Request[Any, Any, Any], error: str | None, username: str = "",
+                status_code: int = 200) -> Template:
     token = secrets.token_urlsafe(24)
-    return Template("login.html", context=page_context(request, login_csrf=token, error=error),
+    return Template("login.html", context=page_context(request, login_csrf=token, error=error, username=username),
+                    status_code=status_code,
                     cookies=[Cookie(key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict",
                                     path="/login")])
+
+
+@get("/login", opt=requires(Perm.public), include_in_schema=False)
+async def login_page(request: Request[Any, Any, Any],
+                     error: str | None = Parameter(default=None, max_length=10)) -> Template:
+    return _login_form(request, error)
 
 
 @post("/login", opt=requires(Perm.public), include_in_schema=False, sync_to_thread=True)
@@ -47,15 +61,17 @@ def login_submit(request: Request[Any, Any, Any], db: Session,
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not sent or not expected or not secrets.compare_digest(sent, expected):
         return Redirect("/login?error=csrf", status_code=303)
+    # A refused login answers the form again with the username kept (never the password): typing it
+    # twice on a phone is what a secretary should not have to do.
+    username = data.get("username", "").strip()[:64]
     try:
-        user = auth_services.authenticate_password(db, data.get("username", "")[:64], data.get("password", ""),
-                                                   client_of(request))
+        user = auth_services.authenticate_password(db, username, data.get("password", ""), client_of(request))
     except auth_services.LockedOut:
         db.commit()
-        return Redirect("/login?error=locked", status_code=303)
+        return _login_form(request, "locked", username, status_code=400)
     except auth_services.LoginRefused:
         db.commit()
-        return Redirect("/login?error=bad", status_code=303)
+        return _login_form(request, "bad", username, status_code=400)
     token, _ = auth_services.start_session(db, user, client_of(request))
     settings = request.app.state.settings
     return Redirect("/", status_code=303, cookies=[
@@ -74,14 +90,21 @@ def logout_submit(request: Request[Any, Any, Any], db: Session) -> Response[Any]
 
 
 @get("/", opt=requires(Perm.authenticated), include_in_schema=False, sync_to_thread=True)
-def home(request: Request[Any, Any, Any], db: Session, principal: Principal) -> Template:
+def home(request: Request[Any, Any, Any], db: Session, principal: Principal,
+         year: int | None = Parameter(default=None, ge=2000, le=2100)) -> Template:
     scope = Scope(perm=Perm.org_read, paths=tuple(principal.paths_for(Perm.org_read)), principal=principal)
     roots = []
     for grant in principal.grants:
         if scope.contains(grant.org_path):
             org = org_services.get_org(db, grant.org_id, scope)
             roots.append((grant, org, org_services.coverage(db, scope, org.id)))
-    return Template("home.html", context=page_context(request, roots=roots))
+    today = dt.date.today()
+    shown_year = year or today.year
+    month = f"{today:%Y-%m}"
+    return Template("home.html", context=page_context(
+        request, roots=roots, year=shown_year, month=month,
+        books=dashboard.book_cards(db, principal, shown_year),
+        unvisited=dashboard.unvisited_pairings(db, principal, month), yuan=yuan))
 
 
 @get("/orgs", opt=requires(Perm.org_read), include_in_schema=False, sync_to_thread=True)
@@ -116,4 +139,6 @@ def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
 static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], opt=requires(Perm.public),
                                            include_in_schema=False)
 
-ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, static_router]
+ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
+          *MONEY_PAGES, *VISIT_PAGES, *CASE_PAGES,
+          static_router]

@@ -1,7 +1,7 @@
 """entitlements: programmes, runs, roll lines with their frozen facts, exits
 
 Revision ID: 0011_entitlements
-Revises: 0008_fund_search
+Revises: 0010_relief
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 import assoc_ledger.core.db
 
 revision: str = "0011_entitlements"
-down_revision: str | Sequence[str] | None = "0008_fund_search"
+down_revision: str | Sequence[str] | None = "0010_relief"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

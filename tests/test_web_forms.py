@@ -1,0 +1,353 @@
+"""Page forms through real HTTP: every refusal shows its Chinese message under the field and keeps what was
+typed, nothing is written until the confirmation, a resubmitted confirmation posts once, and the import
+pages walk upload → dry run → confirm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from assoc_ledger.app import create_app
+from assoc_ledger.auth import services as auth_services
+from assoc_ledger.auth.scope import Role, Scope
+from assoc_ledger.core.config import Settings
+from assoc_ledger.fund import service as fund_service
+from assoc_ledger.fund.models import FundEntry
+from assoc_ledger.members.models import Membership
+from tests.conftest import PASSWORD, AuthFor, Tree
+from tests.roster_files import resident_id, to_csv
+
+EVERYTHING = Scope.everything()
+
+
+@pytest.fixture
+def web(settings: Settings, tmp_path: Path) -> Iterator[TestClient[Any]]:
+    app = create_app(settings.model_copy(update={"upload_dir": tmp_path / "uploads"}))
+    with TestClient(app=app, raise_server_exceptions=False) as c:
+        yield c
+    app.state.engine.dispose()
+
+
+def _entries(factory: sessionmaker[Session], book_id: int) -> int:
+    with factory() as s:
+        return s.scalar(select(func.count()).select_from(FundEntry).where(FundEntry.book_id == book_id)) or 0
+
+
+def _hidden(html: str, name: str) -> str:
+    m = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert m, f"no hidden {name} in {html[:300]}"
+    return m.group(1)
+
+
+def _error_of(html: str, field: str) -> str:
+    """The message shown right under a field (its id is the field's aria-describedby)."""
+    m = re.search(rf'<p class="field-error" id="e-{re.escape(field)}">([^<]*)</p>', html)
+    assert m, f"no error under {field}"
+    assert f'aria-describedby="e-{field}"' in html
+    return m.group(1)
+
+
+@pytest.fixture
+def town_book(settings: Settings, tree: Tree, session_factory: sessionmaker[Session]) -> int:
+    with session_factory() as s:
+        book = fund_service.open_book(s, settings.ledger_dir, tree.town_a.id, EVERYTHING)
+        book_id = book.id
+    with session_factory() as s:
+        fund_service.post_income(s, settings.ledger_dir, EVERYTHING, book_id, key="seed-1", date="2026-03-01",
+                                 amount="1000.00", source="budget", payer="镇财政所", voucher="S-1")
+    return book_id
+
+
+def test_receipt_form_refuses_in_place_confirms_then_posts_once(web: TestClient[Any], tree: Tree,
+                                                                auth_for: AuthFor, town_book: int,
+                                                                session_factory: sessionmaker[Session]) -> None:
+    h = auth_for(Role.secretary, tree.town_a.id)
+    url = f"/fund/books/{town_book}/receipt"
+    form = web.get(url, headers=h)
+    assert form.status_code == 200
+    key = _hidden(form.text, "idempotency_key")
+    assert key.startswith("receipt-")
+    assert all(f'<label for="f-{n}">' in form.text for n in ("date", "amount", "source", "payer", "voucher"))
+    before = _entries(session_factory, town_book)
+    typed = {"idempotency_key": key, "date": "2026-03-10", "amount": "12.345", "source": "donation_person",
+             "payer": "", "voucher": "R-7", "via": "Bank", "narration": "春节捐款", "step": "check"}
+    bad = web.post(url, data=typed, headers=h)
+    assert bad.status_code == 400
+    assert "两位小数" in _error_of(bad.text, "amount") or "金额" in _error_of(bad.text, "amount")
+    assert _error_of(bad.text, "payer") == "交款人不能为空"
+    assert 'value="12.345"' in bad.text and 'value="春节捐款"' in bad.text and 'value="R-7"' in bad.text
+    assert _hidden(bad.text, "idempotency_key") == key  # the same form, the same key
+    assert re.search(r'<option value="donation_person" selected>', bad.text)
+    assert _entries(session_factory, town_book) == before
+    # A good form goes to the confirmation page: nothing written yet.
+    typed |= {"amount": "88.50", "payer": "张先生"}
+    check = web.post(url, data=typed, headers=h)
+    assert check.status_code == 200
+    assert "请核对" in check.text and "社会捐赠（个人）" in check.text and "88.50" in check.text
+    assert _entries(session_factory, town_book) == before
+    # Confirmed twice (a double click, a resubmit): one entry, the same answer.
+    confirm = {**typed, "step": "confirm"}
+    first = web.post(url, data=confirm, headers=h, follow_redirects=False)
+    second = web.post(url, data=confirm, headers=h, follow_redirects=False)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert _entries(session_factory, town_book) == before + 1
+    page = web.get(first.headers["location"], headers=h)
+    assert "已记账" in page.text and "张先生" in page.text
+
+
+def test_payment_and_other_money_forms_name_the_field(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                      town_book: int, session_factory: sessionmaker[Session]) -> None:
+    h = auth_for(Role.secretary, tree.town_a.id)
+    before = _entries(session_factory, town_book)
+    # Restricted money may not pay for visits: a business rule (422), shown under 资金.
+    pay = web.post(f"/fund/books/{town_book}/payment", headers=h, data={
+        "idempotency_key": "web-pay-1", "date": "2026-03-11", "amount": "20.00", "category": "visits",
+        "fund": "JiangLiFuZhu", "payee": "李大娘", "voucher": "P-1", "via": "Bank", "narration": "", "step": "check"})
+    assert pay.status_code == 422
+    assert "规定用途" in _error_of(pay.text, "fund")
+    assert 'value="李大娘"' in pay.text
+    # A transfer from the only book the town sees has no receiving book to choose.
+    transfer = web.post(f"/fund/books/{town_book}/transfer", headers=h, data={
+        "idempotency_key": "web-tr-1", "to_book_id": "", "date": "2026-03-11", "amount": "5.00", "fund": "General",
+        "voucher": "T-1", "via": "Bank", "narration": "", "step": "check"})
+    assert transfer.status_code in (400, 422)
+    assert _error_of(transfer.text, "to_book_id") == "请选择收款账簿"
+    # Reversal of an entry that does not exist; a reason is required.
+    rev = web.post(f"/fund/books/{town_book}/reverse", headers=h, data={
+        "idempotency_key": "web-rev-1", "seq": "abc", "date": "2026-03-11", "reason": "", "voucher": "V-1",
+        "step": "check"})
+    assert rev.status_code in (400, 422)
+    assert _error_of(rev.text, "seq") == "请填写要冲销的分录序号"
+    assert 'value="abc"' in rev.text
+    # Month close: a reviewer's form; a malformed month is named.
+    reviewer = auth_for(Role.reviewer, tree.town_a.id)
+    close = web.post(f"/fund/books/{town_book}/close", headers=reviewer, data={
+        "idempotency_key": "web-close-1", "month": "2026-13", "step": "check"})
+    assert close.status_code == 400
+    assert "月份" in _error_of(close.text, "month")
+    assert 'value="2026-13"' in close.text
+    assert web.get(f"/fund/books/{town_book}/close", headers=h).status_code == 403  # secretaries do not close
+    assert _entries(session_factory, town_book) == before
+
+
+def test_forms_on_a_cookie_session_need_the_csrf_token(web: TestClient[Any], tree: Tree, town_book: int,
+                                                       session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        u = auth_services.create_user(s, "form-sec", PASSWORD)
+        auth_services.grant_role(s, u, Role.secretary, tree.town_a.id)
+        s.commit()
+    login = web.get("/login")
+    web.post("/login", data={"username": "form-sec", "password": PASSWORD, "_csrf": _hidden(login.text, "_csrf")})
+    form = web.get(f"/fund/books/{town_book}/receipt")
+    fields = {"idempotency_key": _hidden(form.text, "idempotency_key"), "date": "2026-03-10", "amount": "1.00",
+              "source": "budget", "payer": "镇财政所", "voucher": "C-1", "via": "Bank", "narration": "",
+              "step": "confirm"}
+    before = _entries(session_factory, town_book)
+    assert web.post(f"/fund/books/{town_book}/receipt", data=fields).status_code == 403
+    assert _entries(session_factory, town_book) == before
+    ok = web.post(f"/fund/books/{town_book}/receipt", data={**fields, "_csrf": _hidden(form.text, "_csrf")},
+                  follow_redirects=False)
+    assert ok.status_code == 303
+    assert _entries(session_factory, town_book) == before + 1
+
+
+def test_roster_import_page_shows_the_bad_row_then_imports_the_fixed_file(
+        web: TestClient[Any], tree: Tree, auth_for: AuthFor, session_factory: sessionmaker[Session]) -> None:
+    import datetime as dt
+
+    h = auth_for(Role.secretary, tree.town_a.id)
+    headers = ["姓名", "身份证号", "联系电话", "所属组织", "职务", "入会日期"]  # no 是否志愿者: means 否
+    good = resident_id("341100", dt.date(1979, 4, 5), 21, True)
+    other = resident_id("341100", dt.date(1983, 9, 9), 22, False)
+    rows: list[list[Any]] = [["王秀英", good, "13900001111", "甲一村", "会员", "45000"],
+                             ["李四", other, "13900002222", "甲一村", "主任", "2024-02-30"]]
+    page = web.get("/members/import", headers=h)
+    assert page.status_code == 200 and 'type="file"' in page.text and "/api/members/export.xlsx" in page.text
+    empty = web.post("/members/import", headers=h, files={"file": ("", b"")})
+    assert empty.status_code == 400
+    assert _error_of(empty.text, "file") == "请选择要导入的 XLSX 或 CSV 文件"
+    with session_factory() as s:
+        members_before = s.scalar(select(func.count()).select_from(Membership))
+    bad = web.post("/members/import", headers=h, files={"file": ("名册.csv", to_csv(rows, "utf-8", headers))})
+    assert bad.status_code == 422
+    table = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", bad.text)
+    assert {(r, c) for r, c, _ in table} == {("3", "职务"), ("3", "入会日期")}
+    assert any("主任" in m for _, _, m in table)
+    assert "确认导入" not in bad.text
+    rows[1][4:6] = ["理事", "2024-02-28"]
+    fixed = web.post("/members/import", headers=h, files={"file": ("名册.csv", to_csv(rows, "utf-8", headers))})
+    assert fixed.status_code == 200, fixed.text
+    assert "检查通过" in fixed.text and "将新增 2" in fixed.text
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Membership)) == members_before  # a dry run only
+    confirm = {"token": _hidden(fixed.text, "token"), "sha256": _hidden(fixed.text, "sha256"), "filename": "名册.csv"}
+    done = web.post("/members/import/confirm", headers=h, data=confirm)
+    assert done.status_code == 200 and "导入完成" in done.text and "新增 2" in done.text
+    again = web.post("/members/import/confirm", headers=h, data=confirm)  # the held file is gone
+    assert again.status_code == 400
+    assert "失效" in _error_of(again.text, "file")
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Membership)) == (members_before or 0) + 2
+    listed = web.get("/api/members?q=王秀英", headers=h).json()["items"][0]
+    assert listed["joined_on"] == "2023-03-15" and listed["is_volunteer"] is False
+
+
+def test_dashboard_shows_balances_restricted_part_and_target(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                             settings: Settings,
+                                                             session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        book_id = fund_service.open_book(s, settings.ledger_dir, tree.town_a.id, EVERYTHING).id
+    with session_factory() as s:  # 20 % of a central transfer share is restricted (奖励扶助)
+        fund_service.post_income(s, settings.ledger_dir, EVERYTHING, book_id, key="d-1", date="2025-05-01",
+                                 amount="10000.00", source="central_transfer", payer="县财政局", voucher="D-1")
+    h = auth_for(Role.secretary, tree.town_a.id)
+    page = web.get("/?year=2025", headers=h)
+    assert page.status_code == 200
+    assert "公益金余额" in page.text and "10,000.00" in page.text and "2,000.00" in page.text
+    assert "甲镇：10,000.00 / 50,000.00 元（20%）" in page.text
+    assert "看 2024 年" in page.text
+    assert "甲镇：0.00 / 50,000.00" in web.get("/?year=2024", headers=h).text
+    auditor_only_orgs = web.get("/", headers=auth_for(Role.auditor, tree.town_b.id))
+    assert auditor_only_orgs.status_code == 200 and "甲镇" not in auditor_only_orgs.text
+
+
+def _pairing(session_factory: sessionmaker[Session], tree: Tree) -> int:
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from assoc_ledger.households import visits
+    from assoc_ledger.members import services as members
+    from tests import factories
+
+    with session_factory() as s:
+        head = factories.person(s, tree.village_a1.id)
+        h = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="一组",
+                                          registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        m = factories.membership(s, tree.village_a1.id)
+        members.set_volunteer(s, EVERYTHING, m.id, True, None)
+        p = visits.create_pairings(s, EVERYTHING, membership_id=m.id, household_ids=[h.id],
+                                   from_date=dt.date(2024, 1, 1), until_date=None)
+        s.commit()
+        return p[0].id
+
+
+def test_visit_form_keeps_what_was_typed_and_pays_once(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                       settings: Settings,
+                                                       session_factory: sessionmaker[Session]) -> None:
+    from assoc_ledger.households.models import Visit
+    from tests.test_access_matrix import _png
+
+    with session_factory() as s:
+        book_id = fund_service.open_book(s, settings.ledger_dir, tree.town_a.id, EVERYTHING).id
+    with session_factory() as s:
+        fund_service.post_income(s, settings.ledger_dir, EVERYTHING, book_id, key="v-seed", date="2025-01-02",
+                                 amount="500.00", source="budget", payer="镇财政所", voucher="V-0")
+    pairing = _pairing(session_factory, tree)
+    h = auth_for(Role.secretary, tree.town_a.id)
+    form = web.get(f"/visits/new?pairing_id={pairing}", headers=h)
+    assert 'accept="image/*,application/pdf" capture' in form.text
+    key = _hidden(form.text, "idempotency_key")
+    typed = {"idempotency_key": key, "pairing_id": str(pairing), "visited_on": "2025-03-02", "signer_name": "",
+             "notes": "送米面油", "goods": "大米一袋", "cash": "50.00", "voucher": "ZF-1", "flag": "", "flag_note": ""}
+    refused = web.post("/visits/new", headers=h, data=typed, files={"file": ("sheet.png", _png(), "image/png")})
+    assert refused.status_code == 400
+    assert "生产、生活、生育" in _error_of(refused.text, "services")
+    assert "签字人" in _error_of(refused.text, "signer_name")
+    assert 'value="送米面油"' in refused.text and 'value="50.00"' in refused.text
+    no_sheet = web.post("/visits/new", headers=h, data={**typed, "services": "生活", "signer_name": "王大娘"},
+                        files={"file": ("", b"", "application/octet-stream")})
+    assert no_sheet.status_code == 400 and "签字单" in _error_of(no_sheet.text, "file")
+    elsewhere = web.post("/visits/new", headers=auth_for(Role.secretary, tree.town_b.id),
+                         data={**typed, "services": "生活", "signer_name": "王大娘"},
+                         files={"file": ("sheet.png", _png(), "image/png")})
+    assert elsewhere.status_code == 404 and "不存在" in _error_of(elsewhere.text, "pairing_id")
+    before = _entries(session_factory, book_id)
+    good = {**typed, "services": ["生活", "生育"], "signer_name": "王大娘"}
+    first = web.post("/visits/new", headers=h, data=good, files={"file": ("sheet.png", _png(), "image/png")},
+                     follow_redirects=False)
+    assert first.status_code == 303, first.text
+    again = web.post("/visits/new", headers=h, data=good, files={"file": ("sheet.png", _png(), "image/png")},
+                     follow_redirects=False)
+    assert again.status_code in (303, 409)  # the same key: the cash is never paid twice
+    assert _entries(session_factory, book_id) == before + 1
+    with session_factory() as s:
+        visit = s.scalars(select(Visit).where(Visit.pairing_id == pairing)).one()
+        assert visit.services == ["生活", "生育"] and visit.signer_name == "王大娘"
+    page = web.get(first.headers["location"], headers=h)
+    assert "走访已登记" in page.text
+
+
+def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[Any], tree: Tree,
+                                                               auth_for: AuthFor, town_book: int,
+                                                               session_factory: sessionmaker[Session]) -> None:
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from assoc_ledger.relief import services as relief
+    from tests import factories
+    from tests.test_access_matrix import _png
+
+    with session_factory() as s:
+        scheme = relief.create_scheme(s, EVERYTHING, code="web-general", name="一般帮扶", category="general",
+                                      org_id=tree.town_a.id, spec=relief.VersionSpec(
+                                          effective_from=dt.date(2024, 1, 1), amount_rule="ceiling",
+                                          amount="1000.00", documents=["申请书"]))
+        head = factories.person(s, tree.village_a1.id)
+        household = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="二组",
+                                                  registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        s.commit()
+        scheme_id, household_id = scheme.id, household.id
+    secretary, reviewer = auth_for(Role.secretary, tree.town_a.id), auth_for(Role.reviewer, tree.town_a.id)
+    approver = auth_for(Role.approver, tree.town_a.id)
+    form = web.get(f"/cases/new?household_id={household_id}", headers=secretary)
+    typed = {"idempotency_key": _hidden(form.text, "idempotency_key"), "scheme_id": str(scheme_id),
+             "household_id": str(household_id), "case_date": "2026-03-01", "payee": "", "summary": "因病致困",
+             "amount": "1500.00", "months": "", "comment": ""}
+    refused = web.post("/cases/new", headers=secretary, data=typed)
+    assert refused.status_code == 400
+    assert _error_of(refused.text, "payee") == "收款人不能为空"
+    assert 'value="因病致困"' in refused.text and 'value="1500.00"' in refused.text
+    over = web.post("/cases/new", headers=secretary, data={**typed, "payee": "王大娘"})
+    assert over.status_code == 422 and "1000" in _error_of(over.text, "amount").replace(",", "")
+    made = web.post("/cases/new", headers=secretary, data={**typed, "payee": "王大娘", "amount": "300.00"},
+                    follow_redirects=False)
+    assert made.status_code == 303
+    case_url = made.headers["location"]
+    case_id = int(case_url.rsplit("/", 1)[1])
+    # The reviewer's page says what is missing; reviewing without the application is refused there.
+    review_page = web.get(f"{case_url}/review", headers=reviewer)
+    assert "申请书 <span class=\"error\">（缺）</span>" in review_page.text
+    no_doc = web.post(f"{case_url}/review", headers=reviewer, data={"decision": "review", "comment": "同意"})
+    assert no_doc.status_code == 422 and "缺少必备材料" in no_doc.text and 'value="同意"' in no_doc.text
+    upload = web.post(f"{case_url}/documents", headers=secretary, data={"doc_type": "申请书"},
+                      files={"file": ("a.png", _png(), "image/png")}, follow_redirects=False)
+    assert upload.status_code == 303
+    # The recorder may not review their own case (three people); the reviewer may.
+    own = web.post(f"{case_url}/review", headers=secretary, data={"decision": "review"})
+    assert own.status_code == 403
+    assert web.post(f"{case_url}/review", headers=reviewer, data={"decision": "review", "comment": "材料齐全"},
+                    follow_redirects=False).status_code == 303
+    assert web.post(f"{case_url}/approve", headers=approver, data={"decision": "approve"},
+                    follow_redirects=False).status_code == 303
+    pay_page = web.get(f"{case_url}/pay", headers=secretary)
+    assert "确认发放 300.00 元给 王大娘" in pay_page.text and "非限定资金余额" in pay_page.text
+    before = _entries(session_factory, town_book)
+    pay = {"date": "2026-03-10", "voucher": "", "via": "Bank"}
+    first = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
+    second = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
+    assert first.status_code == 303
+    assert second.status_code in (303, 422)  # already paid: refused in place, never paid twice
+    assert _entries(session_factory, town_book) == before + 1
+    page = web.get(case_url, headers=secretary)
+    assert "已发放" in page.text and "审核" in page.text and "审批" in page.text
+    journal = web.get(f"/fund/books/{town_book}?q=王大娘", headers=secretary)
+    assert f"案件{case_id}" in journal.text and "300.00" in journal.text
