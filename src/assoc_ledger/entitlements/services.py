@@ -41,7 +41,9 @@ from assoc_ledger.orgs.models import Organisation
 Progress = Callable[[str, int, int], None]
 """(stage, done, total): the CLI's progress bar."""
 
-ROLL_CHUNK = min(MAX_ROLL_LINES, 400_000)
+ROLL_CHUNK = min(MAX_ROLL_LINES, 100_000)
+"""A run with more lines than this for one book and scheme files them as several rolls (分册), each its own voucher:
+the books' writer holds a roll in memory, and this keeps a run of a 100,000-household county under 300 MB."""
 LOCK_NAME = ".entitlements-run.lock"
 
 
@@ -391,6 +393,7 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
         session.commit()
         n_lines = n_months = n_arrears = total_fen = 0
         groups = sorted(result.lines.items(), key=lambda kv: (kv[0][0], kv[0][1].value))
+        result.lines.clear()
         for n, ((_, scheme), lines) in enumerate(groups, start=1):
             programme = lines[0].programme
             if programme.book_id is None:
@@ -403,6 +406,7 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
                 n_months += sum(x.months for x in chunk)
                 n_arrears += sum(x.months for x in chunk if x.arrears)
                 total_fen += sum(x.amount_fen for x in chunk)
+            lines.clear()  # posted: its memory goes before the next roll's
             if progress:
                 progress("发放", n, len(groups))
         finished = session.get(EntitlementRun, run_id)
