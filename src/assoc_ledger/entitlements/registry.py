@@ -158,17 +158,46 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
                         h, scheme, f.year * 12 + f.month - 1, t.year * 12 + t.month - 1, fen, run_id, org_id,
                         child_id, child_birth))
         else:
-            cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
-                          EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
-                EntitlementLine.household_id.between(lo, hi))
-            if paid_from is not None:
-                cols = cols.where(EntitlementLine.to_month >= paid_from)
-            for r in session.execute(cols):
-                if r.household_id in wanted:
-                    batch.paid.setdefault(r.household_id, []).append(
-                        PaidRange(SCHEME_OF[r.scheme], month_index(r.from_month), month_index(r.to_month),
-                                  r.monthly_fen))
+            _paid_coverage(session, lo, hi, wanted, paid_from, batch)
         yield batch
+
+
+def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_from: dt.date | None,
+                   batch: Batch) -> None:
+    """The months paid to each household, per scheme: one range where the lines cover it once without a gap
+    (counted in SQL: months summed equal the span), the lines themselves only where they do not.
+
+    Runs never write overlapping lines (each pays only months not yet paid, and the database refuses the same
+    first month twice); were a gap and an overlap ever to cancel out, the run would pay too little, never twice,
+    and reconciliation would name both.
+    """
+    agg = (select(EntitlementLine.household_id, EntitlementLine.scheme, func.min(EntitlementLine.from_month),
+                  func.max(EntitlementLine.to_month), func.sum(EntitlementLine.months))
+           .where(EntitlementLine.household_id.between(lo, hi))
+           .group_by(EntitlementLine.household_id, EntitlementLine.scheme))
+    if paid_from is not None:
+        agg = agg.where(EntitlementLine.to_month >= paid_from)
+    irregular: set[int] = set()
+    for hid, scheme, first, last, months in session.execute(agg):
+        if hid not in wanted:
+            continue
+        a, b = month_index(first), month_index(last)
+        if int(months) == b - a + 1:
+            batch.paid.setdefault(hid, []).append(PaidRange(SCHEME_OF[scheme], a, b, 0))
+        else:
+            irregular.add(hid)
+    if not irregular:
+        return
+    for hid in irregular:
+        batch.paid.pop(hid, None)
+    cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                  EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
+        EntitlementLine.household_id.in_(sorted(irregular)))
+    if paid_from is not None:
+        cols = cols.where(EntitlementLine.to_month >= paid_from)
+    for r in session.execute(cols):
+        batch.paid.setdefault(r.household_id, []).append(
+            PaidRange(SCHEME_OF[r.scheme], month_index(r.from_month), month_index(r.to_month), r.monthly_fen))
 
 
 def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
