@@ -191,9 +191,6 @@ class HouseholdImport:
         self.report.format = sheet.format
         was_off = session.info.get("audit_off")
         session.info["audit_off"] = True  # bulk rows; one summary note at the end instead
-        took_lock = not self.dry_run and not session.in_transaction() and not session.info.get("write_request")
-        if took_lock:
-            session.info["write_request"] = True  # SQLite: hold the write lock from the first read
         keys, ids = _Seen(session, "key"), _Seen(session, "id")
         try:
             batch: list[_Group] = []
@@ -209,8 +206,6 @@ class HouseholdImport:
         finally:
             keys.drop()
             ids.drop()
-            if took_lock:
-                session.info.pop("write_request", None)
             if not was_off:
                 session.info.pop("audit_off", None)
         if self.report.rows == 0:
@@ -459,9 +454,18 @@ def import_households(session: Session, scope: Scope, f: IO[bytes], *, dry_run: 
                       filename: str | None = None) -> Report:
     """Import one file and commit it, or (dry run, or any bad row) roll everything back."""
     digest = file_sha256(f)
-    with open_sheet(f, COLUMNS) as sheet:
-        report = HouseholdImport(session, scope, dry_run=dry_run, cipher=cipher, today=today,
-                                 progress=progress).run(sheet)
+    # SQLite: hold the write lock from the first read (core.db's hook), so that the ids taken after the largest
+    # one stay ours and a concurrent import waits its turn instead of failing at its first write.
+    took_lock = not dry_run and not session.in_transaction() and not session.info.get("write_request")
+    if took_lock:
+        session.info["write_request"] = True
+    try:
+        with open_sheet(f, COLUMNS) as sheet:
+            report = HouseholdImport(session, scope, dry_run=dry_run, cipher=cipher, today=today,
+                                     progress=progress).run(sheet)
+    finally:
+        if took_lock:
+            session.info.pop("write_request", None)
     report.sha256 = digest
     if report.error_rows or dry_run:
         session.rollback()
