@@ -293,6 +293,9 @@ class HouseholdImport:
             elif kind not in kinds:
                 kinds.append(kind)
         since = self._date(group, row, "认定日期", head["认定日期"], required=bool(kinds))
+        for column, most in (("住址", 200), ("光荣证号", 50), ("认定依据", 200)):  # as the API's fields
+            if len(cell_text(head[column])) > most:
+                group.bad(row, column, f"内容过长（最多{most}个字）")
         if group.problems or registered_on is None or not all(m.details for m in group.members):
             return None
         people = [m.lookup for m in group.members if m.lookup]
