@@ -309,6 +309,10 @@ def test_refused_step_out_of_order(sqlite_world: World) -> None:
     case_id = w.register(w.scheme(), user(w.tree, "r"))
     _refused(w, lambda: w.act(case_id, Action.approve, user(w.tree, "a")), "action", "不能审批")
     _refused(w, lambda: w.pay(case_id, user(w.tree, "p")), "action", "不能发放")
+    w.document(case_id)
+    w.act(case_id, Action.review, user(w.tree, "v"))
+    w.act(case_id, Action.approve, user(w.tree, "a"))
+    _refused(w, lambda: w.pay(case_id, user(w.tree, "p"), on=DAY - dt.timedelta(days=1)), "date", "早于救助日期")
 
 
 def test_refused_same_user_in_two_roles(sqlite_world: World) -> None:

@@ -420,6 +420,8 @@ def pay_case(session: Session, scope: Scope, ledger_dir: Path, case_id: int, *, 
     if next_state(flow_of(version), state, Action.pay, reviewed=case.reviewed_by_id is not None) is None:
         raise DomainError(out_of_order(state, Action.pay, flow_of(version), case.reviewed_by_id is not None),
                           field="action")
+    if on < case.case_date:
+        raise DomainError(f"发放日期 {on} 早于救助日期 {case.case_date}", field="date")
     case_id, attempt, key = case.id, case.pay_attempt, pay_key(case)
     book = _book_of(session, scheme)
     runner = session.get(Organisation, scheme.org_id)
