@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import String, cast, func, or_, select, true
+from sqlalchemy import String, case, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
@@ -331,18 +331,30 @@ def restricted_funds(session: Session, ctx: Context) -> Report:
     fund_accounts = {a: f for a in set(opening) | set(closing) if (f := fund_of_account(a)) is not None}
     flows: dict[Fund, list[int]] = {f: [0, 0] for f in Fund}
     if ctx.book_ids and fund_accounts:
+        # Gross in and out in one pass over the period's fund postings; then entries that move money inside
+        # one fund (drawing petty cash: only journal entries without a category can) count at their net.
+        candidates = select(FundEntry.id).where(
+            FundEntry.book_id.in_(ctx.book_ids), FundEntry.date >= ctx.start, FundEntry.date <= ctx.end,
+            FundEntry.kind == "txn", FundEntry.category.is_(None))
         for fund in Fund:
             accounts = [a for a, f in fund_accounts.items() if f is fund]
             if not accounts:
                 continue
-            per_entry = (select(func.sum(FundPosting.amount_fen).label("net"))
-                         .where(FundPosting.book_id.in_(ctx.book_ids), FundPosting.account.in_(accounts),
-                                FundPosting.date >= ctx.start, FundPosting.date <= ctx.end)
-                         .group_by(FundPosting.entry_id).subquery())
-            inflow, outflow = session.execute(select(
-                func.sum(func.abs(per_entry.c.net) + per_entry.c.net) / 2,
-                func.sum(func.abs(per_entry.c.net) - per_entry.c.net) / 2)).one()
-            flows[fund] = [int(inflow or 0), int(outflow or 0)]
+            gross_in, gross_out = session.execute(select(
+                func.sum(case((FundPosting.amount_fen > 0, FundPosting.amount_fen), else_=0)),
+                func.sum(case((FundPosting.amount_fen < 0, -FundPosting.amount_fen), else_=0)))
+                .where(FundPosting.book_id.in_(ctx.book_ids), FundPosting.account.in_(accounts),
+                       FundPosting.date >= ctx.start, FundPosting.date <= ctx.end)).one()
+            inflow, outflow = int(gross_in or 0), int(gross_out or 0)
+            for pos, neg, net in session.execute(
+                    select(func.sum(case((FundPosting.amount_fen > 0, FundPosting.amount_fen), else_=0)),
+                           func.sum(case((FundPosting.amount_fen < 0, -FundPosting.amount_fen), else_=0)),
+                           func.sum(FundPosting.amount_fen))
+                    .where(FundPosting.entry_id.in_(candidates), FundPosting.account.in_(accounts))
+                    .group_by(FundPosting.entry_id)).tuples():
+                inflow -= int(pos or 0) - max(int(net or 0), 0)
+                outflow -= int(neg or 0) - max(-int(net or 0), 0)
+            flows[fund] = [inflow, outflow]
     rows: list[Row] = []
     for fund in Fund:
         accounts = sorted(a for a, f in fund_accounts.items() if f is fund)
@@ -690,8 +702,8 @@ def progress_snapshot(session: Session, ctx: Context) -> Report:
         target = ANNUAL_TARGET_FEN.get(book.org_kind)
         fb = session.get(FundBook, book.id)
         closed = fb.closed_through.isoformat() if fb and fb.closed_through else ""
-        last = session.scalar(select(func.max(FundEntry.date)).where(FundEntry.book_id == book.id,
-                                                                      FundEntry.date <= ctx.end))
+        last = session.scalar(select(FundEntry.date).where(FundEntry.book_id == book.id, FundEntry.date <= ctx.end)
+                              .order_by(FundEntry.date.desc()).limit(1))
         rows.append(Row((book.org_name, _yuan(own), _pct(own, target) if target else "—", _yuan(spent),
                          len({a.key for a in aided if a.book_id == book.id}),
                          last.isoformat() if last else "", closed),
