@@ -369,6 +369,9 @@ CASES: dict[tuple[str, str], Builder] = {
                       Upload("application.png", _png(), "image/png", {"doc_type": "申请书"})),
     ("POST", "/api/pairings"): lambda c, i: ("/api/pairings", {
         "membership_id": _volunteer(c, i), "household_ids": [_household(c, i)], "from_date": "2025-01-01"}),
+    ("GET", "/api/pairings"): lambda c, i: (f"/api/pairings?under={c.home(i)}&active_on=2025-03-01", None),
+    ("POST", "/api/pairings/{pairing_id:int}/end"):
+        lambda c, i: (f"/api/pairings/{_pairing(c, i)}/end", {"until_date": "2025-12-31"}),
     ("GET", "/api/pairings/unvisited"): lambda c, i: ("/api/pairings/unvisited?month=2025-03", None) if i else None,
     ("POST", "/api/visits"): lambda c, i: ("/api/visits", _visit_form(c, i)),
     ("GET", "/api/visits/{visit_id:int}"): lambda c, i: (f"/api/visits/{_visit(c, i)}", None),
@@ -550,6 +553,28 @@ CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/visits/new"): lambda c, i: (f"/visits/new?pairing_id={_pairing(c, i)}", None) if i else None,
     ("POST", "/visits/new"): lambda c, i: ("/visits/new", Upload("sheet.png", _png(), "image/png", {
         "pairing_id": str(_pairing(c, i)), "visited_on": "2025-03-02", "services": "生活", "signer_name": "王大娘"})),
+    # Relief case pages: the register, a case, and one page per step (forms answer 303 to the case).
+    ("GET", "/cases"): lambda c, i: ("/cases?mine=true", None) if i else None,
+    ("GET", "/cases/new"): lambda c, i: (f"/cases/new?household_id={_household(c, i)}", None) if i else None,
+    ("POST", "/cases/new"): lambda c, i: ("/cases/new", Form({
+        "scheme_id": str(_scheme(c, i)), "household_id": str(_household(c, i)), "case_date": "2026-03-01",
+        "payee": "王大娘", "summary": "因病致困", "amount": "300.00", "months": "", "comment": "",
+        "idempotency_key": _key()})),
+    ("GET", "/cases/{case_id:int}"): lambda c, i: (f"/cases/{_case(c, i)}", None),
+    ("POST", "/cases/{case_id:int}/documents"): lambda c, i: (f"/cases/{_case(c, i)}/documents", Upload(
+        "doc.png", _png(), "image/png", {"doc_type": "低保证"})),
+    ("POST", "/cases/{case_id:int}/close"):
+        lambda c, i: (f"/cases/{_case(c, i, 'paid')}/close", Form({"decision": "close", "comment": ""})),
+    ("GET", "/cases/{case_id:int}/review"): lambda c, i: (f"/cases/{_case(c, i)}/review", None),
+    ("POST", "/cases/{case_id:int}/review"):
+        lambda c, i: (f"/cases/{_case(c, i)}/review", Form({"decision": "review", "comment": "材料齐全"})),
+    ("GET", "/cases/{case_id:int}/approve"): lambda c, i: (f"/cases/{_case(c, i, 'reviewed')}/approve", None),
+    ("POST", "/cases/{case_id:int}/approve"):
+        lambda c, i: (f"/cases/{_case(c, i, 'reviewed')}/approve", Form({"decision": "approve", "comment": ""})),
+    ("GET", "/cases/{case_id:int}/pay"): lambda c, i: (f"/cases/{_case(c, i, 'approved')}/pay", None),
+    ("POST", "/cases/{case_id:int}/pay"):
+        lambda c, i: (f"/cases/{_paid_book_case(c, i)}/pay", Form({"date": "2026-03-10", "voucher": "",
+                                                                   "via": "Bank"})),
     # Money forms: a confirmed form posts and answers 303 to the journal; outside the subtree 404.
     ("GET", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", None),
     ("POST", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", _money({

@@ -284,3 +284,70 @@ def test_visit_form_keeps_what_was_typed_and_pays_once(web: TestClient[Any], tre
         assert visit.services == ["生活", "生育"] and visit.signer_name == "王大娘"
     page = web.get(first.headers["location"], headers=h)
     assert "走访已登记" in page.text
+
+
+def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[Any], tree: Tree,
+                                                               auth_for: AuthFor, town_book: int,
+                                                               session_factory: sessionmaker[Session]) -> None:
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from assoc_ledger.relief import services as relief
+    from tests import factories
+    from tests.test_access_matrix import _png
+
+    with session_factory() as s:
+        scheme = relief.create_scheme(s, EVERYTHING, code="web-general", name="一般帮扶", category="general",
+                                      org_id=tree.town_a.id, spec=relief.VersionSpec(
+                                          effective_from=dt.date(2024, 1, 1), amount_rule="ceiling",
+                                          amount="1000.00", documents=["申请书"]))
+        head = factories.person(s, tree.village_a1.id)
+        household = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="二组",
+                                                  registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        s.commit()
+        scheme_id, household_id = scheme.id, household.id
+    secretary, reviewer = auth_for(Role.secretary, tree.town_a.id), auth_for(Role.reviewer, tree.town_a.id)
+    approver = auth_for(Role.approver, tree.town_a.id)
+    form = web.get(f"/cases/new?household_id={household_id}", headers=secretary)
+    typed = {"idempotency_key": _hidden(form.text, "idempotency_key"), "scheme_id": str(scheme_id),
+             "household_id": str(household_id), "case_date": "2026-03-01", "payee": "", "summary": "因病致困",
+             "amount": "1500.00", "months": "", "comment": ""}
+    refused = web.post("/cases/new", headers=secretary, data=typed)
+    assert refused.status_code == 400
+    assert _error_of(refused.text, "payee") == "收款人不能为空"
+    assert 'value="因病致困"' in refused.text and 'value="1500.00"' in refused.text
+    over = web.post("/cases/new", headers=secretary, data={**typed, "payee": "王大娘"})
+    assert over.status_code == 422 and "1000" in _error_of(over.text, "amount").replace(",", "")
+    made = web.post("/cases/new", headers=secretary, data={**typed, "payee": "王大娘", "amount": "300.00"},
+                    follow_redirects=False)
+    assert made.status_code == 303
+    case_url = made.headers["location"]
+    case_id = int(case_url.rsplit("/", 1)[1])
+    # The reviewer's page says what is missing; reviewing without the application is refused there.
+    review_page = web.get(f"{case_url}/review", headers=reviewer)
+    assert "申请书 <span class=\"error\">（缺）</span>" in review_page.text
+    no_doc = web.post(f"{case_url}/review", headers=reviewer, data={"decision": "review", "comment": "同意"})
+    assert no_doc.status_code == 422 and "缺少必备材料" in no_doc.text and 'value="同意"' in no_doc.text
+    upload = web.post(f"{case_url}/documents", headers=secretary, data={"doc_type": "申请书"},
+                      files={"file": ("a.png", _png(), "image/png")}, follow_redirects=False)
+    assert upload.status_code == 303
+    # The recorder may not review their own case (three people); the reviewer may.
+    own = web.post(f"{case_url}/review", headers=secretary, data={"decision": "review"})
+    assert own.status_code == 403
+    assert web.post(f"{case_url}/review", headers=reviewer, data={"decision": "review", "comment": "材料齐全"},
+                    follow_redirects=False).status_code == 303
+    assert web.post(f"{case_url}/approve", headers=approver, data={"decision": "approve"},
+                    follow_redirects=False).status_code == 303
+    pay_page = web.get(f"{case_url}/pay", headers=secretary)
+    assert "确认发放 300.00 元给 王大娘" in pay_page.text and "非限定资金余额" in pay_page.text
+    before = _entries(session_factory, town_book)
+    pay = {"date": "2026-03-10", "voucher": "", "via": "Bank"}
+    first = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
+    second = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
+    assert first.status_code == 303
+    assert second.status_code in (303, 422)  # already paid: refused in place, never paid twice
+    assert _entries(session_factory, town_book) == before + 1
+    page = web.get(case_url, headers=secretary)
+    assert "已发放" in page.text and "审核" in page.text and "审批" in page.text
+    journal = web.get(f"/fund/books/{town_book}?q=王大娘", headers=secretary)
+    assert f"案件{case_id}" in journal.text and "300.00" in journal.text

@@ -27,6 +27,7 @@ from assoc_ledger.members.models import LeftReason, MemberRole
 from assoc_ledger.orgs import services as org_services
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.web import dashboard
+from assoc_ledger.web.case_pages import ROUTES as CASE_PAGES
 from assoc_ledger.web.context import page_context
 from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 from assoc_ledger.web.fund_pages import yuan
@@ -139,4 +140,5 @@ static_router = create_static_files_router(path="/static", directories=[STATIC_D
                                            include_in_schema=False)
 
 ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
-          *MONEY_PAGES, *VISIT_PAGES, static_router]
+          *MONEY_PAGES, *VISIT_PAGES, *CASE_PAGES,
+          static_router]
