@@ -78,7 +78,7 @@ def run_reports(url: str, org_id: str) -> None:
                 report = queries.run_report(db, scope, name, int(org_id), start, end)
                 if i:
                     times.append((time.perf_counter() - t0) * 1000)
-                assert report.rows or name == "spending-by-household-kind", name
+                assert report.rows or name in ("spending-by-household-kind", "cases-by-state", "entitlement-runs"), name
             result[name] = statistics.median(times)
     result["all_reports_ms"] = sum(result.values())
     result["reports_peak_mib"] = peak_rss_mib()

@@ -116,3 +116,47 @@ def test_statement_lifecycle(client: TestClient[Any], session_factory: sessionma
     assert client.get(f"/api/statements/{sid}", headers=other).status_code == 404
     assert client.post(f"/api/statements/{second['id']}/sign", json={"comment": "同意"},
                        headers=other).status_code == 404
+
+
+def test_statement_cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare / sign (the preparer refused) / show / pdf from the command line, as named users."""
+    from typer.testing import CliRunner
+
+    from assoc_ledger.auth import services as auth_services
+    from assoc_ledger.cli import app
+    from assoc_ledger.core.config import get_settings
+    from assoc_ledger.core.db import make_engine, make_sessionmaker
+
+    ledger_dir = tmp_path / "ledgers"
+    engine = make_engine(sqlite_url)
+    factory = make_sessionmaker(engine)
+    with factory() as db:
+        tree = Tree(db)
+        for name, role in (("cli-admin", Role.admin), ("cli-auditor", Role.auditor), ("cli-sec", Role.secretary)):
+            auth_services.grant_role(db, auth_services.create_user(db, name, "correct-horse-battery"), role,
+                                     tree.county.id)
+        db.commit()
+        town = tree.town_a.id
+    _post(factory, ledger_dir, town)
+    engine.dispose()
+    monkeypatch.setenv("ASSOC_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("ASSOC_LEDGER_DIR", str(ledger_dir))
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    out = runner.invoke(app, ["statement", "prepare", "--org", "甲镇", "--year", "2025", "--user", "cli-admin"])
+    assert out.exit_code == 0, out.output
+    assert "收入 60900.00 元" in out.output
+    refused = runner.invoke(app, ["statement", "sign", "1", "--user", "cli-admin", "--comment", "同意"])
+    assert refused.exit_code == 2 and "编制人不能签发" in refused.output
+    no_right = runner.invoke(app, ["statement", "sign", "1", "--user", "cli-sec", "--comment", "同意"])
+    assert no_right.exit_code == 2 and "没有所需权限" in no_right.output
+    signed = runner.invoke(app, ["statement", "sign", "1", "--user", "cli-auditor", "--comment", "同意公开"])
+    assert signed.exit_code == 0, signed.output
+    shown = runner.invoke(app, ["statement", "show", "1"])
+    assert "已签发" in shown.output
+    target = tmp_path / "s.pdf"
+    made = runner.invoke(app, ["statement", "pdf", "1", "--variant", "public", "--out", str(target)])
+    assert made.exit_code == 0, made.output
+    assert target.read_bytes().startswith(b"%PDF")
+    get_settings.cache_clear()
