@@ -29,10 +29,12 @@ from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.web import dashboard
 from assoc_ledger.web.case_pages import ROUTES as CASE_PAGES
 from assoc_ledger.web.context import page_context
+from assoc_ledger.web.entitlement_pages import ROUTES as ENTITLEMENT_PAGES
 from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 from assoc_ledger.web.fund_pages import yuan
 from assoc_ledger.web.import_pages import ROUTES as IMPORT_PAGES
 from assoc_ledger.web.money_pages import ROUTES as MONEY_PAGES
+from assoc_ledger.web.statement_pages import ROUTES as STATEMENT_PAGES
 from assoc_ledger.web.visit_pages import ROUTES as VISIT_PAGES
 
 LOGIN_CSRF_COOKIE = "assoc_login_csrf"
@@ -141,4 +143,4 @@ static_router = create_static_files_router(path="/static", directories=[STATIC_D
 
 ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
           *MONEY_PAGES, *VISIT_PAGES, *CASE_PAGES,
-          static_router]
+          *ENTITLEMENT_PAGES, *STATEMENT_PAGES, static_router]
