@@ -351,3 +351,41 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     assert "已发放" in page.text and "审核" in page.text and "审批" in page.text
     journal = web.get(f"/fund/books/{town_book}?q=王大娘", headers=secretary)
     assert f"案件{case_id}" in journal.text and "300.00" in journal.text
+
+
+def test_statement_pages_prepare_sign_and_refusals(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                   town_book: int) -> None:
+    secretary, admin = auth_for(Role.secretary, tree.town_a.id), auth_for(Role.admin, tree.town_a.id)
+    auditor = auth_for(Role.auditor, tree.town_a.id)
+    bad = web.post("/statements", headers=secretary, data={"org_id": str(tree.town_a.id), "year": "二〇二六"})
+    assert bad.status_code == 400
+    assert _error_of(bad.text, "year") == "请选择组织并填写年度" and 'value="二〇二六"' in bad.text
+    made = web.post("/statements", headers=admin, data={"org_id": str(tree.town_a.id), "year": "2026"},
+                    follow_redirects=False)
+    assert made.status_code == 303
+    url = made.headers["location"]
+    page = web.get(url, headers=auditor)
+    assert page.status_code == 200 and "待审计签发" in page.text and "<svg" in page.text and "1,000.00" in page.text
+    assert f"/api/statements/{url.rsplit('/', 1)[1]}/pdf?variant=public" in page.text
+    empty = web.post(url, headers=auditor, data={"comment": " "})
+    assert empty.status_code == 400 and _error_of(empty.text, "comment") == "签发意见不能为空"
+    own = web.post(url, headers=admin, data={"comment": "同意"})  # the preparer may not sign
+    assert own.status_code == 422 and "编制人不能签发" in own.text and 'value="同意"' in own.text
+    signed = web.post(url, headers=auditor, data={"comment": "经审计，账实相符"}, follow_redirects=False)
+    assert signed.status_code == 303
+    assert "已签发" in web.get(url, headers=auditor).text
+    assert "甲镇" in web.get("/public/statements").text
+
+
+def test_entitlement_run_form_names_its_field(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                              town_book: int) -> None:
+    h = auth_for(Role.secretary, tree.town_a.id)
+    preview = web.get("/entitlements/preview?month=2026-01", headers=h)
+    assert preview.status_code == 200 and "发放预览" in preview.text
+    bad_date = web.post("/entitlements/run", headers=h, data={"month": "2026-01", "pay_date": "2026-02-30"})
+    assert bad_date.status_code == 400
+    assert "日期" in _error_of(bad_date.text, "pay_date") and 'value="2026-02-30"' in bad_date.text
+    early = web.post("/entitlements/run", headers=h, data={"month": "2026-03", "pay_date": "2026-01-25"})
+    assert early.status_code == 422 and "不能预先发放" in early.text
+    assert web.get("/entitlements", headers=h).status_code == 200
+    assert web.get("/entitlements/reconcile?from=2026-01&to=2026-02", headers=h).status_code == 200

@@ -85,7 +85,7 @@ def entitlements_run(request: Request[Any, Any, Any], db: Session, org_scope: Sc
     except DomainError as exc:
         db.rollback()
         month = values["month"] if len(values["month"]) == 7 else _this_month()
-        return _preview_page(request, db, org_scope, month, errors_of(exc, ["month", "pay_date"]), values,
+        return _preview_page(request, db, org_scope, month, errors_of(exc, ["pay_date"]), values,
                              status_code=exc.status_code)
     return Redirect(f"/entitlements/runs/{row.id}", status_code=303)
 
