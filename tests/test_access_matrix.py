@@ -572,6 +572,9 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/cases/{case_id:int}/pay"):
         lambda c, i: (f"/cases/{_paid_book_case(c, i)}/pay", Form({"date": "2026-03-10", "voucher": "",
                                                                    "via": "Bank"})),
+    # Household pages: the list and one household's history.
+    ("GET", "/households"): lambda c, i: ("/households?kind=hardship&q=一组", None) if i else None,
+    ("GET", "/households/{household_id:int}"): lambda c, i: (f"/households/{_household(c, i)}", None),
     # Entitlement pages: the preview carries the run form (the run covers the caller's whole subtree).
     ("GET", "/entitlements"): lambda c, i: ("/entitlements", None) if i else None,
     ("GET", "/entitlements/preview"):

@@ -389,3 +389,27 @@ def test_entitlement_run_form_names_its_field(web: TestClient[Any], tree: Tree, 
     assert early.status_code == 422 and "不能预先发放" in early.text
     assert web.get("/entitlements", headers=h).status_code == 200
     assert web.get("/entitlements/reconcile?from=2026-01&to=2026-02", headers=h).status_code == 200
+
+
+def test_household_page_shows_members_kinds_and_history(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                        session_factory: sessionmaker[Session]) -> None:
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from tests import factories
+
+    with session_factory() as s:
+        head = factories.person(s, tree.village_a1.id)
+        head.name = "历史户主"
+        h = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="三组",
+                                          registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        s.commit()
+        household_id, rid = h.id, head.resident_id
+    mine = auth_for(Role.secretary, tree.town_a.id)
+    listed = web.get("/households?q=三组", headers=mine)
+    assert f'href="/households/{household_id}"' in listed.text
+    page = web.get(f"/households/{household_id}", headers=mine)
+    assert page.status_code == 200
+    assert "历史户主" in page.text and "户主" in page.text and "2024-01-01" in page.text
+    assert rid not in page.text and rid[-4:] in page.text  # masked
+    assert web.get(f"/households/{household_id}", headers=auth_for(Role.secretary, tree.town_b.id)).status_code == 404
