@@ -369,6 +369,9 @@ CASES: dict[tuple[str, str], Builder] = {
                       Upload("application.png", _png(), "image/png", {"doc_type": "申请书"})),
     ("POST", "/api/pairings"): lambda c, i: ("/api/pairings", {
         "membership_id": _volunteer(c, i), "household_ids": [_household(c, i)], "from_date": "2025-01-01"}),
+    ("GET", "/api/pairings"): lambda c, i: (f"/api/pairings?under={c.home(i)}&active_on=2025-03-01", None),
+    ("POST", "/api/pairings/{pairing_id:int}/end"):
+        lambda c, i: (f"/api/pairings/{_pairing(c, i)}/end", {"until_date": "2025-12-31"}),
     ("GET", "/api/pairings/unvisited"): lambda c, i: ("/api/pairings/unvisited?month=2025-03", None) if i else None,
     ("POST", "/api/visits"): lambda c, i: ("/api/visits", _visit_form(c, i)),
     ("GET", "/api/visits/{visit_id:int}"): lambda c, i: (f"/api/visits/{_visit(c, i)}", None),

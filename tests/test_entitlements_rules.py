@@ -87,6 +87,12 @@ CASES = [
     Case("revoked certificate: paid through the month of revocation", "2018-01-20", "2019-02-14",
          later=[Event(EventKind.certificate_revoked, d("2024-09-20"), id=3)],
          dues=[(R, "2019-02", "2024-09", 1, VILLAGE)], exits=[(R, "2024-09", ExitReason.revoked)]),
+    Case("a certificate date entered wrongly and corrected: the corrected date counts, the voided one not",
+         "2018-01-20", "2018-06-06",
+         later=[Event(EventKind.correction, d("2018-06-06"), data={"corrects": 2, "reason": "发证日期录错"}, id=3),
+                Event(EventKind.certificate_issued, d("2020-09-30"),
+                      data={"certificate_no": "GRZ-001", "child_id": CHILD}, id=4)],
+         dues=[(R, "2020-09", "2032-01", 1, VILLAGE)], exits=[(R, "2032-01", ExitReason.turned_14)]),
     Case("window: only the months asked for; an exit after the window is not yet known", "2011-05-31", "2012-01-15",
          dues=[(R, "2024-01", "2025-03", 1, VILLAGE)], window=("2024-01", "2025-03")),
 ]

@@ -100,6 +100,8 @@ def test_a_run_pays_each_due_month_once_through_one_roll_per_book_and_scheme(
 
     again = run(session_factory, world, "2024-06")
     assert (again.status, again.lines, again.total_fen, again.exits) == ("done", 0, 0, 0)
+    # Nothing changed since the first run: no household needed a second look.
+    assert (again.households, again.basis["examined"]) == (0, f"households changed since run {first.id}")
     with session_factory() as db:
         assert db.scalar(select(func.count()).select_from(FundEntry).where(
             FundEntry.idem_key.like("entitlements-run%"))) == 2
@@ -146,7 +148,10 @@ def test_a_registry_edit_after_a_run_leaves_the_run_alone_and_shows_in_reconcili
     assert {(d.household_id, f"{d.month // 12}-{d.month % 12 + 1:02d}") for d in report.rows} == {
         (world.households["A"], m) for m in ("2024-04", "2024-05", "2024-06")}
     assert all("子女出生" in d.reason for d in report.rows)
-    # And the next run pays nothing more to A.
+    # The same month again looks at A alone (its facts changed since the run) and pays nothing;
+    # the next month pays nothing more to A.
+    repeat = run(session_factory, world, "2024-06")
+    assert (repeat.households, repeat.lines) == (1, 0)
     run(session_factory, world, "2024-07", date(2024, 7, 25))
     with session_factory() as db:
         assert paid_months(db, world)[("A", "only_child_reward")][-1][0] == "2024-06"
@@ -182,3 +187,21 @@ def test_two_runs_at_once_one_is_refused(session_factory: sessionmaker[Session],
     assert refused.value.status_code == 409
     with session_factory() as db:
         assert db.scalar(select(func.count()).select_from(EntitlementLine)) == 0
+
+
+def test_a_changed_person_record_is_read_again(session_factory: sessionmaker[Session], world: World) -> None:
+    run(session_factory, world, "2024-06")
+    from assoc_ledger.households.models import HouseholdMember
+    from assoc_ledger.people import services as people
+
+    with session_factory() as db:
+        head = db.scalar(select(HouseholdMember.person_id).where(
+            HouseholdMember.household_id == world.households["A"], HouseholdMember.relation == "户主"))
+        assert head is not None
+        people.update_person(db, ALL, head, name="A父更名")
+        db.commit()
+    run(session_factory, world, "2024-07", date(2024, 7, 25))
+    with session_factory() as db:
+        payees = db.scalars(select(EntitlementLine.payee).where(EntitlementLine.household_id == world.households["A"])
+                            .order_by(EntitlementLine.from_month)).all()
+    assert payees[0] == "A父" and payees[-1] == "A父更名"

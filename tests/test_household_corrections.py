@@ -124,7 +124,8 @@ def test_correction_over_http(client: TestClient[Any], tree: Tree, auth_for: Aut
     assert client.post(url, headers=mine, json={"reason": "再次"}).status_code == 409
     detail = client.get(f"/api/households/{hid}", headers=mine).json()
     assert "accident" not in [k["kind"] for k in detail["kinds"]]
-    assert [e["kind"] for e in detail["history"]].count("kind_added") == 1  # kept in the history
+    assert [e["kind"] for e in detail["history"]].count("kind_added") == 1  # kept in the history, marked void
+    assert next(e for e in detail["history"] if e["id"] == wrong)["voided_by"] == r.json()["correction"]["id"]
     bad = client.post(f"/api/households/{hid}/events", headers=mine,
                       json={"kind": "correction", "date": "2020-01-01"})
     assert bad.status_code == 422

@@ -179,7 +179,8 @@ def test_a_refused_cash_visit_posts_nothing_and_keeps_no_file(
 
 
 def test_another_chapters_sheet_is_not_found_and_the_unvisited_report(
-        client: TestClient[Any], tree: Tree, auth_for: AuthFor, session_factory: sessionmaker[Session]) -> None:
+        client: TestClient[Any], tree: Tree, auth_for: AuthFor, session_factory: sessionmaker[Session],
+        settings: Settings) -> None:
     mine = auth_for(Role.secretary, tree.town_a.id)
     theirs = auth_for(Role.secretary, tree.town_b.id)
     visited = pairing(session_factory, tree.village_a1.id)
@@ -188,9 +189,13 @@ def test_another_chapters_sheet_is_not_found_and_the_unvisited_report(
     r = post_visit(client, mine, visited, ("sheet.png", png(), "image/png"))
     assert r.status_code == 201, r.text
     vid = r.json()["id"]
-    assert client.get(f"/api/visits/{vid}/sheet", headers=theirs).status_code == 404
+    before, stored = counts(session_factory), files_in(settings.upload_dir)
+    denied = client.get(f"/api/visits/{vid}/sheet", headers=theirs)
+    assert denied.status_code == 404 and denied.headers["content-type"].startswith("application/problem+json")
     assert client.get(f"/api/visits/{vid}", headers=theirs).status_code == 404
-    assert post_visit(client, theirs, visited, ("sheet.png", png(), "image/png")).status_code == 404
+    other_sheet = jpeg_with_gps()
+    assert post_visit(client, theirs, visited, ("sheet.jpg", other_sheet, "image/jpeg")).status_code == 404
+    assert counts(session_factory) == before and files_in(settings.upload_dir) == stored  # nothing written
     report = client.get("/api/pairings/unvisited?month=2025-03", headers=mine)
     assert report.status_code == 200, report.text
     assert [(x["pairing_id"], x["org_name"]) for x in report.json()] == [(skipped, "甲二村")]
@@ -235,3 +240,66 @@ def test_a_flag_at_a_visit_is_listed_until_recorded_or_dismissed(
     assert [(x["resolution"], x["event_id"] is not None) for x in closed] == [("recorded", True), ("dismissed", False)]
     again = client.post(f"/api/households/{hid}/reviews/{listed[1]['id']}/dismiss", headers=h, json={"reason": "重复"})
     assert again.status_code == 409
+
+
+def test_a_village_secretary_pays_cash_from_the_township_book(
+        client: TestClient[Any], tree: Tree, auth_for: AuthFor, session_factory: sessionmaker[Session],
+        settings: Settings) -> None:
+    """The village keeps no book: the visit's cash is one 走访慰问 entry in its township's book, posted by the
+    village's own secretary; the books still check clean. Another township's secretary cannot."""
+    village = auth_for(Role.secretary, tree.village_a1.id)
+    book = funded_book(session_factory, settings.ledger_dir, tree.town_a.id)
+    pid = pairing(session_factory, tree.village_a1.id)
+    before = counts(session_factory)
+    r = post_visit(client, village, pid, ("sheet.png", png(), "image/png"), cash="30.00", voucher="走-9",
+                   idempotency_key="village-cash")
+    assert r.status_code == 201, r.text
+    assert counts(session_factory) == (before[0] + 1, before[1] + 1)
+    with session_factory() as s:
+        entry = s.get(FundEntry, r.json()["fund_entry_id"])
+        assert entry is not None and entry.book_id == book and entry.category == "visits"
+    # The book itself stays closed to the village secretary.
+    assert client.get(f"/api/fund/books/{book}", headers=village).status_code == 404
+    other = auth_for(Role.secretary, tree.town_b.id)
+    refused = post_visit(client, other, pid, ("sheet.png", png(), "image/png"), cash="30.00", voucher="走-10",
+                         idempotency_key="other-cash")
+    assert refused.status_code == 404
+    assert counts(session_factory) == (before[0] + 1, before[1] + 1)
+    main = next(settings.ledger_dir.rglob("main.beancount"))
+    checked = subprocess.run([str(Path(__file__).parents[1] / ".venv" / "bin" / "bean-check"), str(main)],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_pairings_listed_ended_and_only_with_volunteers(
+        client: TestClient[Any], tree: Tree, auth_for: AuthFor, session_factory: sessionmaker[Session]) -> None:
+    mine, theirs = auth_for(Role.secretary, tree.town_a.id), auth_for(Role.secretary, tree.town_b.id)
+    first = pairing(session_factory, tree.village_a1.id, start=date(2024, 1, 1))
+    second = pairing(session_factory, tree.village_a2.id, start=date(2025, 1, 1))
+    elsewhere = pairing(session_factory, tree.village_b1.id)
+    listed = client.get("/api/pairings", headers=mine).json()
+    assert [p["id"] for p in listed["items"]] == [first, second]
+    under = client.get(f"/api/pairings?under={tree.village_a2.id}", headers=mine).json()["items"]
+    assert [p["id"] for p in under] == [second]
+    assert [p["id"] for p in client.get("/api/pairings?active_on=2024-06-01", headers=mine).json()["items"]] == [first]
+    assert [p["id"] for p in client.get("/api/pairings", headers=theirs).json()["items"]] == [elsewhere]
+    assert client.get(f"/api/pairings?under={tree.village_a1.id}", headers=theirs).status_code == 404
+    # A visit in March 2025: the pairing cannot end before it, and ends once.
+    assert post_visit(client, mine, first, ("sheet.png", png(), "image/png")).status_code == 201
+    early = client.post(f"/api/pairings/{first}/end", headers=mine, json={"until_date": "2025-02-01"})
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "until_date"
+    ended = client.post(f"/api/pairings/{first}/end", headers=mine, json={"until_date": "2025-03-31"})
+    assert ended.status_code == 201 and ended.json()["until_date"] == "2025-03-31"
+    assert client.post(f"/api/pairings/{first}/end", headers=mine, json={"until_date": "2025-04-30"}).status_code == 409
+    assert client.post(f"/api/pairings/{elsewhere}/end", headers=mine,
+                       json={"until_date": "2025-04-30"}).status_code == 404
+    late = post_visit(client, mine, first, ("sheet.png", png(), "image/png"), visited_on="2025-04-02")
+    assert late.status_code == 422 and late.json()["errors"][0]["field"] == "visited_on"
+    # Only a member flagged volunteer can be paired.
+    with session_factory() as s:
+        plain = factories.membership(s, tree.village_a1.id).id
+        hid = s.get(Pairing, first).household_id  # type: ignore[union-attr]
+        s.commit()
+    r = client.post("/api/pairings", headers=mine, json={"membership_id": plain, "household_ids": [hid],
+                                                         "from_date": "2025-05-01"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "membership_id"

@@ -104,7 +104,7 @@ def _register_optional() -> None:
     """Domain areas add their own commands: a module exposing ``register(app)``."""
     for module in ("assoc_ledger.orgs.cli", "assoc_ledger.demo.cli", "assoc_ledger.members.cli",
                    "assoc_ledger.fund.cli", "assoc_ledger.ops.cli", "assoc_ledger.households.cli",
-                   "assoc_ledger.entitlements.cli", "assoc_ledger.reports.cli"):
+                   "assoc_ledger.relief.cli", "assoc_ledger.entitlements.cli", "assoc_ledger.reports.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

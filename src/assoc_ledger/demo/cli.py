@@ -41,11 +41,15 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
         t_users = progress.add_task("演示账号", total=1)
         new_users = load.load_users(db, ids, users)
         progress.advance(t_users)
+        from assoc_ledger.demo.households import load_households
+        load_households(db, ids, settings.upload_dir)  # 计生家庭、结对与走访
         db.commit()
     from assoc_ledger.core.errors import DomainError
+    from assoc_ledger.demo.entitlements import load_entitlements_demo
     from assoc_ledger.fund.demo import load_fund_demo
 
     try:
+        load_entitlements_demo(factory, settings)  # 2024–2025 monthly runs, before the fund year closes its months
         posted = load_fund_demo(factory, settings)
     except DomainError as exc:
         # A demo made by an older version closed its months before the entries this version adds: the books
@@ -56,6 +60,10 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
                       "后重新运行 make run。")
         raise typer.Exit(1) from exc
 
+    from assoc_ledger.demo.relief import load_relief_demo
+
+    cases = load_relief_demo(factory, settings)  # 帮扶救助：十类项目、各状态案件
+    console.print("救助案件：" + "，".join(f"{k} {v} 件" for k, v in cases.items()))
     console.print(f"[green]演示县已就绪[/green]（{time.monotonic() - started:.1f} 秒）：组织 {len(orgs)} 个，"
                   f"新增会员 {report.created} 名（已存在 {report.unchanged} 名），历史变动 {moved} 条，"
                   f"新增账号 {new_users} 个，公益金账簿新增分录 {sum(posted.values())} 条")

@@ -131,6 +131,7 @@ def demo_users(specs: list[OrgSpec]) -> list[DemoUser]:
         DemoUser("hekou-secretary", "河口镇计生协秘书长", Role.secretary, town.key),
         DemoUser("wangzhuang-secretary", "河口镇王庄村计生专干", Role.secretary, village.key),
         DemoUser("reviewer", "县计生协常务副会长（审核）", Role.reviewer, COUNTY_CODE),
+        DemoUser("approver", "县计生协会长（审批）", Role.approver, COUNTY_CODE),
         DemoUser("auditor", "县财政审计", Role.auditor, COUNTY_CODE),
     ]
 

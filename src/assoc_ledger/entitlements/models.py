@@ -115,3 +115,44 @@ class EntitlementExit(Base):
     reason: Mapped[str] = mapped_column(String(20))
     run_id: Mapped[int] = mapped_column(ForeignKey("entitlement_runs.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EntitlementOutlook(Base):
+    """The rule's reading of one household, kept between runs: a due range (open-ended: 9999-12) or an exit.
+
+    Recomputed from the event log whenever the household changes (a later event, a changed person record, a
+    new rule version, see ``EntitlementOutlookMark``); a run over unchanged households reads these rows
+    instead of folding every household's history again. A cache, never a source: dropping it loses nothing.
+    """
+
+    __tablename__ = "entitlement_outlooks"
+    __audit__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    scheme: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(4))  # due | exit
+    first_month: Mapped[date] = mapped_column(Date)  # due: first month; exit: the last month paid
+    last_month: Mapped[date] = mapped_column(Date)  # due: last month (9999-12-01 open); exit: first day it fails
+    units: Mapped[int] = mapped_column(Integer)
+    org_id: Mapped[int | None] = mapped_column(Integer)
+    qualified_on: Mapped[date | None] = mapped_column(Date)
+    certificate_no: Mapped[str | None] = mapped_column(String(60))
+    child_id: Mapped[int | None] = mapped_column(Integer)
+    child_birth: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class EntitlementOutlookMark(Base):
+    """When a household's outlook was computed: from events up to ``max_event_id``, under ``rule_version``."""
+
+    __tablename__ = "entitlement_outlook_marks"
+    __audit__ = False
+
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), primary_key=True)
+    max_event_id: Mapped[int] = mapped_column(Integer)
+    rule_version: Mapped[str] = mapped_column(String(60))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    payee_person_id: Mapped[int | None] = mapped_column(Integer)
+    payee: Mapped[str] = mapped_column(String(60))
+    resident_id: Mapped[str] = mapped_column(String(18))

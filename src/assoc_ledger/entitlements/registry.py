@@ -12,12 +12,19 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from assoc_ledger.core.db import utcnow
 from assoc_ledger.core.money import from_fen, to_fen
 from assoc_ledger.core.personal import mask_id_parts
-from assoc_ledger.entitlements.models import EntitlementLine, EntitlementProgramme
+from assoc_ledger.entitlements import rules
+from assoc_ledger.entitlements.models import (
+    EntitlementLine,
+    EntitlementOutlook,
+    EntitlementOutlookMark,
+    EntitlementProgramme,
+)
 from assoc_ledger.entitlements.rules import DueRange, PaidRange, Scheme, month_index, month_start
 from assoc_ledger.fund import standards
 from assoc_ledger.fund.models import FundAidStandard, FundBook
@@ -44,6 +51,7 @@ class Batch:
     payees: dict[int, Payee] = field(default_factory=dict)
     paid: dict[int, list[PaidRange]] = field(default_factory=dict)
     paid_lines: dict[int, list[EntitlementLine]] = field(default_factory=dict)
+    outlooks: dict[int, Outlook] = field(default_factory=dict)
 
 
 def subtree_households(session: Session, path: str) -> list[int]:
@@ -53,55 +61,181 @@ def subtree_households(session: Session, path: str) -> list[int]:
                                 .order_by(Household.id)))
 
 
+def load_facts(session: Session, batch: Batch, ids: Sequence[int]) -> None:
+    """Events (as values), the births of the people they name, and the payee, of the households ``ids``."""
+    if not ids:
+        return
+    wanted = set(ids)
+    for r in session.execute(select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
+                                    HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
+                                    HouseholdEvent.recorded_at)
+                             .where(HouseholdEvent.household_id.in_(wanted))
+                             .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on, HouseholdEvent.id)):
+        batch.events.setdefault(r.household_id, []).append(
+            Event(EventKind(r.kind), r.effective_on, r.person_id, r.data or {}, r.id, r.recorded_at))
+    people = people_in(e for h in ids for e in batch.events.get(h, []))
+    if people:
+        batch.births.update(session.execute(select(Person.id, Person.birth_date)
+                                            .where(Person.id.in_(people))).tuples().all())
+    candidates: dict[int, list[tuple[int, Payee]]] = {}
+    for r in session.execute(select(HouseholdMember.household_id, HouseholdMember.relation, Person.id,
+                                    Person.name, Person.resident_id_region, Person.resident_id_tail,
+                                    Person.died_on)
+                             .join(Person, Person.id == HouseholdMember.person_id)
+                             .where(HouseholdMember.household_id.in_(wanted),
+                                    HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
+        # The head signs, unless dead and a living spouse can: rank (dead, not head).
+        rank = (r.died_on is not None) * 2 + (r.relation != Relation.head.value)
+        candidates.setdefault(r.household_id, []).append(
+            (rank, Payee(r.id, r.name[:58], mask_id_parts(r.resident_id_region, r.resident_id_tail))))
+    batch.payees.update({h: min(c, key=lambda x: x[0])[1] for h, c in candidates.items()})
+
+
+OPEN_END = month_index(rules.FAR)
+OPEN_MONTH = month_start(OPEN_END)
+
+
+@dataclass
+class Outlook:
+    """A household as the rule reads it, for every month (open-ended) and every exit, with its payee."""
+
+    dues: list[DueRange]
+    exits: list[rules.Exit]
+    payee: Payee
+
+
 def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool = False,
-            paid_from: dt.date | None = None) -> Iterator[Batch]:
-    """The registry facts of the households, a batch at a time."""
+            paid_from: dt.date | None = None, persist: bool = True) -> Iterator[Batch]:
+    """The households' outlooks and what was paid to them, a batch at a time.
+
+    A household whose outlook is missing or stale (a later event, a person record changed since, another rule
+    version) is read from its events and folded again; with ``persist`` its new outlook is kept for the next run.
+    """
     for start in range(0, len(household_ids), BATCH):
         ids = list(household_ids[start:start + BATCH])
         lo, hi = ids[0], ids[-1]
         batch = Batch(ids)
         wanted = set(ids)
-        rows = session.execute(select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
-                                      HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
-                                      HouseholdEvent.recorded_at)
-                               .where(HouseholdEvent.household_id.between(lo, hi))
-                               .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on,
-                                         HouseholdEvent.id))
-        for r in rows:
-            if r.household_id in wanted:
-                batch.events.setdefault(r.household_id, []).append(
-                    Event(EventKind(r.kind), r.effective_on, r.person_id, r.data or {}, r.id, r.recorded_at))
-        people = people_in(e for evs in batch.events.values() for e in evs)
-        if people:
-            batch.births = dict(session.execute(select(Person.id, Person.birth_date)
-                                                .where(Person.id.in_(people))).tuples().all())
-        candidates: dict[int, list[tuple[int, Payee]]] = {}
-        for r in session.execute(select(HouseholdMember.household_id, HouseholdMember.relation, Person.id,
-                                        Person.name, Person.resident_id_region, Person.resident_id_tail,
-                                        Person.died_on)
-                                 .join(Person, Person.id == HouseholdMember.person_id)
-                                 .where(HouseholdMember.household_id.between(lo, hi),
-                                        HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
-            if r.household_id in wanted:
-                # The head signs, unless dead and a living spouse can: rank (dead, not head).
-                rank = (r.died_on is not None) * 2 + (r.relation != Relation.head.value)
-                candidates.setdefault(r.household_id, []).append(
-                    (rank, Payee(r.id, r.name[:58], mask_id_parts(r.resident_id_region, r.resident_id_tail))))
-        batch.payees = {h: min(c, key=lambda x: x[0])[1] for h, c in candidates.items()}
-        stmt = select(EntitlementLine).where(EntitlementLine.household_id.between(lo, hi))
-        if paid_from is not None:
-            stmt = stmt.where(EntitlementLine.to_month >= paid_from)
-        for line in session.scalars(stmt):
-            if line.household_id not in wanted:
-                continue
-            batch.paid.setdefault(line.household_id, []).append(
-                PaidRange(Scheme(line.scheme), month_index(line.from_month), month_index(line.to_month),
-                          line.monthly_fen))
-            if with_lines:
-                batch.paid_lines.setdefault(line.household_id, []).append(line)
-        if not with_lines:
-            session.expunge_all()
+        stale = _stale(session, lo, hi, wanted)
+        load_facts(session, batch, sorted(stale))
+        for hid in stale:
+            events = batch.events.get(hid, [])
+            dues, exits = rules.household_dues(events, batch.births, 0, OPEN_END) if events else ([], [])
+            batch.outlooks[hid] = Outlook(dues, exits, batch.payees.get(hid) or Payee(None, f"户{hid}", ""))
+        if persist and stale:
+            _keep(session, stale, batch)
+        clean = wanted - stale
+        if clean:
+            _read_outlooks(session, lo, hi, clean, batch)
+        if with_lines:
+            stmt = select(EntitlementLine).where(EntitlementLine.household_id.between(lo, hi))
+            if paid_from is not None:
+                stmt = stmt.where(EntitlementLine.to_month >= paid_from)
+            for line in session.scalars(stmt):
+                if line.household_id in wanted:
+                    batch.paid_lines.setdefault(line.household_id, []).append(line)
+        else:
+            cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                          EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
+                EntitlementLine.household_id.between(lo, hi))
+            if paid_from is not None:
+                cols = cols.where(EntitlementLine.to_month >= paid_from)
+            for r in session.execute(cols):
+                if r.household_id in wanted:
+                    batch.paid.setdefault(r.household_id, []).append(
+                        PaidRange(Scheme(r.scheme), month_index(r.from_month), month_index(r.to_month),
+                                  r.monthly_fen))
         yield batch
+
+
+def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
+    marks = {r.household_id: r for r in session.execute(
+        select(EntitlementOutlookMark.household_id, EntitlementOutlookMark.max_event_id,
+               EntitlementOutlookMark.rule_version)
+        .where(EntitlementOutlookMark.household_id.between(lo, hi)))}
+    latest = dict(session.execute(select(HouseholdEvent.household_id, func.max(HouseholdEvent.id))
+                                  .where(HouseholdEvent.household_id.between(lo, hi))
+                                  .group_by(HouseholdEvent.household_id)).tuples().all())
+    changed_people = set(session.scalars(
+        select(HouseholdMember.household_id).join(Person, Person.id == HouseholdMember.person_id)
+        .join(EntitlementOutlookMark, EntitlementOutlookMark.household_id == HouseholdMember.household_id)
+        .where(HouseholdMember.household_id.between(lo, hi), Person.updated_at > EntitlementOutlookMark.computed_at)))
+    stale = set()
+    for hid in wanted:
+        mark = marks.get(hid)
+        if (mark is None or mark.rule_version != rules.RULE_VERSION or mark.max_event_id < latest.get(hid, 0)
+                or hid in changed_people):
+            stale.add(hid)
+    return stale
+
+
+def _keep(session: Session, stale: set[int], batch: Batch) -> None:
+    ids = sorted(stale)
+    session.execute(delete(EntitlementOutlook).where(EntitlementOutlook.household_id.in_(ids)))
+    session.execute(delete(EntitlementOutlookMark).where(EntitlementOutlookMark.household_id.in_(ids)))
+    rows: list[dict[str, object]] = []
+    marks: list[dict[str, object]] = []
+    now = utcnow()
+    for hid in ids:
+        view = batch.outlooks[hid]
+        for d in view.dues:
+            rows.append({"household_id": hid, "scheme": d.scheme.value, "kind": "due",
+                         "first_month": month_start(d.first), "last_month": month_start(min(d.last, OPEN_END)),
+                         "units": d.units, "org_id": d.org_id, "qualified_on": d.qualified_on,
+                         "certificate_no": d.certificate_no, "child_id": d.child_id, "child_birth": d.child_birth,
+                         "reason": None})
+        for e in view.exits:
+            rows.append({"household_id": hid, "scheme": e.scheme.value, "kind": "exit",
+                         "first_month": month_start(e.month), "last_month": e.known_on, "units": 0,
+                         "org_id": None, "qualified_on": None, "certificate_no": None, "child_id": None,
+                         "child_birth": None, "reason": e.reason.value})
+        events = batch.events.get(hid, [])
+        marks.append({"household_id": hid, "max_event_id": max((e.id for e in events), default=0),
+                      "rule_version": rules.RULE_VERSION, "computed_at": now,
+                      "payee_person_id": view.payee.person_id, "payee": view.payee.name,
+                      "resident_id": view.payee.resident_id})
+    if rows:
+        session.execute(insert(EntitlementOutlook), rows)
+    session.execute(insert(EntitlementOutlookMark), marks)
+
+
+def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch) -> None:
+    for m in session.execute(select(EntitlementOutlookMark.household_id, EntitlementOutlookMark.payee_person_id,
+                                    EntitlementOutlookMark.payee, EntitlementOutlookMark.resident_id)
+                             .where(EntitlementOutlookMark.household_id.between(lo, hi))):
+        if m.household_id in clean:
+            batch.outlooks[m.household_id] = Outlook([], [], Payee(m.payee_person_id, m.payee, m.resident_id))
+    for r in session.execute(select(EntitlementOutlook.household_id, EntitlementOutlook.scheme,
+                                    EntitlementOutlook.kind, EntitlementOutlook.first_month,
+                                    EntitlementOutlook.last_month, EntitlementOutlook.units,
+                                    EntitlementOutlook.org_id, EntitlementOutlook.qualified_on,
+                                    EntitlementOutlook.certificate_no, EntitlementOutlook.child_id,
+                                    EntitlementOutlook.child_birth, EntitlementOutlook.reason)
+                             .where(EntitlementOutlook.household_id.between(lo, hi))
+                             .order_by(EntitlementOutlook.household_id, EntitlementOutlook.id)):
+        view = batch.outlooks.get(r.household_id)
+        if view is None or r.household_id not in clean:
+            continue
+        if r.kind == "due":
+            last = month_index(r.last_month)
+            view.dues.append(DueRange(Scheme(r.scheme), month_index(r.first_month),
+                                      OPEN_END if last >= OPEN_END else last, r.units, r.org_id, r.qualified_on,
+                                      r.certificate_no, r.child_id, r.child_birth))
+        else:
+            view.exits.append(rules.Exit(Scheme(r.scheme), month_index(r.first_month),
+                                         rules.ExitReason(r.reason), r.last_month))
+
+
+def within(view: Outlook, first: int, last: int) -> tuple[list[DueRange], list[rules.Exit]]:
+    """The outlook's dues in months ``first``..``last`` and the exits known by the end of ``last``."""
+    horizon = rules.month_end(last)
+    dues = []
+    for d in view.dues:
+        lo, hi = max(d.first, first), min(d.last, last)
+        if lo <= hi:
+            dues.append(d if (lo, hi) == (d.first, d.last) else DueRange(
+                d.scheme, lo, hi, d.units, d.org_id, d.qualified_on, d.certificate_no, d.child_id, d.child_birth))
+    return dues, [e for e in view.exits if e.known_on <= horizon]
 
 
 @dataclass(frozen=True)
@@ -216,6 +350,26 @@ class Prices:
             self.used[(scheme.value, standard.effective_from.isoformat(), standard.org_id)] = str(standard.amount)
             out.append(Price(lo, hi, to_fen(standard.amount), standard.effective_from))
         return out
+
+
+def watermarks(session: Session) -> dict[str, int]:
+    """What a run's dues depend on besides the households: the rule, the standards and the programmes in force
+    (standards and programmes are only ever added, so their largest ids say whether anything changed)."""
+    return {"standards_max_id": int(session.scalar(select(func.coalesce(func.max(FundAidStandard.id), 0))) or 0),
+            "programmes_max_id": int(session.scalar(select(func.coalesce(func.max(EntitlementProgramme.id), 0)))
+                                     or 0)}
+
+
+def changed_households(session: Session, path: str, max_event_id: int, since: dt.datetime) -> list[int]:
+    """Households of the subtree with an event recorded after ``max_event_id``, or a member whose person record
+    (birth date from a corrected ID, death) changed after ``since``."""
+    in_subtree = (select(Household.id).join(Organisation, Organisation.id == Household.org_id)
+                  .where(Organisation.path.startswith(path, autoescape=True)))
+    by_event = select(HouseholdEvent.household_id).where(HouseholdEvent.id > max_event_id,
+                                                          HouseholdEvent.household_id.in_(in_subtree))
+    by_person = (select(HouseholdMember.household_id).join(Person, Person.id == HouseholdMember.person_id)
+                 .where(Person.updated_at > since, HouseholdMember.household_id.in_(in_subtree)))
+    return sorted(set(session.scalars(by_event)) | set(session.scalars(by_person)))
 
 
 def max_event_id(session: Session) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from assoc_ledger.households.rules import PARENTS, Event, Facts, KindCode, Relation, apply
+from assoc_ledger.households.rules import PARENTS, Event, Facts, KindCode, Relation, apply, in_force
 
 RULE_VERSION = "entitlements-rule/2026-11-23"
 """Recorded on every run: which reading of the rules the run used."""
@@ -112,6 +112,7 @@ class Exit:
     scheme: Scheme
     month: int  # the last month paid
     reason: ExitReason
+    known_on: dt.date = FAR  # the first day the household no longer qualifies
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,11 @@ class Segment:
 
 
 def segments(events: Sequence[Event]) -> list[Segment]:
-    """The household's states over time; a change day belongs to the state before it and the one after it."""
-    ordered = sorted(events, key=lambda e: (e.effective_on, e.id))
+    """The household's states over time; a change day belongs to the state before it and the one after it.
+
+    Only the events that stand count: a correction voids the event it corrects (``households.rules.in_force``).
+    """
+    ordered = sorted(in_force(events), key=lambda e: (e.effective_on, e.id))
     out: list[Segment] = []
     facts = Facts()
     i = 0
@@ -254,7 +258,7 @@ def _only_child(segs: list[Segment], births: Mapping[int, dt.date], first: int, 
 
 def _exit(exits: list[Exit], scheme: Scheme, last_day: dt.date, reason: ExitReason, horizon: dt.date) -> None:
     if last_day + dt.timedelta(days=1) <= horizon:
-        exits.append(Exit(scheme, month_index(last_day), reason))
+        exits.append(Exit(scheme, month_index(last_day), reason, last_day + dt.timedelta(days=1)))
 
 
 def _special_family(segs: list[Segment], first: int, last: int, horizon: dt.date, dues: list[DueRange],
@@ -280,7 +284,7 @@ def _special_family(segs: list[Segment], first: int, last: int, horizon: dt.date
                 last_month = hi + 1
         elif qualifying:
             if seg.start <= horizon:
-                exits.append(Exit(Scheme.special_family, last_month, fails))
+                exits.append(Exit(Scheme.special_family, last_month, fails, seg.start))
             qualifying = False
 
 

@@ -94,17 +94,34 @@ def set_programme(session: Session, scope: Scope, org_id: int, *, scheme: object
         raise DomainError(f"{org.name} 没有公益金账簿，不能发放", field="org_id")
     existing = session.scalar(select(EntitlementProgramme).where(EntitlementProgramme.scheme == code.value,
                                                                  EntitlementProgramme.org_id == org.id))
+    version = _relief_version(session, code, org.id, first)
     if existing is not None:
         if (existing.first_month, existing.fund) != (month_start(first), fund_.value):
             raise Conflict(f"{org.name} 已设定{SCHEME_ZH[code]}自 {existing.first_month:%Y-%m} 起由本级发放，不能修改",
                            field="first_month")
+        if existing.scheme_version_id is None and version is not None:
+            existing.scheme_version_id = version  # the relief scheme arrived after the programme
+            session.commit()
         return existing, False
     actor = session.info.get("actor")
     row = EntitlementProgramme(scheme=code.value, org_id=org.id, fund=fund_.value, first_month=month_start(first),
-                               created_by=getattr(actor, "username", None))
+                               scheme_version_id=version, created_by=getattr(actor, "username", None))
     session.add(row)
     session.commit()
     return row, True
+
+
+def _relief_version(session: Session, scheme: Scheme, org_id: int, first: int) -> int | None:
+    """The relief scheme (帮扶救助项目) of this category the organisation runs, its version in force then."""
+    from assoc_ledger.relief import services as relief
+    from assoc_ledger.relief.models import Scheme as ReliefScheme
+
+    found = session.scalar(select(ReliefScheme.id).where(ReliefScheme.category == scheme.value,
+                                                         ReliefScheme.org_id == org_id).order_by(ReliefScheme.id))
+    if found is None:
+        return None
+    version = relief.version_on(session, found, month_start(first))
+    return version.id if version is not None else None
 
 
 def list_programmes(session: Session, scope: Scope) -> list[EntitlementProgramme]:
@@ -201,8 +218,14 @@ class Plan:
 
 
 def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
-         progress: Progress | None = None, household_ids: Sequence[int] | None = None) -> Plan:
-    """Every household-month due in the subtree up to ``month`` and not yet paid, priced; exits not yet recorded."""
+         progress: Progress | None = None, household_ids: Sequence[int] | None = None,
+         incremental: bool = True, persist: bool = True) -> Plan:
+    """Every household-month due in the subtree up to ``month`` and not yet paid, priced; exits not yet recorded.
+
+    ``incremental``: after a complete run for this month or later over this subtree (or a larger one), with
+    the same standards and programmes, only the households whose facts changed since are examined; the others
+    had everything due through that month paid by it.
+    """
     org = org_in_scope(session, scope, org_id)
     orgs = registry.Orgs(session)
     programmes = registry.Programmes(registry.load_programmes(session, orgs), orgs)
@@ -213,16 +236,23 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
         raise DomainError("尚未设定任何发放项目（entitlements programme）：须先指定由哪一级、自哪个月起发放",
                           field="programme")
     prices = registry.Prices(session, orgs)
-    ids = list(household_ids) if household_ids is not None else registry.subtree_households(session, org.path)
+    watermarks = registry.watermarks(session)
+    since = _complete_run_covering(session, org, month, watermarks) if incremental else None
+    if household_ids is not None:
+        ids = list(household_ids)
+    elif since is not None:
+        ids = registry.changed_households(session, org.path, since.max_event_id, since.started_at)
+    else:
+        ids = registry.subtree_households(session, org.path)
     recorded = _recorded_exits(session, ids)
     done = 0
     missing: list[Problem] = []
-    for batch in registry.batches(session, ids):
+    for batch in registry.batches(session, ids, persist=persist):
         for hid in batch.household_ids:
-            events = batch.events.get(hid)
-            if not events:
+            view = batch.outlooks.get(hid)
+            if view is None or not (view.dues or view.exits):
                 continue
-            dues, exits = rules.household_dues(events, batch.births, earliest, month)
+            dues, exits = registry.within(view, earliest, month)
             covered = registry.due_in_programmes(dues, programmes)
             paid = batch.paid.get(hid, [])
             paid_schemes = {p.scheme for p in paid}
@@ -236,9 +266,8 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
                             missing.append(Problem("standard", f"{where} {month_text(exc.month)} "
                                                                f"没有{SCHEME_ZH[exc.scheme]}标准（救助标准未设定）"))
                         continue
-                    payee = batch.payees.get(hid) or registry.Payee(None, f"户{hid}", "")
                     for price in priced:
-                        line = PlannedLine(hid, due.scheme, programme, due.org_id or org.id, payee, price.first,
+                        line = PlannedLine(hid, due.scheme, programme, due.org_id or org.id, view.payee, price.first,
                                            price.last, due.units, price.unit_fen * due.units, owed.arrears, due,
                                            price.standard_from)
                         result.lines[(programme.id, due.scheme)].append(line)
@@ -247,7 +276,8 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
             for e in exits:
                 if (hid, e.scheme.value, month_start(e.month), e.reason.value) in recorded:
                     continue
-                payer = programmes.for_org(e.scheme, _home(events))
+                homes = [d.org_id for d in view.dues if d.scheme is e.scheme and d.first <= e.month]
+                payer = programmes.for_org(e.scheme, homes[-1] if homes else None)
                 if payer is None or e.month < payer.first_month:
                     continue
                 result.exits.append((hid, e))
@@ -257,7 +287,9 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
             progress("计算", done, len(ids))
     if missing:
         raise DomainError(problems=missing)
-    result.basis = {"rule_version": rules.RULE_VERSION,
+    result.basis = {"rule_version": rules.RULE_VERSION, **watermarks,
+                    "examined": "all households of the subtree" if since is None
+                    else f"households changed since run {since.id}",
                     "standards": [{"scheme": k[0], "from": k[1], "org_id": k[2], "amount": v}
                                   for k, v in sorted(prices.used.items(), key=lambda kv: (kv[0][0], kv[0][1],
                                                                                            kv[0][2] or 0))],
@@ -265,6 +297,20 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
                                     "first_month": month_text(p.first_month), "book_id": p.book_id,
                                     "scheme_version_id": p.scheme_version_id} for p in programmes.all]}
     return result
+
+
+def _complete_run_covering(session: Session, org: Organisation, month: int,
+                           watermarks: dict[str, int]) -> EntitlementRun | None:
+    rows = session.execute(select(EntitlementRun, Organisation.path)
+                           .join(Organisation, Organisation.id == EntitlementRun.org_id)
+                           .where(EntitlementRun.status == "done", EntitlementRun.month >= month_start(month))
+                           .order_by(EntitlementRun.id.desc()).limit(20)).all()
+    for run_row, path in rows:
+        same_rules = all(run_row.basis.get(k) == v for k, v in watermarks.items())
+        if same_rules and org.path.startswith(path):
+            found: EntitlementRun = run_row
+            return found
+    return None
 
 
 def _home(events: Sequence[Event]) -> int | None:
@@ -286,7 +332,7 @@ def _recorded_exits(session: Session, household_ids: Sequence[int]) -> set[tuple
 def preview(session: Session, scope: Scope, month: object, org_id: int | None = None,
             progress: Progress | None = None) -> dict[str, Any]:
     """What a run would pay, without writing anything."""
-    result = plan(session, scope, parse_month_of(month), org_id, progress)
+    result = plan(session, scope, parse_month_of(month), org_id, progress, persist=False)
     summary = result.summary(registry.Orgs(session))
     session.rollback()
     return summary
@@ -327,9 +373,11 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
         session.execute(update(EntitlementRun).where(EntitlementRun.status == "running")
                         .values(status="interrupted"))
         session.commit()
+        started = utcnow()  # before reading the registry: a later change of a person is seen by the next run
         result = plan(session, scope, target, org_id, progress)
         actor = session.info.get("actor")
         row = EntitlementRun(month=month_start(target), org_id=result.org.id, pay_date=pay_on, status="running",
+                             started_at=started,
                              started_by=getattr(actor, "username", None), rule_version=rules.RULE_VERSION,
                              max_event_id=result.max_event_id, basis=result.basis, households=result.households)
         session.add(row)
@@ -502,10 +550,10 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         if sink is not None:
             sink(d)
 
-    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo)):
+    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False):
         for hid in batch.household_ids:
-            events = batch.events.get(hid, [])
-            dues, _ = rules.household_dues(events, batch.births, lo, hi) if events else ([], [])
+            view = batch.outlooks.get(hid)
+            dues = registry.within(view, lo, hi)[0] if view is not None else []
             due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
             for due, _programme in registry.due_in_programmes(dues, programmes):
                 try:
@@ -525,7 +573,13 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
             result.household_months_paid += sum(len(v) for v in paid_map.values())
             if not due_map and not paid_map:
                 continue
-            payee = batch.payees.get(hid) or registry.Payee(None, f"户{hid}", "")
+            if due_map.keys() == paid_map.keys() and all(
+                    len(paid_map[k]) == 1 and paid_map[k][0].monthly_fen == due_map[k][0] for k in due_map):
+                continue
+            if hid not in batch.events:  # a difference: the events tell why
+                registry.load_facts(session, batch, [hid])
+            events = batch.events.get(hid, [])
+            payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
             for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
                 scheme, m = key
                 owed = due_map.get(key)

@@ -183,6 +183,7 @@ class HouseholdImport:
         self.batch_rows = batch_rows
         self.report = Report(dry_run=dry_run)
         self.orgs = OrgDirectory(session, scope)
+        self._known: dict[str, int] = {}
         self.homes = set(session.scalars(select(Organisation.id).where(Organisation.kind.in_(HOME_KINDS))))
 
     def run(self, sheet: Sheet) -> Report:
@@ -190,7 +191,8 @@ class HouseholdImport:
         self.report.format = sheet.format
         was_off = session.info.get("audit_off")
         session.info["audit_off"] = True  # bulk rows; one summary note at the end instead
-        if not self.dry_run and not session.in_transaction():
+        took_lock = not self.dry_run and not session.in_transaction() and not session.info.get("write_request")
+        if took_lock:
             session.info["write_request"] = True  # SQLite: hold the write lock from the first read
         keys, ids = _Seen(session, "key"), _Seen(session, "id")
         try:
@@ -207,7 +209,8 @@ class HouseholdImport:
         finally:
             keys.drop()
             ids.drop()
-            session.info.pop("write_request", None)
+            if took_lock:
+                session.info.pop("write_request", None)
             if not was_off:
                 session.info.pop("audit_off", None)
         if self.report.rows == 0:
@@ -395,6 +398,7 @@ class HouseholdImport:
         """Who is registered already: the same household again is unchanged; a person of another one is refused."""
         lookups = [m.lookup for g in groups for m in g.members if m.lookup]
         known = registered(self.session, lookups)
+        self._known = {h: r.id for h, r in known.items()}
         homes = {r.person_id: r.household_id for r in self.session.execute(
             select(HouseholdMember.person_id, HouseholdMember.household_id)
             .where(HouseholdMember.person_id.in_([k.id for k in known.values()])))} if known else {}
@@ -433,8 +437,7 @@ class HouseholdImport:
         return org is not None and self.scope.contains(org.path)
 
     def _write(self, batch: list[tuple[_Group, HouseholdPlan]]) -> None:
-        lookups = {m.lookup for g, _ in batch for m in g.members if m.lookup}
-        known = {h: r.id for h, r in registered(self.session, lookups).items()}
+        known = self._known  # read by _against_system for this batch, under the same transaction
         new: list[tuple[PersonDetails, int]] = []
         for g, plan in batch:
             new += [(m.details, plan.org_id) for m in g.members if m.details and m.lookup not in known]

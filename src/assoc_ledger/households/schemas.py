@@ -131,11 +131,13 @@ class EventOut(Schema):
     data: dict[str, Any]
     recorded_at: dt.datetime
     recorded_by: str | None
+    voided_by: int | None = Field(default=None, description="作废本事件的更正事件编号（为空表示有效）")
 
     @classmethod
-    def of(cls, e: HouseholdEvent) -> EventOut:
+    def of(cls, e: HouseholdEvent, voided_by: int | None = None) -> EventOut:
         return cls(id=e.id, kind=e.kind, label=EVENT_ZH[EventKind(e.kind)], date=e.effective_on,
-                   person_id=e.person_id, data=e.data or {}, recorded_at=e.recorded_at, recorded_by=e.recorded_by)
+                   person_id=e.person_id, data=e.data or {}, recorded_at=e.recorded_at, recorded_by=e.recorded_by,
+                   voided_by=voided_by)
 
 
 class CorrectionOut(Schema):
@@ -162,8 +164,9 @@ class HouseholdDetail(Schema):
                              resident_id_masked=people[m.person_id].resident_id_masked,
                              birth_date=people[m.person_id].birth_date, relation=m.relation.value, since=m.since,
                              died_on=m.died_on) for m in facts.members]
+        voided = {e.data["corrects"]: e.id for e in history if e.kind == EventKind.correction.value}
         kinds = [KindOut(kind=k.kind.value, label=KIND_ZH[k.kind], since=k.since, evidence=k.evidence,
                          certificate_no=k.certificate_no, child_id=k.child_id) for k in facts.kinds]
         return cls(id=household_id, on=on, known_at=known_at, registered=facts.registered, org_id=facts.org_id,
                    address=facts.address, active=facts.active, members=members, kinds=kinds,
-                   history=[EventOut.of(e) for e in history])
+                   history=[EventOut.of(e, voided.get(e.id)) for e in history])

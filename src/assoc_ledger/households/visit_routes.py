@@ -19,10 +19,10 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import Invalid
 from assoc_ledger.core.money import fmt, from_fen
-from assoc_ledger.core.schemas import Id, IdField, Schema
+from assoc_ledger.core.schemas import MAX_ID, Id, IdField, OptionalId, Schema
 from assoc_ledger.households import visits
 from assoc_ledger.households.models import Pairing, Visit
-from assoc_ledger.households.services import recorder
+from assoc_ledger.households.services import PAGE_MAX, recorder
 from assoc_ledger.households.uploads import MAX_SHEET_BYTES
 
 
@@ -44,6 +44,16 @@ class PairingOut(Schema):
     def of(cls, p: Pairing) -> PairingOut:
         return cls(id=p.id, membership_id=p.membership_id, household_id=p.household_id, from_date=p.from_date,
                    until_date=p.until_date)
+
+
+class PairingPage(Schema):
+    items: list[PairingOut]
+    limit: int
+    next_after: int | None = Field(description="下一页传入 after= 此值；为空表示没有更多")
+
+
+class PairingEnd(Schema):
+    until_date: dt.date = Field(description="结对的最后一天")
 
 
 class UnvisitedOut(Schema):
@@ -124,6 +134,22 @@ class PairingController(Controller):
                                       household_ids=data.household_ids, from_date=data.from_date,
                                       until_date=data.until_date)
         return [PairingOut.of(p) for p in made]
+
+    @get("/", opt=requires(Perm.household_read), sync_to_thread=True)
+    def list_pairings(self, db: Session, org_scope: Scope, under: OptionalId = None,
+                      household_id: OptionalId = None, membership_id: OptionalId = None,
+                      active_on: dt.date | None = Parameter(default=None, description="只列此日有效的结对"),
+                      after: int | None = Parameter(default=None, ge=0, le=MAX_ID),
+                      limit: int = Parameter(default=50, ge=1, le=PAGE_MAX)) -> PairingPage:
+        rows = visits.list_pairings(db, org_scope, under=under, household_id=household_id,
+                                    membership_id=membership_id, active_on=active_on, after=after, limit=limit)
+        return PairingPage(items=[PairingOut.of(p) for p in rows], limit=limit,
+                           next_after=rows[-1].id if len(rows) == limit else None)
+
+    @post("/{pairing_id:int}/end", opt=requires(Perm.household_write), sync_to_thread=True)
+    def end(self, db: Session, org_scope: Scope, pairing_id: Id, data: PairingEnd) -> PairingOut:
+        """结束结对（填写最后一天）。"""
+        return PairingOut.of(visits.end_pairing(db, org_scope, pairing_id, data.until_date))
 
     @get("/unvisited", opt=requires(Perm.household_read), sync_to_thread=True)
     def unvisited(self, db: Session, org_scope: Scope,

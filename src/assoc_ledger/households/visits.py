@@ -12,20 +12,21 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.auth.scope import Perm, Scope, merge_paths
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problems
 from assoc_ledger.core.money import MoneyError, parse_amount, to_fen
 from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.models import FundBook, FundEntry
 from assoc_ledger.households.models import Household, Pairing, Visit
-from assoc_ledger.households.services import CHANGES, get_household, open_review
+from assoc_ledger.households.services import CHANGES, PAGE_MAX, get_household, open_review
 from assoc_ledger.households.uploads import Sheet, judge, path_of, stored
 from assoc_ledger.members.models import Membership
 from assoc_ledger.members.services import get_membership
 from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.orgs.services import get_org
 from assoc_ledger.people.models import Person
 
 SERVICES = ("生产", "生活", "生育")  # 生产、生活、生育服务
@@ -66,6 +67,47 @@ def _overlapping(session: Session, membership_id: int, household_id: int, start:
     if end is not None:
         stmt = stmt.where(Pairing.from_date <= end)
     return session.scalar(stmt.limit(1)) is not None
+
+
+def list_pairings(session: Session, scope: Scope, *, under: int | None = None, household_id: int | None = None,
+                  membership_id: int | None = None, active_on: date | None = None, after: int | None = None,
+                  limit: int = 50) -> list[Pairing]:
+    """Pairings of households in scope, keyset pages by id; ``active_on``: only those in force on that date."""
+    stmt = (select(Pairing).join(Household, Household.id == Pairing.household_id)
+            .join(Organisation, Organisation.id == Household.org_id).where(scope.clause(Organisation.path)))
+    if under is not None:
+        stmt = stmt.where(Organisation.path.startswith(get_org(session, under, scope).path, autoescape=True))
+    if household_id is not None:
+        stmt = stmt.where(Pairing.household_id == household_id)
+    if membership_id is not None:
+        stmt = stmt.where(Pairing.membership_id == membership_id)
+    if active_on is not None:
+        stmt = stmt.where(Pairing.from_date <= active_on,
+                          or_(Pairing.until_date.is_(None), Pairing.until_date >= active_on))
+    if after is not None:
+        stmt = stmt.where(Pairing.id > after)
+    return list(session.scalars(stmt.order_by(Pairing.id).limit(min(limit, PAGE_MAX))))
+
+
+def end_pairing(session: Session, scope: Scope, pairing_id: int, until_date: date,
+                today: date | None = None) -> Pairing:
+    """结束结对: the last day of the pairing; not before it began nor before a visit made under it."""
+    today = today or date.today()
+    pairing = get_pairing(session, scope, pairing_id)
+    if pairing.until_date is not None:
+        raise Conflict(f"该结对已于 {pairing.until_date} 结束", field="pairing_id")
+    problems = Problems()
+    if until_date < pairing.from_date:
+        problems.add("until_date", "结束日期早于结对开始日期")
+    last = session.scalar(select(func.max(Visit.visited_on)).where(Visit.pairing_id == pairing.id))
+    if last is not None and until_date < last:
+        problems.add("until_date", f"结束日期早于已登记的走访（{last}）")
+    if until_date > today + timedelta(days=366):
+        problems.add("until_date", "结束日期不能晚于一年以后")
+    problems.raise_if_any()
+    pairing.until_date = until_date
+    session.flush()
+    return pairing
 
 
 def get_pairing(session: Session, scope: Scope, pairing_id: int) -> Pairing:
@@ -144,20 +186,40 @@ def _write(session: Session, visit: Visit, form: VisitForm) -> None:
         open_review(session, visit.household_id, form.flag, form.flag_note, visit.id, field="flag")
 
 
-def _with_payment(session: Session, scope: Scope, ledger_dir: Path, household: Household, form: VisitForm,
-                  visit: Visit) -> Visit:
+def payment_scope(session: Session, scope: Scope, household: Household) -> tuple[Scope, int]:
+    """Which book pays a visit's cash, and the scope to post it with.
+
+    Villages and communities keep no book: a visit's cash is paid from the nearest book up the household's
+    tree (its township's, ``fund.books.book_org``). A user who may write the fund for the household's own
+    village (a village secretary, 计生专干) may post this one kind of payment, 走访慰问 for a household in
+    scope, into that book although the book's organisation lies above their scope; nothing else about the
+    book opens to them. Without fund-write over the household's village, cash is refused.
+    """
     org = session.get(Organisation, household.org_id)
     assert org is not None  # a household's organisation is a foreign key
-    book_id = session.scalar(select(FundBook.id).where(FundBook.org_id == fund_service.book_org(session, org).id))
+    fund_scope = scope.narrowed(Perm.fund_write)
+    if not fund_scope.contains(org.path):
+        raise DomainError("您无权为该家庭发放慰问金（需要该村公益金记账权限）", field="cash")
+    book_org = fund_service.book_org(session, org)
+    book_id = session.scalar(select(FundBook.id).where(FundBook.org_id == book_org.id))
     if book_id is None:
-        raise DomainError("该家庭所在乡镇尚未开设公益金账簿，不能发放慰问金", field="cash")
+        raise DomainError(f"{book_org.name}尚未开设公益金账簿，不能发放慰问金", field="cash")
+    if not fund_scope.contains(book_org.path):
+        fund_scope = Scope(perm=Perm.fund_write, paths=merge_paths((*fund_scope.paths, book_org.path)),
+                           principal=fund_scope.principal)
+    return fund_scope, book_id
+
+
+def _with_payment(session: Session, scope: Scope, ledger_dir: Path, household: Household, form: VisitForm,
+                  visit: Visit) -> Visit:
+    fund_scope, book_id = payment_scope(session, scope, household)
 
     def within(s: Session, entries: list[FundEntry]) -> None:
         visit.fund_entry_id = entries[0].id
         _write(s, visit, form)
 
     posted = fund_service.post_payment(
-        session, ledger_dir, scope.narrowed(Perm.fund_write), book_id, key=form.idempotency_key,
+        session, ledger_dir, fund_scope, book_id, key=form.idempotency_key,
         date=form.visited_on, amount=form.cash, category=VISIT_CATEGORY, payee=form.signer_name,
         voucher=form.voucher, narration=f"走访慰问 家庭{household.id}", meta={"household": str(household.id)},
         within=within)
@@ -227,5 +289,5 @@ def unvisited(session: Session, scope: Scope, month: str) -> list[Unvisited]:
     return [Unvisited(*r) for r in rows]
 
 
-__all__ = ["SERVICES", "Sheet", "VisitForm", "create_pairings", "get_visit", "record_visit", "sheet_of",
-           "unvisited"]
+__all__ = ["SERVICES", "Sheet", "VisitForm", "create_pairings", "end_pairing", "get_visit", "list_pairings",
+           "payment_scope", "record_visit", "sheet_of", "unvisited"]

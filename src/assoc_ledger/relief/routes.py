@@ -78,7 +78,8 @@ class CaseController(Controller):
 
     @get("/", opt=requires(Perm.household_read), sync_to_thread=True)
     def list_cases(self, db: Session, org_scope: Scope,
-                   case_state: State | None = Parameter(query="state", default=None, description="案件状态"),
+                   case_state: str | None = Parameter(query="state", default=None, max_length=20,
+                                                      description="案件状态：" + "、".join(State)),
                    category: Category | None = None,
                    scheme: OptionalId = None, household: OptionalId = None, under: OptionalId = None,
                    waiting_for_me: bool = False, overdue_review: bool = False,
@@ -88,7 +89,9 @@ class CaseController(Controller):
 
         waiting_for_me 只列出等我办理的；overdue_review 列出逾期未审核的应急救助。
         """
-        f = services.CaseFilter(state=case_state.value if case_state else None,
+        if case_state is not None and case_state not in set(State):
+            raise Invalid("状态应为 " + "、".join(State), field="state")
+        f = services.CaseFilter(state=case_state,
                                 category=category.value if category else None,
                                 scheme_id=scheme, household_id=household, under=under, waiting_for_me=waiting_for_me,
                                 overdue_review=overdue_review, after=after, limit=limit)

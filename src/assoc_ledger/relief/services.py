@@ -422,6 +422,11 @@ def pay_case(session: Session, scope: Scope, ledger_dir: Path, case_id: int, *, 
                           field="action")
     case_id, attempt, key = case.id, case.pay_attempt, pay_key(case)
     book = _book_of(session, scheme)
+    runner = session.get(Organisation, scheme.org_id)
+    assert runner is not None  # foreign key
+    if not scope.narrowed(Perm.fund_write).contains(runner.path):
+        # The case is in the caller's subtree but the paying book is above it (a county scheme, a town clerk).
+        raise DomainError(f"该项目由{runner.name}的公益金账簿支付，须由有权在该账簿记账的人员发放", field="book")
     book_id = book.id if book is not None else None
     payment: dict[str, Any] = {
         "amount": str(from_fen(case.amount_fen)), "category": scheme.category, "payee": case.payee,

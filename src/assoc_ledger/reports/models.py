@@ -51,5 +51,6 @@ def _refuse_edits(_mapper: Mapper[Any], _connection: Connection, target: Stateme
     changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
     if changed - SIGN_FIELDS:
         raise Conflict("报告编制后不可修改；如账簿有变，请编制新版本", field="statement")
-    if changed and any(v is not None for v in state.attrs.signed_at.history.deleted):
+    signed = state.attrs.signed_at.history
+    if changed and any(v is not None for v in (*signed.unchanged, *signed.deleted)):
         raise Conflict("报告已签发，不可修改", field="statement")

@@ -54,7 +54,7 @@ from assoc_ledger.orgs.services import get_org
 SOURCE_GROUPS: dict[str, tuple[str, tuple[Source, ...]]] = {
     "government": ("政府投入", (Source.budget, Source.central_transfer, Source.maintenance_fee)),
     "society": ("社会筹资", (Source.donation_person, Source.donation_company)),
-    "other": ("其他收入", (Source.interest, Source.other)),
+    "other": ("其他来源", (Source.interest, Source.other)),
 }
 
 # “县级协会‘计划生育公益金’每年投入不低于20万元，乡镇（街道）每年投入不低于5万元” (seed 003). A level's own
@@ -252,36 +252,24 @@ def _pct(part: int, whole: int) -> str:
 # --- the reports ---------------------------------------------------------------------------------------
 
 def trial_balance(session: Session, ctx: Context) -> Report:
-    """试算平衡表: every account's opening balance, debits, credits and closing balance over the subtree."""
+    """试算平衡表: every account's opening balance, movement in the period and closing balance over the
+    subtree, all from the month totals (debit positive, credit negative; each column sums to zero)."""
     opening = _by_account(account_sums(session, ctx.book_ids, None, ctx.start - dt.timedelta(days=1)))
-    debit: dict[str, int] = {}
-    credit: dict[str, int] = {}
-    if ctx.book_ids:
-        rows = session.execute(
-            select(FundPosting.account,
-                   func.sum(func.abs(FundPosting.amount_fen) + FundPosting.amount_fen) / 2,
-                   func.sum(func.abs(FundPosting.amount_fen) - FundPosting.amount_fen) / 2)
-            .where(FundPosting.book_id.in_(ctx.book_ids), FundPosting.date >= ctx.start, FundPosting.date <= ctx.end)
-            .group_by(FundPosting.account)).tuples().all()
-        for account, dr, cr in rows:
-            debit[account] = int(dr or 0)
-            credit[account] = int(cr or 0)
+    moved = _by_account(_period_sums(session, ctx))
     names = dict(session.execute(select(FundAccount.name, FundAccount.zh)
                                  .where(FundAccount.book_id.in_(ctx.book_ids))).tuples().all())
     out: list[Row] = []
-    totals = [0, 0, 0, 0]
-    for account in sorted(set(opening) | set(debit) | set(names)):
-        o, d, c = opening.get(account, 0), debit.get(account, 0), credit.get(account, 0)
-        if not (o or d or c):
+    totals = [0, 0, 0]
+    for account in sorted(set(opening) | set(moved) | set(names)):
+        o, m = opening.get(account, 0), moved.get(account, 0)
+        if not (o or m):
             continue
-        closing = o + d - c
-        for i, v in enumerate((o, d, c, closing)):
+        for i, v in enumerate((o, m, o + m)):
             totals[i] += v
-        out.append(Row((account, names.get(account, ""), _yuan(o), _yuan(d), _yuan(c), _yuan(closing)),
-                       ctx.drill([account])))
+        out.append(Row((account, names.get(account, ""), _yuan(o), _yuan(m), _yuan(o + m)), ctx.drill([account])))
     out.append(Row(("合计", "", *(_yuan(t) for t in totals)), total=True))
-    return Report("trial-balance", "试算平衡表", ("科目", "名称", "期初余额", "本期借方", "本期贷方", "期末余额"), out,
-                  ["余额借方为正、贷方为负；期初与期末合计为零即试算平衡。"])
+    return Report("trial-balance", "试算平衡表", ("科目", "名称", "期初余额", "本期发生额", "期末余额"), out,
+                  ["借方为正、贷方为负；各列合计为零即试算平衡。"])
 
 
 def _period_sums(session: Session, ctx: Context) -> dict[tuple[int, str], int]:
@@ -408,28 +396,60 @@ def publicity_share(session: Session, ctx: Context) -> Report:
 
 # --- households aided -----------------------------------------------------------------------------------
 
-HouseholdLinker = Callable[[Session, Context], dict[int, int]]
-"""entry id -> household id for the entries of a context's books and period that one area knows about."""
+HouseholdLink = tuple[int, int, int | None]
+"""(entry id, household id, fen): a payment (or, for a roll, one line of it) made to a household; fen None
+means the entry's whole relief amount."""
+
+HouseholdLinker = Callable[[Session, Context], list[HouseholdLink]]
+"""The household links one area knows for the entries of a context's books and period."""
 
 
-def _households_from_meta(session: Session, ctx: Context) -> dict[int, int]:
+def _households_from_meta(session: Session, ctx: Context) -> list[HouseholdLink]:
     """Entries that name their household in metadata (``household: <id>``, as visits write it)."""
     if not ctx.book_ids:
-        return {}
+        return []
     rows = session.execute(select(FundEntry.id, FundEntry.meta).where(
         FundEntry.book_id.in_(ctx.book_ids), FundEntry.date >= ctx.start, FundEntry.date <= ctx.end,
+        FundEntry.category.in_([c.value for c in RELIEF_CATEGORIES]),
         cast(FundEntry.meta, String).like('%"household"%'))).tuples().all()
-    out: dict[int, int] = {}
+    out: list[HouseholdLink] = []
     for entry_id, meta in rows:
         value = dict(meta).get("household")
         if value and value.isdigit():
-            out[entry_id] = int(value)
+            out.append((entry_id, int(value), None))
     return out
 
 
-HOUSEHOLD_LINKERS: list[HouseholdLinker] = [_households_from_meta]
-"""Where a payment's household comes from. The relief and entitlement areas add theirs (a case's or a
-run line's household) with :func:`add_household_linker`, called from ``app.py``/``models.py``."""
+def _households_from_cases(session: Session, ctx: Context) -> list[HouseholdLink]:
+    """Relief cases (救助案件) paid through the books: the case's entry and household."""
+    from assoc_ledger.relief.models import ReliefCase
+
+    if not ctx.book_ids:
+        return []
+    rows = session.execute(select(ReliefCase.fund_entry_id, ReliefCase.household_id)
+                           .join(FundEntry, FundEntry.id == ReliefCase.fund_entry_id)
+                           .where(FundEntry.book_id.in_(ctx.book_ids), FundEntry.date >= ctx.start,
+                                  FundEntry.date <= ctx.end)).tuples().all()
+    return [(int(e), h, None) for e, h in rows if e is not None]
+
+
+def _households_from_entitlements(session: Session, ctx: Context) -> list[HouseholdLink]:
+    """Entitlement runs (待遇发放): each roll line of a voucher is one household and its amount."""
+    from assoc_ledger.entitlements.models import EntitlementLine
+
+    if not ctx.book_ids:
+        return []
+    rows = session.execute(select(EntitlementLine.entry_id, EntitlementLine.household_id, EntitlementLine.amount_fen)
+                           .join(FundEntry, FundEntry.id == EntitlementLine.entry_id)
+                           .where(FundEntry.book_id.in_(ctx.book_ids), FundEntry.date >= ctx.start,
+                                  FundEntry.date <= ctx.end)).tuples().all()
+    return [(e, h, int(f)) for e, h, f in rows]
+
+
+HOUSEHOLD_LINKERS: list[HouseholdLinker] = [_households_from_meta, _households_from_cases,
+                                            _households_from_entitlements]
+"""Where a payment's household comes from: entry metadata (visits), relief cases, entitlement roll lines.
+Another area adds its own with :func:`add_household_linker`."""
 
 
 def add_household_linker(linker: HouseholdLinker) -> None:
@@ -437,10 +457,10 @@ def add_household_linker(linker: HouseholdLinker) -> None:
         HOUSEHOLD_LINKERS.append(linker)
 
 
-def entry_households(session: Session, ctx: Context) -> dict[int, int]:
-    out: dict[int, int] = {}
+def household_links(session: Session, ctx: Context) -> list[HouseholdLink]:
+    out: list[HouseholdLink] = []
     for linker in HOUSEHOLD_LINKERS:
-        out.update(linker(session, ctx))
+        out.extend(linker(session, ctx))
     return out
 
 
@@ -465,27 +485,42 @@ def _live_relief_entries(ctx: Context) -> Any:
 
 def aided_households(session: Session, ctx: Context) -> list[Aided]:
     """Every household aided in the period, once per (book, category): roll lines by (masked ID, payee),
-    entries linked to a household by its id, other relief payments by payee."""
+    entries linked to a household by its id, other relief payments by payee. Distinct in SQL, so the cost
+    is one pass over the period's relief entries, not a row per entry in Python."""
     if not ctx.book_ids:
         return []
     where = _live_relief_entries(ctx)
     seen: dict[tuple[int, str, str], Aided] = {}
     roll_rows = session.execute(
-        select(FundEntry.book_id, FundEntry.category, FundRollLine.resident_id, FundRollLine.payee)
+        select(FundEntry.id, FundEntry.book_id, FundEntry.category, FundRollLine.resident_id, FundRollLine.payee)
         .join(FundRoll, FundRoll.entry_id == FundEntry.id).join(FundRollLine, FundRollLine.roll_id == FundRoll.id)
         .where(*where).distinct()).tuples().all()
-    for book, cat, rid, payee in roll_rows:
+    links = household_links(session, ctx)
+    linked = {e for e, _h, _f in links}
+    households_of: dict[int, set[int]] = {}
+    for entry_id, household, _fen in links:
+        households_of.setdefault(entry_id, set()).add(household)
+    if linked:
+        # a roll whose lines name their households (entitlement runs) is counted by household, not by line
+        roll_rows = [r for r in roll_rows if r[0] not in linked]
+    for _entry, book, cat, rid, payee in roll_rows:
         key = (book, cat or "", f"roll:{rid}:{payee}")
         seen.setdefault(key, Aided(book, cat or "", key[2], payee))
-    linked = entry_households(session, ctx)
     rolled = select(FundRoll.entry_id).where(FundRoll.book_id.in_(ctx.book_ids))
-    rows = session.execute(select(FundEntry.id, FundEntry.book_id, FundEntry.category, FundEntry.payee)
-                           .where(*where, FundEntry.id.not_in(rolled))).tuples().all()
-    for entry_id, book, category, name in rows:
-        household = linked.get(entry_id)
-        ident = f"household:{household}" if household is not None else f"payee:{name or entry_id}"
-        entry_key = (book, category or "", ident)
-        seen.setdefault(entry_key, Aided(book, category or "", ident, name or ""))
+    if linked:
+        for entry_id, book, category, name in session.execute(
+                select(FundEntry.id, FundEntry.book_id, FundEntry.category, FundEntry.payee)
+                .where(FundEntry.id.in_(list(linked)), *where)).tuples():
+            for household in sorted(households_of[entry_id]):
+                ident = f"household:{household}"
+                seen.setdefault((book, category or "", ident), Aided(book, category or "", ident, name or ""))
+    others = (select(FundEntry.book_id, FundEntry.category, FundEntry.payee)
+              .where(*where, FundEntry.id.not_in(rolled)).distinct())
+    if linked:
+        others = others.where(FundEntry.id.not_in(list(linked)))
+    for book, category, name in session.execute(others).tuples():
+        ident = f"payee:{name or ''}"
+        seen.setdefault((book, category or "", ident), Aided(book, category or "", ident, name or ""))
     return list(seen.values())
 
 
@@ -569,27 +604,30 @@ def spending_by_household_kind(session: Session, ctx: Context) -> Report:
 
     if not ctx.book_ids:
         return Report("spending-by-household-kind", "支出按家庭类别", ("家庭类别", "名称", "户数", "金额"), [])
-    linked = entry_households(session, ctx)
-    where = _live_relief_entries(ctx)
-    relief_fen = dict(session.execute(
-        select(FundEntry.id, func.sum(FundPosting.amount_fen)).join(FundPosting, FundPosting.entry_id == FundEntry.id)
-        .where(*where, FundPosting.account.in_(RELIEF_ACCOUNTS)).group_by(FundEntry.id)).tuples().all())
+    links = household_links(session, ctx)
+    whole = {e for e, _h, f in links if f is None}
+    live = set(session.scalars(select(FundEntry.id).where(FundEntry.id.in_(list({e for e, _h, _f in links})),
+                                                          *_live_relief_entries(ctx))).all()) if links else set()
+    entry_fen: dict[int, int] = {}
+    if whole:
+        entry_fen = {e: int(f or 0) for e, f in session.execute(
+            select(FundPosting.entry_id, func.sum(FundPosting.amount_fen))
+            .where(FundPosting.entry_id.in_(list(whole)), FundPosting.account.in_(RELIEF_ACCOUNTS))
+            .group_by(FundPosting.entry_id)).tuples()}
+    paid: list[tuple[int, int]] = [(h, entry_fen.get(e, 0) if f is None else f) for e, h, f in links if e in live]
+    relief_total = sum(f for (_, a), f in _period_sums(session, ctx).items() if a in RELIEF_ACCOUNTS)
     kinds: dict[int, list[str]] = {}
-    if linked:
+    if paid:
         for hid, kind in session.execute(select(HouseholdKind.household_id, HouseholdKind.kind)
-                                         .where(HouseholdKind.household_id.in_(set(linked.values())))).tuples():
+                                         .where(HouseholdKind.household_id.in_({h for h, _ in paid}))).tuples():
             kinds.setdefault(hid, []).append(kind)
     per_kind: dict[str, list[int]] = {}
     households: dict[str, set[int]] = {}
-    unlinked = 0
-    for entry_id, fen in relief_fen.items():
-        linked_to = linked.get(entry_id)
-        if linked_to is None:
-            unlinked += int(fen or 0)
-            continue
-        for kind in kinds.get(linked_to, ["none"]):
-            per_kind.setdefault(kind, [0])[0] += int(fen or 0)
-            households.setdefault(kind, set()).add(linked_to)
+    unlinked = relief_total - sum(f for _, f in paid)
+    for household, fen in paid:
+        for kind in kinds.get(household, ["none"]):
+            per_kind.setdefault(kind, [0])[0] += fen
+            households.setdefault(kind, set()).add(household)
     rows: list[Row] = []
     for kind in sorted(per_kind):
         zh = KIND_ZH.get(KindCode(kind), kind) if kind in {k.value for k in KindCode} else "未认定类别"
@@ -597,7 +635,8 @@ def spending_by_household_kind(session: Session, ctx: Context) -> Report:
     rows.append(Row(("unlinked", "未关联家庭的支出（花名册及一次性帮扶）", None, _yuan(unlinked)),
                     ctx.drill(RELIEF_ACCOUNTS)))
     return Report("spending-by-household-kind", "支出按家庭类别", ("家庭类别", "名称", "户数", "金额"), rows,
-                  ["账簿分录以元数据 household 关联家庭（走访慰问）；救助个案与待遇发放关联家庭后在此逐类列出。"])
+                  ["关联家庭：分录元数据 household（走访慰问）、救助案件、待遇发放花名册行；按家庭当前类别归类，"
+                   "兼有两类的家庭在两类下各计一次。其余支出列为未关联。"])
 
 
 def monthly(session: Session, ctx: Context) -> Report:
@@ -645,6 +684,60 @@ def progress_snapshot(session: Session, ctx: Context) -> Report:
                   ["每月 5 日、10 日报送；本年自 1 月 1 日起累计。"])
 
 
+def cases_by_state(session: Session, ctx: Context) -> Report:
+    """救助案件按状态: relief cases of the subtree dated in the period, by category and state."""
+    from assoc_ledger.relief.models import ReliefCase
+    from assoc_ledger.relief.rules import STATE_ZH, State
+
+    rows_in = session.execute(
+        select(ReliefCase.category, ReliefCase.state, func.count(), func.sum(ReliefCase.amount_fen))
+        .join(Organisation, Organisation.id == ReliefCase.org_id)
+        .where(Organisation.path.startswith(ctx.org.path, autoescape=True), ReliefCase.case_date >= ctx.start,
+               ReliefCase.case_date <= ctx.end)
+        .group_by(ReliefCase.category, ReliefCase.state).order_by(ReliefCase.category, ReliefCase.state)).tuples()
+    rows: list[Row] = []
+    count_all = fen_all = 0
+    for category, state, count, fen in rows_in:
+        zh = CATEGORIES[Category(category)].zh if category in {c.value for c in Category} else category
+        state_zh = STATE_ZH[State(state)] if state in {s.value for s in State} else state
+        count_all += int(count)
+        fen_all += int(fen or 0)
+        account = CATEGORIES[Category(category)].account if category in {c.value for c in Category} else None
+        rows.append(Row((zh, state_zh, int(count), _yuan(int(fen or 0))),
+                        ctx.drill([account], category=category) if account and state == "paid" else None))
+    rows.append(Row(("合计", "", count_all, _yuan(fen_all)), total=True))
+    return Report("cases-by-state", "救助案件按状态", ("类别", "状态", "件数", "金额"), rows,
+                  ["按登记日期计；已发放案件可追溯至其分录。"])
+
+
+def entitlement_runs(session: Session, ctx: Context) -> Report:
+    """待遇发放批次与对账: each run of the period in the subtree, its lines against its vouchers and rolls."""
+    from assoc_ledger.entitlements.models import EntitlementLine, EntitlementRun
+
+    runs = session.execute(
+        select(EntitlementRun, Organisation.name).join(Organisation, Organisation.id == EntitlementRun.org_id)
+        .where(Organisation.path.startswith(ctx.org.path, autoescape=True),
+               EntitlementRun.month >= ctx.start.replace(day=1),
+               EntitlementRun.month <= ctx.end).order_by(EntitlementRun.month, EntitlementRun.id)).tuples().all()
+    rows: list[Row] = []
+    for run, org_name in runs:
+        lines = session.execute(select(func.count(), func.sum(EntitlementLine.amount_fen))
+                                .where(EntitlementLine.run_id == run.id)).one()
+        entry_ids = select(EntitlementLine.entry_id).where(EntitlementLine.run_id == run.id).distinct()
+        booked = session.scalar(select(func.sum(FundPosting.amount_fen)).where(
+            FundPosting.entry_id.in_(entry_ids), FundPosting.account.in_(RELIEF_ACCOUNTS))) or 0
+        rolled = session.scalar(select(func.sum(FundRoll.total_fen)).where(FundRoll.entry_id.in_(entry_ids))) or 0
+        lines_fen = int(lines[1] or 0)
+        agreed = lines_fen == int(booked) == int(rolled) == run.total_fen
+        books = tuple(session.scalars(select(FundEntry.book_id).where(FundEntry.id.in_(entry_ids)).distinct()).all())
+        rows.append(Row((f"{run.month:%Y-%m}", org_name, run.status, int(lines[0] or 0), _yuan(run.total_fen),
+                         _yuan(lines_fen), _yuan(int(booked)), _yuan(int(rolled)), "一致" if agreed else "不一致"),
+                        Drill(ctx.org.id, run.pay_date, run.pay_date, RELIEF_ACCOUNTS, books)))
+    return Report("entitlement-runs", "待遇发放批次与对账",
+                  ("月份", "组织", "状态", "明细行", "批次金额", "明细合计", "记账金额", "花名册合计", "对账"), rows,
+                  ["对账：批次金额 = 明细行合计 = 记账凭证金额 = 花名册合计。"])
+
+
 ReportFn = Callable[[Session, Context], Report]
 
 REPORTS: dict[str, tuple[str, ReportFn]] = {
@@ -658,9 +751,10 @@ REPORTS: dict[str, tuple[str, ReportFn]] = {
     "households-aided": ("受助家庭与人均", households_aided),
     "monthly": ("逐月收支", monthly),
     "progress": ("进度快照", progress_snapshot),
+    "cases-by-state": ("救助案件按状态", cases_by_state),
+    "entitlement-runs": ("待遇发放批次与对账", entitlement_runs),
 }
-"""Every report by name. Relief cases (cases by state) and entitlement runs (reconciliation) register
-theirs with :func:`add_report` when those areas land."""
+"""Every report by name; another area may add one with :func:`add_report`."""
 
 
 def add_report(name: str, title: str, fn: ReportFn) -> None:

@@ -204,7 +204,7 @@ class StatementController(Controller):
     def show(self, db: Session, org_scope: Scope, statement_id: Id) -> StatementOut:
         return statement_out(db, statements.get(db, org_scope, statement_id))
 
-    @post("/{statement_id:int}/sign", opt=requires(Perm.statement_sign), sync_to_thread=True)
+    @post("/{statement_id:int}/sign", opt=requires(Perm.statement_sign), sync_to_thread=True, status_code=200)
     def sign(self, db: Session, org_scope: Scope, statement_id: Id, data: SignIn) -> StatementOut:
         """审计签发：不能由编制人签发；签发后不可修改并公开。"""
         row = statements.sign(db, org_scope, statement_id, statements.actor_of(org_scope), data.comment)

@@ -27,6 +27,7 @@ from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound
 from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund import files
+from assoc_ledger.fund.chart import CATEGORIES
 from assoc_ledger.fund.models import FundBook, FundEntry, FundRoll
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.orgs.services import get_org
@@ -136,8 +137,20 @@ def freeze_figures(session: Session, ctx: queries.Context) -> dict[str, Any]:
                     "population": queries.population_of(session, ctx)},
         "public_groups": [[t, c, n, queries.cell_text(a)] for t, c, n, a in public_groups],
         # Internal only: who was aided, with resident IDs masked as the rolls hold them.
-        "aided": sorted([[names[a.book_id], a.category, a.label, roll_ids.get(a.key, "")] for a in aided]),
+        "aided": _aided_lists(aided, names, roll_ids),
     }
+
+
+def _aided_lists(aided: list[queries.Aided], names: dict[int, str],
+                 roll_ids: dict[str, str]) -> list[list[Any]]:
+    """[[book, category (Chinese), ["name (masked ID)", ...]], ...] for the internal statement."""
+    zh = {c.value: CATEGORIES[c].zh for c in queries.RELIEF_CATEGORIES}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for a in aided:
+        rid = roll_ids.get(a.key)
+        grouped.setdefault((names[a.book_id], zh.get(a.category, a.category)), []).append(
+            f"{a.label}（{rid}）" if rid else a.label)
+    return [[book, cat, sorted(people)] for (book, cat), people in sorted(grouped.items())]
 
 
 def _roll_ids(session: Session, ctx: queries.Context) -> dict[str, str]:
@@ -155,7 +168,7 @@ def _summary(reports: dict[str, Any]) -> dict[str, str]:
     return {"income": find("income-by-source", "收入合计"),
             "government": find("income-by-source", "政府投入"),
             "society": find("income-by-source", "社会筹资"),
-            "other": find("income-by-source", "其他收入"),
+            "other": find("income-by-source", "其他来源"),
             "relief": find("spending-by-category", "relief"),
             "publicity": find("spending-by-category", "publicity"),
             "administration": find("spending-by-category", "administration"),

@@ -19,6 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 UTC = assoc_ledger.core.db.UTCDateTime
+APPEND_ONLY = "relief_case_steps is append-only (救助案件办理记录只能追加)"
 
 
 def upgrade() -> None:
@@ -135,6 +136,17 @@ def upgrade() -> None:
     with op.batch_alter_table("relief_case_steps", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_relief_case_steps_case_id"), ["case_id"], unique=False)
 
+    # The history of a case is never rewritten: the database itself refuses to change or remove a step.
+    if op.get_bind().dialect.name == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(f"CREATE TRIGGER relief_case_steps_no_{verb.lower()} BEFORE {verb} ON relief_case_steps "
+                       f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END")
+    else:
+        op.execute("CREATE FUNCTION relief_case_steps_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                   f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END $$")
+        op.execute("CREATE TRIGGER relief_case_steps_append_only BEFORE UPDATE OR DELETE ON relief_case_steps "
+                   "FOR EACH ROW EXECUTE FUNCTION relief_case_steps_append_only()")
+
     op.create_table(
         "relief_case_documents",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -153,6 +165,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute("DROP TRIGGER relief_case_steps_append_only ON relief_case_steps")
+        op.execute("DROP FUNCTION relief_case_steps_append_only()")
     for table in ("relief_case_documents", "relief_case_steps", "relief_cases", "relief_scheme_versions",
                   "relief_schemes"):
         op.drop_table(table)

@@ -126,9 +126,44 @@ def upgrade() -> None:
                             name=op.f("uq_entitlement_exits_household_id_scheme_month_reason")),
     )
     op.create_index(op.f("ix_entitlement_exits_household_id"), "entitlement_exits", ["household_id"])
+    op.create_table(
+        "entitlement_outlooks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("household_id", sa.Integer(), nullable=False),
+        sa.Column("scheme", sa.String(length=30), nullable=False),
+        sa.Column("kind", sa.String(length=4), nullable=False),
+        sa.Column("first_month", sa.Date(), nullable=False),
+        sa.Column("last_month", sa.Date(), nullable=False),
+        sa.Column("units", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=True),
+        sa.Column("qualified_on", sa.Date(), nullable=True),
+        sa.Column("certificate_no", sa.String(length=60), nullable=True),
+        sa.Column("child_id", sa.Integer(), nullable=True),
+        sa.Column("child_birth", sa.Date(), nullable=True),
+        sa.Column("reason", sa.String(length=20), nullable=True),
+        sa.ForeignKeyConstraint(["household_id"], ["households.id"],
+                                name=op.f("fk_entitlement_outlooks_household_id_households")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_entitlement_outlooks")),
+    )
+    op.create_index(op.f("ix_entitlement_outlooks_household_id"), "entitlement_outlooks", ["household_id"])
+    op.create_table(
+        "entitlement_outlook_marks",
+        sa.Column("household_id", sa.Integer(), nullable=False),
+        sa.Column("max_event_id", sa.Integer(), nullable=False),
+        sa.Column("rule_version", sa.String(length=60), nullable=False),
+        sa.Column("computed_at", UTC(timezone=True), nullable=False),
+        sa.Column("payee_person_id", sa.Integer(), nullable=True),
+        sa.Column("payee", sa.String(length=60), nullable=False),
+        sa.Column("resident_id", sa.String(length=18), nullable=False),
+        sa.ForeignKeyConstraint(["household_id"], ["households.id"],
+                                name=op.f("fk_entitlement_outlook_marks_household_id_households")),
+        sa.PrimaryKeyConstraint("household_id", name=op.f("pk_entitlement_outlook_marks")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("entitlement_outlook_marks")
+    op.drop_table("entitlement_outlooks")
     op.drop_table("entitlement_exits")
     op.drop_table("entitlement_lines")
     op.drop_table("entitlement_runs")
