@@ -338,6 +338,8 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
                     follow_redirects=False).status_code == 303
     assert web.post(f"{case_url}/approve", headers=approver, data={"decision": "approve"},
                     follow_redirects=False).status_code == 303
+    home = web.get("/", headers=secretary)  # approved: paying is the secretary's next step
+    assert f'<a href="/cases/{case_id}">案件 {case_id}</a> 王大娘 300.00 元' in home.text
     pay_page = web.get(f"{case_url}/pay", headers=secretary)
     assert "确认发放 300.00 元给 王大娘" in pay_page.text and "非限定资金余额" in pay_page.text
     before = _entries(session_factory, town_book)

@@ -21,6 +21,7 @@ from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import CSRF_FIELD, requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
 from assoc_ledger.auth.scope import Perm, Principal, Scope
+from assoc_ledger.core.money import from_fen
 from assoc_ledger.core.schemas import MAX_ID, OptionalId
 from assoc_ledger.members import services as member_services
 from assoc_ledger.members.models import LeftReason, MemberRole
@@ -107,7 +108,8 @@ def home(request: Request[Any, Any, Any], db: Session, principal: Principal,
     return Template("home.html", context=page_context(
         request, roots=roots, year=shown_year, month=month,
         books=dashboard.book_cards(db, principal, shown_year),
-        unvisited=dashboard.unvisited_pairings(db, principal, month), yuan=yuan))
+        unvisited=dashboard.unvisited_pairings(db, principal, month), cases=dashboard.waiting_cases(db, principal),
+        last_run=dashboard.last_run(db, principal), from_fen=from_fen, yuan=yuan))
 
 
 @get("/orgs", opt=requires(Perm.org_read), include_in_schema=False, sync_to_thread=True)
