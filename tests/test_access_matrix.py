@@ -578,6 +578,7 @@ CASES: dict[tuple[str, str], Builder] = {
     # Household pages: the list and one household's history.
     ("GET", "/households"): lambda c, i: ("/households?kind=hardship&q=一组", None) if i else None,
     ("GET", "/households/{household_id:int}"): lambda c, i: (f"/households/{_household(c, i)}", None),
+    ("GET", "/people/{person_id:int}"): lambda c, i: (f"/people/{c.person(i)}", None),
     # Entitlement pages: the preview carries the run form (the run covers the caller's whole subtree).
     ("GET", "/entitlements"): lambda c, i: ("/entitlements", None) if i else None,
     ("GET", "/entitlements/preview"):

@@ -406,7 +406,7 @@ def test_household_page_shows_members_kinds_and_history(web: TestClient[Any], tr
         h = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="三组",
                                           registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
         s.commit()
-        household_id, rid = h.id, head.resident_id
+        household_id, rid, head_id = h.id, head.resident_id, head.id
     mine = auth_for(Role.secretary, tree.town_a.id)
     listed = web.get("/households?q=三组", headers=mine)
     assert f'href="/households/{household_id}"' in listed.text
@@ -415,3 +415,6 @@ def test_household_page_shows_members_kinds_and_history(web: TestClient[Any], tr
     assert "历史户主" in page.text and "户主" in page.text and "2024-01-01" in page.text
     assert rid not in page.text and rid[-4:] in page.text  # masked
     assert web.get(f"/households/{household_id}", headers=auth_for(Role.secretary, tree.town_b.id)).status_code == 404
+    person = web.get(f"/people/{head_id}", headers=mine)
+    assert person.status_code == 200 and "历史户主" in person.text and rid not in person.text
+    assert "不是会员" in person.text

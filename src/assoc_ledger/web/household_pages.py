@@ -57,3 +57,23 @@ def household_page(request: Request[Any, Any, Any], db: Session, org_scope: Scop
 
 
 ROUTES = [households_page, household_page]
+
+
+@get("/people/{person_id:int}", opt=requires(Perm.member_read), include_in_schema=False, sync_to_thread=True)
+def person_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, person_id: Id) -> Template:
+    """A person: masked ID, phone masked, and every membership with its roles over time (history)."""
+    from assoc_ledger.core.personal import mask_phone
+    from assoc_ledger.members import services as members
+
+    spells = members.person_history(db, org_scope, person_id)
+    person = spells[0].person if spells else None
+    if person is None:
+        from assoc_ledger.people import services as people
+
+        person = people.get_person(db, org_scope, person_id)
+    orgs = {o.id: o.name for o in (db.get(Organisation, m.org_id) for m in spells) if o is not None}
+    return Template("person.html", context=page_context(
+        request, p=person, spells=spells, orgs=orgs, phone=mask_phone(person.phone) if person.phone else ""))
+
+
+ROUTES.append(person_page)
