@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Principal, Scope
 from assoc_ledger.core.money import from_fen
+from assoc_ledger.core.personal import mask_phone
 from assoc_ledger.core.schemas import Id
 from assoc_ledger.households import services as households
 from assoc_ledger.households.rules import EVENT_ZH, KIND_ZH, KindCode
+from assoc_ledger.members import services as members
 from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.people import services as people
 from assoc_ledger.relief import services as relief
 from assoc_ledger.relief.rules import STATE_ZH
 from assoc_ledger.web.context import page_context
@@ -62,14 +65,9 @@ ROUTES = [households_page, household_page]
 @get("/people/{person_id:int}", opt=requires(Perm.member_read), include_in_schema=False, sync_to_thread=True)
 def person_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, person_id: Id) -> Template:
     """A person: masked ID, phone masked, and every membership with its roles over time (history)."""
-    from assoc_ledger.core.personal import mask_phone
-    from assoc_ledger.members import services as members
-
     spells = members.person_history(db, org_scope, person_id)
     person = spells[0].person if spells else None
     if person is None:
-        from assoc_ledger.people import services as people
-
         person = people.get_person(db, org_scope, person_id)
     orgs = {o.id: o.name for o in (db.get(Organisation, m.org_id) for m in spells) if o is not None}
     return Template("person.html", context=page_context(

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -46,8 +47,6 @@ def _list_page(request: Request[Any, Any, Any], db: Session, scope: Scope, value
 
 @get("/statements", opt=requires(Perm.fund_read), include_in_schema=False)
 async def statements_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope) -> Template:
-    import anyio
-
     return await anyio.to_thread.run_sync(lambda: _list_page(request, db, org_scope))
 
 
@@ -84,8 +83,6 @@ def _statement_page(request: Request[Any, Any, Any], db: Session, scope: Scope, 
 @get("/statements/{statement_id:int}", opt=requires(Perm.fund_read), include_in_schema=False)
 async def statement_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
                          statement_id: Id) -> Template:
-    import anyio
-
     return await anyio.to_thread.run_sync(lambda: _statement_page(request, db, org_scope, statement_id))
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.errors import DomainError, Invalid, Problem
 from assoc_ledger.households import visits
 from assoc_ledger.households.services import CHANGES, recorder
 from assoc_ledger.households.uploads import MAX_SHEET_BYTES
@@ -74,8 +74,6 @@ def _parsed(values: dict[str, Any]) -> visits.VisitForm:
         problems["visited_on"] = "日期格式无效，应为 YYYY-MM-DD"
         visited_on = dt.date.today()
     if problems:
-        from assoc_ledger.core.errors import Invalid, Problem
-
         raise Invalid(problems=[Problem(k, v) for k, v in problems.items()])
     return visits.VisitForm(pairing_id=pairing_id, visited_on=visited_on, services=list(values["services"]),
                             signer_name=values["signer_name"], notes=values["notes"] or None,
@@ -99,8 +97,6 @@ async def visit_submit(request: Request[Any, Any, Any], db: Session, org_scope: 
 
     try:
         if not content:
-            from assoc_ledger.core.errors import Invalid
-
             raise Invalid("请拍照或选择签字单（照片或 PDF）", field="file")
         visit_id = await anyio.to_thread.run_sync(record)
     except DomainError as exc:
