@@ -258,20 +258,26 @@ def test_visit_form_keeps_what_was_typed_and_pays_once(web: TestClient[Any], tre
     key = _hidden(form.text, "idempotency_key")
     typed = {"idempotency_key": key, "pairing_id": str(pairing), "visited_on": "2025-03-02", "signer_name": "",
              "notes": "送米面油", "goods": "大米一袋", "cash": "50.00", "voucher": "ZF-1", "flag": "", "flag_note": ""}
+    unconfirmed = web.post("/visits/new", headers=h, data=typed, files={"file": ("sheet.png", _png(), "image/png")})
+    assert unconfirmed.status_code == 400  # cash moves money: its confirmation box first
+    assert "确认支付慰问金 50.00 元" in _error_of(unconfirmed.text, "cash")
+    typed["cash_confirmed"] = "1"
     refused = web.post("/visits/new", headers=h, data=typed, files={"file": ("sheet.png", _png(), "image/png")})
     assert refused.status_code == 400
     assert "生产、生活、生育" in _error_of(refused.text, "services")
     assert "签字人" in _error_of(refused.text, "signer_name")
     assert 'value="送米面油"' in refused.text and 'value="50.00"' in refused.text
-    no_sheet = web.post("/visits/new", headers=h, data={**typed, "services": "生活", "signer_name": "王大娘"},
+    assert 'name="cash_confirmed" value="1" checked' in refused.text
+    no_sheet = web.post("/visits/new", headers=h, data={**typed, "services": "生活", "signer_name": "王大娘",
+                                                        "cash_confirmed": "1"},
                         files={"file": ("", b"", "application/octet-stream")})
     assert no_sheet.status_code == 400 and "签字单" in _error_of(no_sheet.text, "file")
     elsewhere = web.post("/visits/new", headers=auth_for(Role.secretary, tree.town_b.id),
-                         data={**typed, "services": "生活", "signer_name": "王大娘"},
+                         data={**typed, "services": "生活", "signer_name": "王大娘", "cash_confirmed": "1"},
                          files={"file": ("sheet.png", _png(), "image/png")})
     assert elsewhere.status_code == 404 and "不存在" in _error_of(elsewhere.text, "pairing_id")
     before = _entries(session_factory, book_id)
-    good = {**typed, "services": ["生活", "生育"], "signer_name": "王大娘"}
+    good = {**typed, "services": ["生活", "生育"], "signer_name": "王大娘", "cash_confirmed": "1"}
     first = web.post("/visits/new", headers=h, data=good, files={"file": ("sheet.png", _png(), "image/png")},
                      follow_redirects=False)
     assert first.status_code == 303, first.text
