@@ -424,3 +424,28 @@ def test_household_page_shows_members_kinds_and_history(web: TestClient[Any], tr
     person = web.get(f"/people/{head_id}", headers=mine)
     assert person.status_code == 200 and "历史户主" in person.text and rid not in person.text
     assert "不是会员" in person.text
+
+
+def test_household_import_page_checks_then_imports(web: TestClient[Any], tree: Tree, auth_for: AuthFor) -> None:
+    from tests import factories
+
+    h = auth_for(Role.secretary, tree.town_a.id)
+    head, child = factories.unique_resident_id(), factories.unique_resident_id()
+    sheet = ("户编号,姓名,身份证号,与户主关系,所属组织,登记日期\n"
+             f"W1,网页户主,{head},户主,甲一村,2024-01-01\nW1,网页成员,{child},表亲,甲一村,2024-01-01\n")
+    bad = web.post("/households/import", headers=h, files={"file": ("家庭.csv", sheet.encode())})
+    assert bad.status_code == 422
+    assert re.search(r'<td class="num">3</td><td>与户主关系</td>', bad.text), bad.text[-1500:]
+    fixed = web.post("/households/import", headers=h,
+                     files={"file": ("家庭.csv", sheet.replace("表亲", "其他").encode())})
+    assert fixed.status_code == 200 and "检查通过" in fixed.text, fixed.text[-1500:]
+    done = web.post("/households/import/confirm", headers=h, data={
+        "token": _hidden(fixed.text, "token"), "sha256": _hidden(fixed.text, "sha256"), "filename": "家庭.csv"})
+    assert done.status_code == 200 and "导入完成" in done.text and "新增 1" in done.text
+    import io
+
+    from openpyxl import load_workbook
+
+    exported = web.get("/households/export.xlsx", headers=h)
+    cells = [c for row in load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True) for c in row]
+    assert "网页户主" in cells and head not in cells  # exported, the ID masked
