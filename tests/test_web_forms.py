@@ -449,3 +449,34 @@ def test_household_import_page_checks_then_imports(web: TestClient[Any], tree: T
     exported = web.get("/households/export.xlsx", headers=h)
     cells = [c for row in load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True) for c in row]
     assert "网页户主" in cells and head not in cells  # exported, the ID masked
+
+
+def test_transfer_and_reversal_forms_post_through_the_books(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                            settings: Settings, town_book: int,
+                                                            session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        county_book = fund_service.open_book(s, settings.ledger_dir, tree.county.id, EVERYTHING).id
+    with session_factory() as s:
+        fund_service.post_income(s, settings.ledger_dir, EVERYTHING, county_book, key="c-seed", date="2026-03-01",
+                                 amount="800.00", source="budget", payer="县财政局", voucher="C-0")
+    h = auth_for(Role.secretary, tree.county.id)
+    form = web.get(f"/fund/books/{county_book}/transfer", headers=h)
+    assert f'<option value="{town_book}"' in form.text
+    fields = {"idempotency_key": _hidden(form.text, "idempotency_key"), "to_book_id": str(town_book),
+              "date": "2026-03-05", "amount": "300.00", "fund": "General", "voucher": "BF-1", "via": "Bank",
+              "narration": "拨付甲镇"}
+    check = web.post(f"/fund/books/{county_book}/transfer", headers=h, data={**fields, "step": "check"})
+    assert "请核对" in check.text and "甲镇" in check.text
+    before = (_entries(session_factory, county_book), _entries(session_factory, town_book))
+    done = web.post(f"/fund/books/{county_book}/transfer", headers=h, data={**fields, "step": "confirm"},
+                    follow_redirects=False)
+    assert done.status_code == 303
+    assert (_entries(session_factory, county_book), _entries(session_factory, town_book)) == (before[0] + 1,
+                                                                                            before[1] + 1)
+    seq = done.headers["location"].split("posted=")[1].split("#")[0]
+    rev = web.post(f"/fund/books/{county_book}/reverse", headers=h, data={
+        "idempotency_key": "rev-web-1", "seq": seq, "date": "2026-03-06", "reason": "拨付金额有误", "voucher": "BF-1R",
+        "step": "confirm"}, follow_redirects=False)
+    assert rev.status_code == 303  # a transfer is reversed on both sides together
+    assert (_entries(session_factory, county_book), _entries(session_factory, town_book)) == (before[0] + 2,
+                                                                                            before[1] + 2)
