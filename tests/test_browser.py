@@ -85,6 +85,15 @@ def test_every_page_fits_the_screen(demo_server: LiveServer, browser: Any, viewp
               ("entitlement-preview", "/entitlements/preview?month=2025-12"),
               ("entitlement-reconcile", "/entitlements/reconcile?from=2025-01&to=2025-12"),
               ("statements", "/statements"), ("households", "/households")]
+    # One of each record page, found through its list (the demo keeps members, households, cases and runs).
+    for name, listing, link in (("person", "/members", "a[href^='/people/']"),
+                                ("household", "/households", "table a[href^='/households/']"),
+                                ("case", "/cases", "table a[href^='/cases/']"),
+                                ("entitlement-run", "/entitlements", "table a[href^='/entitlements/runs/']")):
+        page.goto(demo_server.base_url + listing)
+        found = page.locator(link)
+        assert found.count() > 0, f"{listing} lists nothing to open"
+        pages.append((name, str(found.first.get_attribute("href"))))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     overflowing = {}
     for name, path in pages:
