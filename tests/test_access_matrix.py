@@ -578,6 +578,12 @@ CASES: dict[tuple[str, str], Builder] = {
     # Household pages: the list and one household's history.
     ("GET", "/households"): lambda c, i: ("/households?kind=hardship&q=一组", None) if i else None,
     ("GET", "/households/{household_id:int}"): lambda c, i: (f"/households/{_household(c, i)}", None),
+    # The household register form: people and household in one transaction; 303 to the new household.
+    ("GET", "/households/new"): lambda c, i: ("/households/new", None) if i else None,
+    ("POST", "/households/new"): lambda c, i: ("/households/new", Form({
+        "org_id": str((c.tree.village_a1 if i else c.tree.village_b1).id), "address": "一组",
+        "registered_on": "2024-01-01", "m0_name": "赵六", "m0_resident_id": factories.unique_resident_id(),
+        "m0_relation": "户主"})),
     ("GET", "/people/{person_id:int}"): lambda c, i: (f"/people/{c.person(i)}", None),
     # Entitlement pages: the preview carries the run form (the run covers the caller's whole subtree).
     ("GET", "/entitlements"): lambda c, i: ("/entitlements", None) if i else None,

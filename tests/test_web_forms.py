@@ -480,3 +480,54 @@ def test_transfer_and_reversal_forms_post_through_the_books(web: TestClient[Any]
     assert rev.status_code == 303  # a transfer is reversed on both sides together
     assert (_entries(session_factory, county_book), _entries(session_factory, town_book)) == (before[0] + 2,
                                                                                             before[1] + 2)
+
+
+def test_household_register_form_refuses_in_place_then_registers(web: TestClient[Any], tree: Tree,
+                                                                  auth_for: AuthFor,
+                                                                  session_factory: sessionmaker[Session]) -> None:
+    from assoc_ledger.households.models import Household
+    from assoc_ledger.people.models import Person
+    from tests import factories
+
+    def counts() -> tuple[int, int]:
+        with session_factory() as s:
+            return (s.scalar(select(func.count()).select_from(Household)) or 0,
+                    s.scalar(select(func.count()).select_from(Person)) or 0)
+
+    h = auth_for(Role.secretary, tree.town_a.id)
+    listed = web.get("/households", headers=h)
+    assert 'href="/households/new"' in listed.text
+    form = web.get("/households/new", headers=h)
+    assert form.status_code == 200 and f'value="{tree.village_a1.id}"' in form.text
+    head, child = factories.unique_resident_id(), factories.unique_resident_id()
+    good = {"org_id": str(tree.village_a1.id), "address": "网页三组", "registered_on": "2024-01-01",
+            "m0_name": "网页户主", "m0_resident_id": head, "m0_relation": "户主", "m0_birth_date": "",
+            "m1_name": "网页子女", "m1_resident_id": child, "m1_relation": "子女",
+            "kind": "only_child", "kind_since": "2024-02-01", "kind_certificate_no": "GR-2024-001",
+            "kind_evidence": "光荣证"}
+    before = counts()
+    # A bad resident ID on the second member: message under that field, everything typed kept, nothing written.
+    bad = web.post("/households/new", headers=h, data={**good, "m1_resident_id": "12345"})
+    assert bad.status_code == 400, bad.text[-800:]
+    assert re.search(r"[\u4e00-\u9fff]", _error_of(bad.text, "m1_resident_id"))
+    assert 'value="网页三组"' in bad.text and 'value="网页子女"' in bad.text and 'value="GR-2024-001"' in bad.text
+    assert counts() == before
+    # A birth date that disagrees with the ID, and a relation outside the list (the API's schema refuses it).
+    wrong = web.post("/households/new", headers=h, data={**good, "m0_birth_date": "1900-01-01",
+                                                         "m1_relation": "表亲"})
+    assert wrong.status_code == 400
+    assert "身份证" in _error_of(wrong.text, "m0_birth_date")
+    assert counts() == before
+    wrong = web.post("/households/new", headers=h, data={**good, "m1_relation": "表亲"})
+    assert wrong.status_code == 400 and _error_of(wrong.text, "m1_relation")
+    assert counts() == before
+    # A village outside the secretary's town: 404 under the field, nothing written.
+    outside = web.post("/households/new", headers=h, data={**good, "org_id": str(tree.village_b1.id)})
+    assert outside.status_code == 404 and _error_of(outside.text, "org_id")
+    assert counts() == before
+    done = web.post("/households/new", headers=h, data=good, follow_redirects=False)
+    assert done.status_code == 303, done.text[-800:]
+    page = web.get(done.headers["location"], headers=h)
+    assert page.status_code == 200 and "网页户主" in page.text and "网页子女" in page.text
+    assert head not in page.text and "GR-2024-001" in page.text
+    assert counts() == (before[0] + 1, before[1] + 2)

@@ -33,6 +33,7 @@ from assoc_ledger.web.context import page_context
 from assoc_ledger.web.entitlement_pages import ROUTES as ENTITLEMENT_PAGES
 from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 from assoc_ledger.web.fund_pages import yuan
+from assoc_ledger.web.household_forms import ROUTES as HOUSEHOLD_FORMS
 from assoc_ledger.web.household_pages import ROUTES as HOUSEHOLD_PAGES
 from assoc_ledger.web.import_pages import ROUTES as IMPORT_PAGES
 from assoc_ledger.web.money_pages import ROUTES as MONEY_PAGES
@@ -146,5 +147,5 @@ static_router = create_static_files_router(path="/static", directories=[STATIC_D
 
 ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
           *MONEY_PAGES, *VISIT_PAGES, *CASE_PAGES,
-          *ENTITLEMENT_PAGES, *STATEMENT_PAGES, *HOUSEHOLD_PAGES,
+          *ENTITLEMENT_PAGES, *STATEMENT_PAGES, *HOUSEHOLD_FORMS, *HOUSEHOLD_PAGES,
           static_router]
