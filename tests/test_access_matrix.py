@@ -230,6 +230,15 @@ def _pairing(c: Ctx, inside: bool) -> int:
         return p[0].id
 
 
+def _volunteer(c: Ctx, inside: bool) -> int:
+    """A volunteer's membership in a village inside (or outside) the acting user's subtree."""
+    with c.factory() as s:
+        m = factories.membership(s, c.village_in(s, inside))
+        members.set_volunteer(s, EVERYTHING, m.id, True, None)
+        s.commit()
+        return m.id
+
+
 def _visit_form(c: Ctx, inside: bool) -> Upload:
     return Upload("sheet.png", _png(), "image/png", {"pairing_id": str(_pairing(c, inside)),
                                                       "visited_on": "2025-03-02", "services": "生活,生育",
@@ -550,6 +559,14 @@ CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/households/export.xlsx"): lambda c, i: ("/households/export.xlsx", None) if i else None,
     # Pairings and the visit form (multipart with the signed sheet; 303 to the pairings page once recorded).
     ("GET", "/pairings"): lambda c, i: ("/pairings?month=2025-03", None) if i else None,
+    ("GET", "/pairings/all"): lambda c, i: ("/pairings/all", None) if i else None,
+    ("GET", "/pairings/new"): lambda c, i: ("/pairings/new", None) if i else None,
+    ("POST", "/pairings/new"): lambda c, i: ("/pairings/new", Form({
+        "membership_id": str(_volunteer(c, i)), "household_id": str(_household(c, i)), "from_date": "2024-02-01",
+        "until_date": ""})),
+    ("GET", "/pairings/{pairing_id:int}/end"): lambda c, i: (f"/pairings/{_pairing(c, i)}/end", None),
+    ("POST", "/pairings/{pairing_id:int}/end"):
+        lambda c, i: (f"/pairings/{_pairing(c, i)}/end", Form({"until_date": "2024-06-30"})),
     ("GET", "/visits/new"): lambda c, i: (f"/visits/new?pairing_id={_pairing(c, i)}", None) if i else None,
     ("POST", "/visits/new"): lambda c, i: ("/visits/new", Upload("sheet.png", _png(), "image/png", {
         "pairing_id": str(_pairing(c, i)), "visited_on": "2025-03-02", "services": "生活", "signer_name": "王大娘"})),

@@ -531,3 +531,60 @@ def test_household_register_form_refuses_in_place_then_registers(web: TestClient
     assert page.status_code == 200 and "网页户主" in page.text and "网页子女" in page.text
     assert head not in page.text and "GR-2024-001" in page.text
     assert counts() == (before[0] + 1, before[1] + 2)
+
+
+def test_pairing_forms_pair_list_and_end_refusing_in_place(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                           session_factory: sessionmaker[Session]) -> None:
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from assoc_ledger.households.models import Pairing
+    from assoc_ledger.members import services as members
+    from tests import factories
+
+    with session_factory() as s:
+        head = factories.person(s, tree.village_a1.id)
+        household = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="二组",
+                                                   registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")]).id
+        volunteer = factories.membership(s, tree.village_a1.id)
+        members.set_volunteer(s, EVERYTHING, volunteer.id, True, None)
+        plain = factories.membership(s, tree.village_a1.id).id
+        volunteer_id = volunteer.id
+        s.commit()
+
+    def pairings() -> int:
+        with session_factory() as s:
+            return s.scalar(select(func.count()).select_from(Pairing).where(Pairing.household_id == household)) or 0
+
+    h = auth_for(Role.secretary, tree.town_a.id)
+    form = web.get(f"/pairings/new?household_id={household}", headers=h)
+    assert form.status_code == 200 and f'value="{volunteer_id}"' in form.text
+    good = {"membership_id": str(volunteer_id), "household_id": str(household), "from_date": "2024-02-01",
+            "until_date": ""}
+    bad = web.post("/pairings/new", headers=h, data={**good, "until_date": "2024-01-01"})
+    assert bad.status_code == 422 and "早于" in _error_of(bad.text, "until_date")
+    assert 'value="2024-01-01"' in bad.text and 'value="2024-02-01"' in bad.text and pairings() == 0
+    not_volunteer = web.post("/pairings/new", headers=h, data={**good, "membership_id": str(plain)})
+    assert not_volunteer.status_code == 422 and "志愿者" in _error_of(not_volunteer.text, "membership_id")
+    outside = web.post("/pairings/new", headers=h, data={**good, "household_id": "999999"})
+    assert outside.status_code == 404 and _error_of(outside.text, "household_id") and pairings() == 0
+    made = web.post("/pairings/new", headers=h, data=good, follow_redirects=False)
+    assert made.status_code == 303 and pairings() == 1
+    listed = web.get(made.headers["location"], headers=h)
+    assert listed.status_code == 200 and "结对已登记" in listed.text
+    with session_factory() as s:
+        pairing_id = s.scalar(select(Pairing.id).where(Pairing.household_id == household))
+    assert f'href="/pairings/{pairing_id}/end"' in listed.text
+    early = web.post(f"/pairings/{pairing_id}/end", headers=h, data={"until_date": "2023-12-31"})
+    assert early.status_code == 422 and "早于" in _error_of(early.text, "until_date")
+    assert 'value="2023-12-31"' in early.text
+    malformed = web.post(f"/pairings/{pairing_id}/end", headers=h, data={"until_date": "明天"})
+    assert malformed.status_code == 400 and _error_of(malformed.text, "until_date")
+    ended = web.post(f"/pairings/{pairing_id}/end", headers=h, data={"until_date": "2024-06-30"},
+                     follow_redirects=False)
+    assert ended.status_code == 303
+    with session_factory() as s:
+        assert s.scalar(select(Pairing.until_date).where(Pairing.id == pairing_id)) == dt.date(2024, 6, 30)
+    other = auth_for(Role.secretary, tree.town_b.id)
+    assert web.get(f"/pairings/{pairing_id}/end", headers=other).status_code == 404
+    assert f"/households/{household}\"" not in web.get("/pairings/all", headers=other).text
