@@ -612,6 +612,9 @@ CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/entitlements/reconcile"): lambda c, i: ("/entitlements/reconcile?from=2024-01&to=2024-12", None)
         if i else None,
     # Statement pages: prepare, read with charts, sign (PDFs download from the statements API).
+    # The reports page: an organisation outside the subtree is refused under its field (404).
+    ("GET", "/reports"): lambda c, i: (f"/reports?name=income-by-source&org={c.home(i)}&from=2026-01-01"
+                                       "&to=2026-12-31", None),
     ("GET", "/statements"): lambda c, i: ("/statements", None) if i else None,
     ("POST", "/statements"):
         lambda c, i: ("/statements", Form({"org_id": str(c.posted(i) and c.home(i)), "year": "2026"})),

@@ -86,7 +86,8 @@ def test_every_page_fits_the_screen(demo_server: LiveServer, browser: Any, viewp
               ("entitlement-reconcile", "/entitlements/reconcile?from=2025-01&to=2025-12"),
               ("statements", "/statements"), ("households", "/households"),
               ("household-new", "/households/new"), ("pairings-all", "/pairings/all"),
-              ("pairing-new", "/pairings/new")]
+              ("pairing-new", "/pairings/new"),
+              ("reports", "/reports?name=income-by-source&from=2025-01-01&to=2025-12-31")]
     # One of each record page, found through its list (the demo keeps members, households, cases and runs).
     for name, listing, link in (("person", "/members", "a[href^='/people/']"),
                                 ("household", "/households", "table a[href^='/households/']"),

@@ -588,3 +588,33 @@ def test_pairing_forms_pair_list_and_end_refusing_in_place(web: TestClient[Any],
     other = auth_for(Role.secretary, tree.town_b.id)
     assert web.get(f"/pairings/{pairing_id}/end", headers=other).status_code == 404
     assert f"/households/{household}\"" not in web.get("/pairings/all", headers=other).text
+
+
+def test_reports_page_table_chart_downloads_and_refusals(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                         town_book: int) -> None:
+    h = auth_for(Role.secretary, tree.town_a.id)
+    chooser = web.get("/reports", headers=h)
+    assert chooser.status_code == 200 and 'value="income-by-source"' in chooser.text
+    query = f"org={tree.town_a.id}&from=2026-01-01&to=2026-12-31"
+    page = web.get(f"/reports?name=income-by-source&{query}", headers=h)
+    assert page.status_code == 200, page.text[-800:]
+    assert "镇财政所" in page.text or "1,000.00" in page.text or "1000.00" in page.text
+    assert "<svg" in page.text and 'role="img"' in page.text
+    drills = re.findall(r'href="(/api/reports/drill/postings\?[^"]+)"', page.text)
+    assert drills, page.text[-1500:]
+    found = [web.get(d.replace("&amp;", "&"), headers=h) for d in drills]
+    assert all(r.status_code == 200 for r in found)
+    assert any(r.json()["postings"] for r in found)  # the receipt behind the figure
+    xlsx = re.search(r'href="(/api/reports/income-by-source\?[^"]+format=xlsx)"', page.text)
+    assert xlsx
+    download = web.get(xlsx.group(1).replace("&amp;", "&"), headers=h)
+    assert download.status_code == 200 and download.content[:2] == b"PK"
+    reversed_ = web.get(f"/reports?name=income-by-source&org={tree.town_a.id}&from=2026-12-31&to=2026-01-01",
+                        headers=h)
+    assert reversed_.status_code == 400 and "截止日期" in _error_of(reversed_.text, "to")
+    assert 'value="2026-12-31"' in reversed_.text and "<svg" not in reversed_.text
+    unknown = web.get(f"/reports?name=nonsense&{query}", headers=h)
+    assert unknown.status_code == 400 and "报表" in _error_of(unknown.text, "name")
+    outside = web.get(f"/reports?name=income-by-source&org={tree.town_b.id}&from=2026-01-01&to=2026-12-31",
+                      headers=h)
+    assert outside.status_code == 404 and _error_of(outside.text, "org")

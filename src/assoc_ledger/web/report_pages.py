@@ -1,0 +1,79 @@
+"""报表 page: choose organisation, period and report; the table, a bar chart of its figures (the statement
+templates' own ``hbars`` macro), downloads through the reports API (XLSX/CSV) and each row's drill-down.
+
+The figures are ``reports.queries.run_report``'s; a bad choice (unknown report, period reversed, an
+organisation outside the caller's subtree) shows its Chinese message under the field with the choices kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, get
+from litestar.params import Parameter
+from litestar.response import Template
+from sqlalchemy.orm import Session
+
+from assoc_ledger.auth.guards import requires
+from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.core.errors import DomainError, Invalid
+from assoc_ledger.orgs import services as orgs
+from assoc_ledger.reports import queries
+from assoc_ledger.reports.pdf import _bars
+from assoc_ledger.web.context import page_context
+from assoc_ledger.web.forms import errors_of
+
+FIELDS = ("name", "org", "from", "to")
+Text = Parameter(default=None, max_length=40)
+
+
+def _chart(report: queries.Report) -> list[Any]:
+    """Bars of the last money column over the detail rows (label: the row's first text cell)."""
+    detail = [r for r in report.rows if not r.total] or report.rows
+    for col in range(len(report.columns) - 1, 0, -1):
+        items = [(str(next((c for c in r.cells if isinstance(c, str) and c), "")), r.cells[col])
+                 for r in detail if col < len(r.cells)]
+        if items and all(isinstance(v, Decimal) for _, v in items):
+            return _bars([(label, abs(v)) for label, v in items if isinstance(v, Decimal)][:30])
+    return []
+
+
+def _date(value: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Invalid("日期格式无效，应为 YYYY-MM-DD", field=field) from None
+
+
+@get("/reports", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
+def reports_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+                 name: str | None = Text, org: str | None = Text,
+                 date_from: str | None = Parameter(query="from", default=None, max_length=40),
+                 date_to: str | None = Parameter(query="to", default=None, max_length=40)) -> Template:
+    choices = [(str(o.id), o.name) for o in orgs.list_orgs(db, org_scope, limit=500)[0]]
+    year = dt.date.today().year
+    values = {"name": name or "", "org": org or (choices[0][0] if choices else ""),
+              "from": date_from or f"{year}-01-01", "to": date_to or f"{year}-12-31"}
+    report, chart, errors, status, query = None, [], {}, 200, ""
+    if name is not None:
+        try:
+            if not values["org"].isdigit():
+                raise Invalid("请选择组织", field="org")
+            start, end = _date(values["from"], "from"), _date(values["to"], "to")
+            report = queries.run_report(db, org_scope, values["name"], int(values["org"]), start, end)
+            chart = _chart(report)
+            query = urlencode({"org": values["org"], "from": values["from"], "to": values["to"]})
+        except DomainError as exc:
+            if exc.status_code == 404:
+                exc = DomainError("组织不存在或不在您的管理范围内", field="org", status_code=404)
+            errors, status = errors_of(exc, FIELDS), exc.status_code
+            report = None
+    return Template("reports.html", status_code=status, context=page_context(
+        request, values=values, errors=errors, orgs=choices, report=report, chart=chart, query=query,
+        names=[(n, t) for n, (t, _) in queries.REPORTS.items()], cell=queries.cell_text))
+
+
+ROUTES = [reports_page]
