@@ -575,6 +575,26 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/cases/{case_id:int}/pay"):
         lambda c, i: (f"/cases/{_paid_book_case(c, i)}/pay", Form({"date": "2026-03-10", "voucher": "",
                                                                    "via": "Bank"})),
+    # Household pages: the list and one household's history.
+    ("GET", "/households"): lambda c, i: ("/households?kind=hardship&q=一组", None) if i else None,
+    ("GET", "/households/{household_id:int}"): lambda c, i: (f"/households/{_household(c, i)}", None),
+    ("GET", "/people/{person_id:int}"): lambda c, i: (f"/people/{c.person(i)}", None),
+    # Entitlement pages: the preview carries the run form (the run covers the caller's whole subtree).
+    ("GET", "/entitlements"): lambda c, i: ("/entitlements", None) if i else None,
+    ("GET", "/entitlements/preview"):
+        lambda c, i: ("/entitlements/preview?month=2024-01", None) if i and _ent_programme(c, i) else None,
+    ("POST", "/entitlements/run"): lambda c, i: ("/entitlements/run", Form({
+        "month": "2024-01", "pay_date": "2024-01-25"})) if i and _ent_programme(c, i) else None,
+    ("GET", "/entitlements/runs/{run_id:int}"): lambda c, i: (f"/entitlements/runs/{_ent_run(c, i)}", None),
+    ("GET", "/entitlements/reconcile"): lambda c, i: ("/entitlements/reconcile?from=2024-01&to=2024-12", None)
+        if i else None,
+    # Statement pages: prepare, read with charts, sign (PDFs download from the statements API).
+    ("GET", "/statements"): lambda c, i: ("/statements", None) if i else None,
+    ("POST", "/statements"):
+        lambda c, i: ("/statements", Form({"org_id": str(c.posted(i) and c.home(i)), "year": "2026"})),
+    ("GET", "/statements/{statement_id:int}"): lambda c, i: (f"/statements/{c.statement(i)}", None),
+    ("POST", "/statements/{statement_id:int}"):
+        lambda c, i: (f"/statements/{c.statement(i)}", Form({"comment": "经审计，账实相符"})),
     # Money forms: a confirmed form posts and answers 303 to the journal; outside the subtree 404.
     ("GET", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", None),
     ("POST", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", _money({

@@ -80,7 +80,20 @@ def test_every_page_fits_the_screen(demo_server: LiveServer, browser: Any, viewp
               ("pairings", "/pairings"), ("visit-new", "/visits/new"), ("fund", "/fund"),
               ("fund-book", str(book_href)), ("fund-receipt", f"{book_href}/receipt"),
               ("fund-payment", f"{book_href}/payment"), ("fund-transfer", f"{book_href}/transfer"),
-              ("fund-reverse", f"{book_href}/reverse?seq=1"), ("fund-close", f"{book_href}/close")]
+              ("fund-reverse", f"{book_href}/reverse?seq=1"), ("fund-close", f"{book_href}/close"),
+              ("cases", "/cases"), ("case-new", "/cases/new"), ("entitlements", "/entitlements"),
+              ("entitlement-preview", "/entitlements/preview?month=2025-12"),
+              ("entitlement-reconcile", "/entitlements/reconcile?from=2025-01&to=2025-12"),
+              ("statements", "/statements"), ("households", "/households")]
+    # One of each record page, found through its list (the demo keeps members, households, cases and runs).
+    for name, listing, link in (("person", "/members", "a[href^='/people/']"),
+                                ("household", "/households", "table a[href^='/households/']"),
+                                ("case", "/cases", "table a[href^='/cases/']"),
+                                ("entitlement-run", "/entitlements", "table a[href^='/entitlements/runs/']")):
+        page.goto(demo_server.base_url + listing)
+        found = page.locator(link)
+        assert found.count() > 0, f"{listing} lists nothing to open"
+        pages.append((name, str(found.first.get_attribute("href"))))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     overflowing = {}
     for name, path in pages:
@@ -247,3 +260,126 @@ def test_a_double_clicked_receipt_posts_once(demo_server: LiveServer, browser: A
     rows = [r for r in page.locator("table tbody tr").all_inner_texts() if "WEBDBL1" in r]
     assert len(rows) == 1, rows
     assert "321.00" in rows[0]
+
+
+def _session_page(browser: Any, base: str, username: str, viewport: dict[str, int] = PHONE) -> Any:
+    page = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True).new_page()
+    _login(page, base, username)
+    return page
+
+
+def _submit(page: Any, name: str) -> None:
+    with page.expect_navigation():
+        page.get_by_role("button", name=name).click()
+
+
+def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveServer, browser: Any,
+                                                              tmp_path: Any) -> None:
+    """河口镇's secretary files a relief case for a household; the county reviewer reviews and the admin
+    approves it on their own pages; the secretary pays it and finds it in the journal; the county previews and
+    runs an entitlement month; the auditor signs the annual statement and downloads its PDF; the public page lists
+    it without login."""
+    import datetime as dt
+
+    from tests.roster_files import resident_id
+    from tests.test_access_matrix import _png
+
+    base = demo_server.base_url
+    sec = _session_page(browser, base, "hekou-secretary")
+    api, csrf = sec.request, {"X-CSRF-Token": _csrf(sec)}
+    town = api.get(base + "/api/orgs?q=河口镇").json()["items"][0]["id"]
+    village = api.get(base + f"/api/orgs?q=王庄村&under={town}").json()["items"][0]["id"]
+
+    def person(name: str, born: dt.date, seq: int) -> int:
+        r = api.post(base + "/api/people", headers=csrf, data={
+            "name": name, "org_id": village, "resident_id": resident_id("341799", born, seq, False)})
+        assert r.ok, r.text()
+        return int(r.json()["id"])
+
+    head, child = person("场景户主", dt.date(1980, 1, 2), 451), person("场景孩子", dt.date(2018, 5, 6), 452)
+    household = api.post(base + "/api/households", headers=csrf, data={
+        "org_id": village, "registered_on": "2019-01-01", "address": "王庄村五组",
+        "members": [{"person_id": head, "relation": "户主"}, {"person_id": child, "relation": "子女"}],
+        "kinds": [{"kind": "only_child", "since": "2019-01-01", "certificate_no": "GRZ-WEB-1", "child_id": child}]})
+    assert household.ok, household.text()
+    household_id = household.json()["id"]
+    assert api.post(base + "/api/relief/schemes", headers=csrf, data={
+        "code": "web-scenario", "name": "困难家庭一般帮扶", "category": "general", "org_id": town,
+        "effective_from": "2025-01-01", "amount_rule": "ceiling", "amount": "1000.00",
+        "documents": ["申请书"]}).ok
+
+    # 登记 (secretary) on the case form, with the application photographed.
+    sec.goto(base + f"/cases/new?household_id={household_id}")
+    sec.get_by_label("救助项目").select_option(label="困难家庭一般帮扶（一般帮扶）")
+    sec.get_by_label("收款人").fill("场景户主")
+    sec.get_by_label("救助事由").fill("因病致困，申请一般帮扶")
+    sec.get_by_label("申请金额（元）").fill("600.00")
+    _submit(sec, "登记")
+    case_url = sec.url
+    assert "/cases/" in case_url and "已登记" in sec.content()
+    photo = tmp_path / "申请书.png"
+    photo.write_bytes(_png())
+    sec.get_by_label("材料名称").fill("申请书")
+    sec.get_by_label("照片或 PDF").set_input_files(str(photo))
+    _submit(sec, "上传")
+    # 审核 (reviewer) and 审批 (admin), each on the page made for that step.
+    reviewer = _session_page(browser, base, "reviewer")
+    reviewer.goto(case_url + "/review")
+    assert "需要判断的事项" in reviewer.content() and "申请书 ✓" in reviewer.content()
+    _shot(reviewer, "case-review-phone")
+    reviewer.get_by_label("意见").fill("材料齐全，情况属实")
+    _submit(reviewer, "审核通过")
+    approver = _session_page(browser, base, "admin")
+    approver.goto(case_url)
+    approver.get_by_role("link", name="审批").click()
+    approver.wait_for_url("**/approve")
+    _submit(approver, "批准")
+    assert "已审批" in approver.content()
+    # 发放 (secretary): the page shows the fund's balance; the payment lands in the journal.
+    sec.goto(case_url + "/pay")
+    assert "确认发放 600.00 元给 场景户主" in sec.content()
+    _shot(sec, "case-pay-phone")
+    _submit(sec, "确认发放")
+    assert "已发放" in sec.content()
+    case_id = case_url.rsplit("/", 1)[1]
+    sec.goto(base + "/fund")
+    book = str(sec.locator("a[href^='/fund/books/']").first.get_attribute("href"))
+    sec.goto(base + book + "?q=场景户主")
+    journal = sec.locator("table tbody").last.inner_text()
+    assert f"案件{case_id}" in journal and "600.00" in journal, journal
+
+    county = _session_page(browser, base, "county-secretary", DESKTOP)
+    # An entitlement month previewed and run by the county (the demo's special-family programme is the
+    # county's: a township secretary's run would reach a book outside their scope).
+    month = f"{dt.date.today():%Y-%m}"
+    assert api.post(base + "/api/entitlements/programmes", headers=csrf, data={
+        "org_id": town, "scheme": "only_child_reward", "first_month": month}).ok
+    county.goto(base + f"/entitlements/preview?month={month}")
+    assert "独生子女父母奖励" in county.content() and "王庄村" in county.content()
+    _shot(county, "entitlement-preview-desktop")
+    _submit(county, "确认发放")
+    assert "/entitlements/runs/" in county.url, county.locator(".error, .field-error").all_inner_texts()
+    assert "done" in county.content()
+
+    # The annual statement: prepared by the county secretary, signed by the auditor, its PDF downloaded.
+    county.goto(base + "/statements")
+    county.get_by_label("组织").select_option(label="河口镇")
+    county.get_by_label("年度").fill("2025")
+    _submit(county, "编制")
+    statement_url = county.url
+    auditor = _session_page(browser, base, "auditor", DESKTOP)
+    auditor.goto(statement_url)
+    assert "<svg" in auditor.content()
+    _shot(auditor, "statement-desktop")
+    auditor.get_by_label("签发意见").fill("经审计，账实相符，同意公开")
+    _submit(auditor, "签发")
+    assert "已签发" in auditor.content()
+    with auditor.expect_download() as download:
+        auditor.get_by_role("link", name="下载 PDF（公开版）").click()
+    pdf = tmp_path / "statement.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    anonymous = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
+    anonymous.goto(base + "/public/statements")
+    assert "河口镇" in anonymous.content() and "2025" in anonymous.content()
+    _shot(anonymous, "public-statements-phone")

@@ -18,6 +18,7 @@ from assoc_ledger.households import services as hh
 from assoc_ledger.households.models import HouseholdEvent
 from assoc_ledger.households.rules import KindCode
 from assoc_ledger.people import services as people
+from assoc_ledger.people.models import Person
 from tests import factories
 from tests.conftest import AuthFor, Tree
 
@@ -129,3 +130,13 @@ def test_correction_over_http(client: TestClient[Any], tree: Tree, auth_for: Aut
     bad = client.post(f"/api/households/{hid}/events", headers=mine,
                       json={"kind": "correction", "date": "2020-01-01"})
     assert bad.status_code == 422
+
+
+def test_a_death_after_the_household_left_the_county_is_still_recorded_on_the_person(db: Session, tree: Tree) -> None:
+    hid, head, _ = household(db, tree)
+    hh.record_event(db, ALL, hid, hh.event_from("move_out", date(2020, 1, 1), None, out_of_county=True))
+    db.commit()
+    people.update_person(db, ALL, head, died_on=date(2024, 2, 1))
+    db.commit()
+    kinds = db.scalars(select(HouseholdEvent.kind).where(HouseholdEvent.household_id == hid)).all()
+    assert "death" not in kinds and db.get(Person, head).died_on == date(2024, 2, 1)  # type: ignore[union-attr]

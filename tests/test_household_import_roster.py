@@ -113,10 +113,11 @@ def test_conventions_and_whole_file_mistakes(db: Session, tree: Tree) -> None:
             f"D,戊,{rid[3]},户主,{village},2009-01-01,特困家庭,2099-01-01,证明\n"  # recognised in the future
             f"E,己,{rid[4]},户主,{village},2009-01-01,独生子女户,2011-01-01,\n"  # two children: not an only child
             f"E,庚,{kid},子女,,,,,\n"
-            f"E,辛,{factories.resident_id(date(2012, 1, 1))},子女,,,,,\n")
+            f"E,辛,{factories.resident_id(date(2012, 1, 1))},子女,,,,,\n"
+            f"F,{'长' * 3},{rid[5]},户主,{village},2009-01-01,特困家庭,2015-01-01,{'很长的依据' * 50}\n")
     report = import_households(db, ALL, io.BytesIO(text.encode("gb18030")), dry_run=True)
     assert {(e.row, e.field) for e in report.errors} == {
-        (4, "户编号"), (5, "身份证号"), (6, "认定日期"), (7, "家庭类别")}
+        (4, "户编号"), (5, "身份证号"), (6, "认定日期"), (7, "家庭类别"), (10, "认定依据")}
     assert "第2行" in next(e.message for e in report.errors if e.row == 5)
     assert count(db, Household) == 0
     assert roster_date(39814) == date(2009, 1, 1) == roster_date("39814") == roster_date("2009年1月1日")

@@ -309,6 +309,10 @@ def test_refused_step_out_of_order(sqlite_world: World) -> None:
     case_id = w.register(w.scheme(), user(w.tree, "r"))
     _refused(w, lambda: w.act(case_id, Action.approve, user(w.tree, "a")), "action", "不能审批")
     _refused(w, lambda: w.pay(case_id, user(w.tree, "p")), "action", "不能发放")
+    w.document(case_id)
+    w.act(case_id, Action.review, user(w.tree, "v"))
+    w.act(case_id, Action.approve, user(w.tree, "a"))
+    _refused(w, lambda: w.pay(case_id, user(w.tree, "p"), on=DAY - dt.timedelta(days=1)), "date", "早于救助日期")
 
 
 def test_refused_same_user_in_two_roles(sqlite_world: World) -> None:
@@ -561,3 +565,19 @@ def test_two_payers_at_once_post_one_entry(world: World) -> None:
         entries = s.scalars(select(FundEntry).where(FundEntry.idem_key.like(f"relief-case-{case_id}-%"))).all()
         assert len(entries) == 1
         assert w.case(case_id).fund_entry_id == entries[0].id
+
+
+def test_waiting_for_me_names_who_can_pay(sqlite_world: World) -> None:
+    """An approved case of a county scheme waits for the county's clerk, not for the town's."""
+    w = sqlite_world
+    county_case = _approved(w, w.scheme(org=w.tree.county.id))
+    town_case = _approved(w, w.scheme())
+
+    def waiting(org_id: int, path: str) -> list[int]:
+        clerk = Principal(next(_ids), "出纳", (Grant(Role.secretary, org_id, path),))
+        scope = Scope(perm=Perm.household_read, paths=(path,), principal=clerk)
+        with w.session() as s:
+            return [c.id for c in relief.list_cases(s, scope, relief.CaseFilter(waiting_for_me=True))]
+
+    assert waiting(w.tree.town_a.id, w.tree.town_a.path) == [town_case]
+    assert waiting(w.tree.county.id, w.tree.county.path) == [county_case, town_case]

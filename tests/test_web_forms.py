@@ -258,20 +258,26 @@ def test_visit_form_keeps_what_was_typed_and_pays_once(web: TestClient[Any], tre
     key = _hidden(form.text, "idempotency_key")
     typed = {"idempotency_key": key, "pairing_id": str(pairing), "visited_on": "2025-03-02", "signer_name": "",
              "notes": "送米面油", "goods": "大米一袋", "cash": "50.00", "voucher": "ZF-1", "flag": "", "flag_note": ""}
+    unconfirmed = web.post("/visits/new", headers=h, data=typed, files={"file": ("sheet.png", _png(), "image/png")})
+    assert unconfirmed.status_code == 400  # cash moves money: its confirmation box first
+    assert "确认支付慰问金 50.00 元" in _error_of(unconfirmed.text, "cash")
+    typed["cash_confirmed"] = "1"
     refused = web.post("/visits/new", headers=h, data=typed, files={"file": ("sheet.png", _png(), "image/png")})
     assert refused.status_code == 400
     assert "生产、生活、生育" in _error_of(refused.text, "services")
     assert "签字人" in _error_of(refused.text, "signer_name")
     assert 'value="送米面油"' in refused.text and 'value="50.00"' in refused.text
-    no_sheet = web.post("/visits/new", headers=h, data={**typed, "services": "生活", "signer_name": "王大娘"},
+    assert 'name="cash_confirmed" value="1" checked' in refused.text
+    no_sheet = web.post("/visits/new", headers=h, data={**typed, "services": "生活", "signer_name": "王大娘",
+                                                        "cash_confirmed": "1"},
                         files={"file": ("", b"", "application/octet-stream")})
     assert no_sheet.status_code == 400 and "签字单" in _error_of(no_sheet.text, "file")
     elsewhere = web.post("/visits/new", headers=auth_for(Role.secretary, tree.town_b.id),
-                         data={**typed, "services": "生活", "signer_name": "王大娘"},
+                         data={**typed, "services": "生活", "signer_name": "王大娘", "cash_confirmed": "1"},
                          files={"file": ("sheet.png", _png(), "image/png")})
     assert elsewhere.status_code == 404 and "不存在" in _error_of(elsewhere.text, "pairing_id")
     before = _entries(session_factory, book_id)
-    good = {**typed, "services": ["生活", "生育"], "signer_name": "王大娘"}
+    good = {**typed, "services": ["生活", "生育"], "signer_name": "王大娘", "cash_confirmed": "1"}
     first = web.post("/visits/new", headers=h, data=good, files={"file": ("sheet.png", _png(), "image/png")},
                      follow_redirects=False)
     assert first.status_code == 303, first.text
@@ -338,6 +344,8 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
                     follow_redirects=False).status_code == 303
     assert web.post(f"{case_url}/approve", headers=approver, data={"decision": "approve"},
                     follow_redirects=False).status_code == 303
+    home = web.get("/", headers=secretary)  # approved: paying is the secretary's next step
+    assert f'<a href="/cases/{case_id}">案件 {case_id}</a> 王大娘 300.00 元' in home.text
     pay_page = web.get(f"{case_url}/pay", headers=secretary)
     assert "确认发放 300.00 元给 王大娘" in pay_page.text and "非限定资金余额" in pay_page.text
     before = _entries(session_factory, town_book)
@@ -351,3 +359,124 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     assert "已发放" in page.text and "审核" in page.text and "审批" in page.text
     journal = web.get(f"/fund/books/{town_book}?q=王大娘", headers=secretary)
     assert f"案件{case_id}" in journal.text and "300.00" in journal.text
+
+
+def test_statement_pages_prepare_sign_and_refusals(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                   town_book: int) -> None:
+    secretary, admin = auth_for(Role.secretary, tree.town_a.id), auth_for(Role.admin, tree.town_a.id)
+    auditor = auth_for(Role.auditor, tree.town_a.id)
+    bad = web.post("/statements", headers=secretary, data={"org_id": str(tree.town_a.id), "year": "二〇二六"})
+    assert bad.status_code == 400
+    assert _error_of(bad.text, "year") == "请选择组织并填写年度" and 'value="二〇二六"' in bad.text
+    made = web.post("/statements", headers=admin, data={"org_id": str(tree.town_a.id), "year": "2026"},
+                    follow_redirects=False)
+    assert made.status_code == 303
+    url = made.headers["location"]
+    page = web.get(url, headers=auditor)
+    assert page.status_code == 200 and "待审计签发" in page.text and "<svg" in page.text and "1,000.00" in page.text
+    assert f"/api/statements/{url.rsplit('/', 1)[1]}/pdf?variant=public" in page.text
+    empty = web.post(url, headers=auditor, data={"comment": " "})
+    assert empty.status_code == 400 and _error_of(empty.text, "comment") == "签发意见不能为空"
+    own = web.post(url, headers=admin, data={"comment": "同意"})  # the preparer may not sign
+    assert own.status_code == 422 and "编制人不能签发" in own.text and 'value="同意"' in own.text
+    signed = web.post(url, headers=auditor, data={"comment": "经审计，账实相符"}, follow_redirects=False)
+    assert signed.status_code == 303
+    assert "已签发" in web.get(url, headers=auditor).text
+    assert "甲镇" in web.get("/public/statements").text
+
+
+def test_entitlement_run_form_names_its_field(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                              town_book: int) -> None:
+    h = auth_for(Role.secretary, tree.town_a.id)
+    preview = web.get("/entitlements/preview?month=2026-01", headers=h)
+    assert preview.status_code == 200 and "发放预览" in preview.text
+    bad_date = web.post("/entitlements/run", headers=h, data={"month": "2026-01", "pay_date": "2026-02-30"})
+    assert bad_date.status_code == 400
+    assert "日期" in _error_of(bad_date.text, "pay_date") and 'value="2026-02-30"' in bad_date.text
+    early = web.post("/entitlements/run", headers=h, data={"month": "2026-03", "pay_date": "2026-01-25"})
+    assert early.status_code == 422 and "不能预先发放" in early.text
+    assert web.get("/entitlements", headers=h).status_code == 200
+    assert web.get("/entitlements/reconcile?from=2026-01&to=2026-02", headers=h).status_code == 200
+
+
+def test_household_page_shows_members_kinds_and_history(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                        session_factory: sessionmaker[Session]) -> None:
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from tests import factories
+
+    with session_factory() as s:
+        head = factories.person(s, tree.village_a1.id)
+        head.name = "历史户主"
+        h = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="三组",
+                                          registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        s.commit()
+        household_id, rid, head_id = h.id, head.resident_id, head.id
+    mine = auth_for(Role.secretary, tree.town_a.id)
+    listed = web.get("/households?q=三组", headers=mine)
+    assert f'href="/households/{household_id}"' in listed.text
+    page = web.get(f"/households/{household_id}", headers=mine)
+    assert page.status_code == 200
+    assert "历史户主" in page.text and "户主" in page.text and "2024-01-01" in page.text
+    assert rid not in page.text and rid[-4:] in page.text  # masked
+    assert web.get(f"/households/{household_id}", headers=auth_for(Role.secretary, tree.town_b.id)).status_code == 404
+    person = web.get(f"/people/{head_id}", headers=mine)
+    assert person.status_code == 200 and "历史户主" in person.text and rid not in person.text
+    assert "不是会员" in person.text
+
+
+def test_household_import_page_checks_then_imports(web: TestClient[Any], tree: Tree, auth_for: AuthFor) -> None:
+    from tests import factories
+
+    h = auth_for(Role.secretary, tree.town_a.id)
+    head, child = factories.unique_resident_id(), factories.unique_resident_id()
+    sheet = ("户编号,姓名,身份证号,与户主关系,所属组织,登记日期\n"
+             f"W1,网页户主,{head},户主,甲一村,2024-01-01\nW1,网页成员,{child},表亲,甲一村,2024-01-01\n")
+    bad = web.post("/households/import", headers=h, files={"file": ("家庭.csv", sheet.encode())})
+    assert bad.status_code == 422
+    assert re.search(r'<td class="num">3</td><td>与户主关系</td>', bad.text), bad.text[-1500:]
+    fixed = web.post("/households/import", headers=h,
+                     files={"file": ("家庭.csv", sheet.replace("表亲", "其他").encode())})
+    assert fixed.status_code == 200 and "检查通过" in fixed.text, fixed.text[-1500:]
+    done = web.post("/households/import/confirm", headers=h, data={
+        "token": _hidden(fixed.text, "token"), "sha256": _hidden(fixed.text, "sha256"), "filename": "家庭.csv"})
+    assert done.status_code == 200 and "导入完成" in done.text and "新增 1" in done.text
+    import io
+
+    from openpyxl import load_workbook
+
+    exported = web.get("/households/export.xlsx", headers=h)
+    cells = [c for row in load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True) for c in row]
+    assert "网页户主" in cells and head not in cells  # exported, the ID masked
+
+
+def test_transfer_and_reversal_forms_post_through_the_books(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                            settings: Settings, town_book: int,
+                                                            session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        county_book = fund_service.open_book(s, settings.ledger_dir, tree.county.id, EVERYTHING).id
+    with session_factory() as s:
+        fund_service.post_income(s, settings.ledger_dir, EVERYTHING, county_book, key="c-seed", date="2026-03-01",
+                                 amount="800.00", source="budget", payer="县财政局", voucher="C-0")
+    h = auth_for(Role.secretary, tree.county.id)
+    form = web.get(f"/fund/books/{county_book}/transfer", headers=h)
+    assert f'<option value="{town_book}"' in form.text
+    fields = {"idempotency_key": _hidden(form.text, "idempotency_key"), "to_book_id": str(town_book),
+              "date": "2026-03-05", "amount": "300.00", "fund": "General", "voucher": "BF-1", "via": "Bank",
+              "narration": "拨付甲镇"}
+    check = web.post(f"/fund/books/{county_book}/transfer", headers=h, data={**fields, "step": "check"})
+    assert "请核对" in check.text and "甲镇" in check.text
+    before = (_entries(session_factory, county_book), _entries(session_factory, town_book))
+    done = web.post(f"/fund/books/{county_book}/transfer", headers=h, data={**fields, "step": "confirm"},
+                    follow_redirects=False)
+    assert done.status_code == 303
+    assert (_entries(session_factory, county_book), _entries(session_factory, town_book)) == (before[0] + 1,
+                                                                                            before[1] + 1)
+    seq = done.headers["location"].split("posted=")[1].split("#")[0]
+    rev = web.post(f"/fund/books/{county_book}/reverse", headers=h, data={
+        "idempotency_key": "rev-web-1", "seq": seq, "date": "2026-03-06", "reason": "拨付金额有误", "voucher": "BF-1R",
+        "step": "confirm"}, follow_redirects=False)
+    assert rev.status_code == 303  # a transfer is reversed on both sides together
+    assert (_entries(session_factory, county_book), _entries(session_factory, town_book)) == (before[0] + 2,
+                                                                                            before[1] + 2)

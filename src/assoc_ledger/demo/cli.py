@@ -63,6 +63,7 @@ def demo_command(scale: int = typer.Option(1, "--scale", min=1, max=1000,
     from assoc_ledger.demo.relief import load_relief_demo
 
     cases = load_relief_demo(factory, settings)  # 帮扶救助：十类项目、各状态案件
+    load_entitlements_demo(factory, settings)  # households the relief cases registered: their months as arrears
     console.print("救助案件：" + "，".join(f"{k} {v} 件" for k, v in cases.items()))
     console.print(f"[green]演示县已就绪[/green]（{time.monotonic() - started:.1f} 秒）：组织 {len(orgs)} 个，"
                   f"新增会员 {report.created} 名（已存在 {report.unchanged} 名），历史变动 {moved} 条，"

@@ -11,11 +11,12 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from assoc_ledger.core.db import utcnow
+from assoc_ledger.core.db import Base, utcnow
 from assoc_ledger.core.money import from_fen, to_fen
 from assoc_ledger.core.personal import mask_id_parts
 from assoc_ledger.entitlements import rules
@@ -43,6 +44,23 @@ class Payee:
     resident_id: str
 
 
+class PaidLine(NamedTuple):
+    """What reconciliation reads of a roll line (a row, not an ORM object: there are hundreds of thousands)."""
+
+    household_id: int
+    scheme: str
+    first: int
+    last: int
+    monthly_fen: int
+    run_id: int
+    org_id: int
+    child_id: int | None
+    child_birth: dt.date | None
+
+
+SCHEME_OF = {s.value: s for s in Scheme}
+
+
 @dataclass
 class Batch:
     household_ids: list[int]
@@ -50,7 +68,7 @@ class Batch:
     births: dict[int, dt.date] = field(default_factory=dict)
     payees: dict[int, Payee] = field(default_factory=dict)
     paid: dict[int, list[PaidRange]] = field(default_factory=dict)
-    paid_lines: dict[int, list[EntitlementLine]] = field(default_factory=dict)
+    paid_lines: dict[int, list[PaidLine]] = field(default_factory=dict)
     outlooks: dict[int, Outlook] = field(default_factory=dict)
 
 
@@ -128,24 +146,58 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
         if clean:
             _read_outlooks(session, lo, hi, clean, batch)
         if with_lines:
-            stmt = select(EntitlementLine).where(EntitlementLine.household_id.between(lo, hi))
-            if paid_from is not None:
-                stmt = stmt.where(EntitlementLine.to_month >= paid_from)
-            for line in session.scalars(stmt):
-                if line.household_id in wanted:
-                    batch.paid_lines.setdefault(line.household_id, []).append(line)
-        else:
-            cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
-                          EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
+            stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                          EntitlementLine.to_month, EntitlementLine.monthly_fen, EntitlementLine.run_id,
+                          EntitlementLine.org_id, EntitlementLine.child_id, EntitlementLine.child_birth).where(
                 EntitlementLine.household_id.between(lo, hi))
             if paid_from is not None:
-                cols = cols.where(EntitlementLine.to_month >= paid_from)
-            for r in session.execute(cols):
-                if r.household_id in wanted:
-                    batch.paid.setdefault(r.household_id, []).append(
-                        PaidRange(Scheme(r.scheme), month_index(r.from_month), month_index(r.to_month),
-                                  r.monthly_fen))
+                stmt = stmt.where(EntitlementLine.to_month >= paid_from)
+            for h, scheme, f, t, fen, run_id, org_id, child_id, child_birth in session.execute(stmt):
+                if h in wanted:
+                    batch.paid_lines.setdefault(h, []).append(PaidLine(
+                        h, scheme, f.year * 12 + f.month - 1, t.year * 12 + t.month - 1, fen, run_id, org_id,
+                        child_id, child_birth))
+        else:
+            _paid_coverage(session, lo, hi, wanted, paid_from, batch)
         yield batch
+
+
+def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_from: dt.date | None,
+                   batch: Batch) -> None:
+    """The months paid to each household, per scheme: one range where the lines cover it once without a gap
+    (counted in SQL: months summed equal the span), the lines themselves only where they do not.
+
+    Runs never write overlapping lines (each pays only months not yet paid, and the database refuses the same
+    first month twice); were a gap and an overlap ever to cancel out, the run would pay too little, never twice,
+    and reconciliation would name both.
+    """
+    agg = (select(EntitlementLine.household_id, EntitlementLine.scheme, func.min(EntitlementLine.from_month),
+                  func.max(EntitlementLine.to_month), func.sum(EntitlementLine.months))
+           .where(EntitlementLine.household_id.between(lo, hi))
+           .group_by(EntitlementLine.household_id, EntitlementLine.scheme))
+    if paid_from is not None:
+        agg = agg.where(EntitlementLine.to_month >= paid_from)
+    irregular: set[int] = set()
+    for hid, scheme, first, last, months in session.execute(agg):
+        if hid not in wanted:
+            continue
+        a, b = month_index(first), month_index(last)
+        if int(months) == b - a + 1:
+            batch.paid.setdefault(hid, []).append(PaidRange(SCHEME_OF[scheme], a, b, 0))
+        else:
+            irregular.add(hid)
+    if not irregular:
+        return
+    for hid in irregular:
+        batch.paid.pop(hid, None)
+    cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                  EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
+        EntitlementLine.household_id.in_(sorted(irregular)))
+    if paid_from is not None:
+        cols = cols.where(EntitlementLine.to_month >= paid_from)
+    for r in session.execute(cols):
+        batch.paid.setdefault(r.household_id, []).append(
+            PaidRange(SCHEME_OF[r.scheme], month_index(r.from_month), month_index(r.to_month), r.monthly_fen))
 
 
 def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
@@ -194,9 +246,10 @@ def _keep(session: Session, stale: set[int], batch: Batch) -> None:
                       "rule_version": rules.RULE_VERSION, "computed_at": now,
                       "payee_person_id": view.payee.person_id, "payee": view.payee.name,
                       "resident_id": view.payee.resident_id})
+    conn = session.connection()
     if rows:
-        session.execute(insert(EntitlementOutlook), rows)
-    session.execute(insert(EntitlementOutlookMark), marks)
+        conn.execute(insert(Base.metadata.tables[EntitlementOutlook.__tablename__]), rows)
+    conn.execute(insert(Base.metadata.tables[EntitlementOutlookMark.__tablename__]), marks)
 
 
 def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch) -> None:
@@ -205,25 +258,26 @@ def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: B
                              .where(EntitlementOutlookMark.household_id.between(lo, hi))):
         if m.household_id in clean:
             batch.outlooks[m.household_id] = Outlook([], [], Payee(m.payee_person_id, m.payee, m.resident_id))
-    for r in session.execute(select(EntitlementOutlook.household_id, EntitlementOutlook.scheme,
-                                    EntitlementOutlook.kind, EntitlementOutlook.first_month,
-                                    EntitlementOutlook.last_month, EntitlementOutlook.units,
-                                    EntitlementOutlook.org_id, EntitlementOutlook.qualified_on,
-                                    EntitlementOutlook.certificate_no, EntitlementOutlook.child_id,
-                                    EntitlementOutlook.child_birth, EntitlementOutlook.reason)
-                             .where(EntitlementOutlook.household_id.between(lo, hi))
-                             .order_by(EntitlementOutlook.household_id, EntitlementOutlook.id)):
-        view = batch.outlooks.get(r.household_id)
-        if view is None or r.household_id not in clean:
+    for (hid, scheme, kind, first, last, units, org_id, qualified_on, certificate_no, child_id, child_birth,
+         reason) in session.execute(select(EntitlementOutlook.household_id, EntitlementOutlook.scheme,
+                                           EntitlementOutlook.kind, EntitlementOutlook.first_month,
+                                           EntitlementOutlook.last_month, EntitlementOutlook.units,
+                                           EntitlementOutlook.org_id, EntitlementOutlook.qualified_on,
+                                           EntitlementOutlook.certificate_no, EntitlementOutlook.child_id,
+                                           EntitlementOutlook.child_birth, EntitlementOutlook.reason)
+                                    .where(EntitlementOutlook.household_id.between(lo, hi))
+                                    .order_by(EntitlementOutlook.household_id, EntitlementOutlook.id)):
+        view = batch.outlooks.get(hid)
+        if view is None or hid not in clean:
             continue
-        if r.kind == "due":
-            last = month_index(r.last_month)
-            view.dues.append(DueRange(Scheme(r.scheme), month_index(r.first_month),
-                                      OPEN_END if last >= OPEN_END else last, r.units, r.org_id, r.qualified_on,
-                                      r.certificate_no, r.child_id, r.child_birth))
+        if kind == "due":
+            end = last.year * 12 + last.month - 1
+            view.dues.append(DueRange(SCHEME_OF[scheme], first.year * 12 + first.month - 1,
+                                      OPEN_END if end >= OPEN_END else end, units, org_id,
+                                      qualified_on or dt.date.min, certificate_no, child_id, child_birth))
         else:
-            view.exits.append(rules.Exit(Scheme(r.scheme), month_index(r.first_month),
-                                         rules.ExitReason(r.reason), r.last_month))
+            view.exits.append(rules.Exit(SCHEME_OF[scheme], first.year * 12 + first.month - 1,
+                                         rules.ExitReason(reason), last))
 
 
 def within(view: Outlook, first: int, last: int) -> tuple[list[DueRange], list[rules.Exit]]:

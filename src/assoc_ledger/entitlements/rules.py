@@ -81,6 +81,8 @@ def parse_month(text: str) -> int:
     year, _, month = text.strip().partition("-")
     if len(year) != 4 or len(month) != 2 or not (year.isdigit() and month.isdigit()) or not 1 <= int(month) <= 12:
         raise ValueError(text)
+    if not 1900 <= int(year) <= 2999:
+        raise ValueError(text)
     return int(year) * 12 + int(month) - 1
 
 

@@ -145,12 +145,12 @@ class _Group:
 class _Seen:
     """Values met earlier in this file with their row: a temporary table, so memory does not grow with the file."""
 
-    def __init__(self, session: Session, what: str) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.table = f"household_seen_{what}_{uuid.uuid4().hex[:10]}"
+        self.table = f"household_seen_{uuid.uuid4().hex[:10]}"
         suffix = " ON COMMIT DROP" if session.get_bind().dialect.name == "postgresql" else ""
         session.execute(text(f"CREATE TEMPORARY TABLE {self.table} "
-                             f"(value VARCHAR(200) PRIMARY KEY, row_no INTEGER NOT NULL){suffix}"))
+                             f"(value TEXT PRIMARY KEY, row_no INTEGER NOT NULL){suffix}"))
 
     def earlier(self, values: Sequence[str]) -> dict[str, int]:
         if not values:
@@ -191,10 +191,7 @@ class HouseholdImport:
         self.report.format = sheet.format
         was_off = session.info.get("audit_off")
         session.info["audit_off"] = True  # bulk rows; one summary note at the end instead
-        took_lock = not self.dry_run and not session.in_transaction() and not session.info.get("write_request")
-        if took_lock:
-            session.info["write_request"] = True  # SQLite: hold the write lock from the first read
-        keys, ids = _Seen(session, "key"), _Seen(session, "id")
+        seen = _Seen(session)
         try:
             batch: list[_Group] = []
             rows = 0
@@ -202,15 +199,12 @@ class HouseholdImport:
                 batch.append(group)
                 rows += len(group.members) or 1
                 if rows >= self.batch_rows:
-                    self._batch(batch, keys, ids)
+                    self._batch(batch, seen)
                     batch, rows = [], 0
             if batch:
-                self._batch(batch, keys, ids)
+                self._batch(batch, seen)
         finally:
-            keys.drop()
-            ids.drop()
-            if took_lock:
-                session.info.pop("write_request", None)
+            seen.drop()
             if not was_off:
                 session.info.pop("audit_off", None)
         if self.report.rows == 0:
@@ -299,6 +293,9 @@ class HouseholdImport:
             elif kind not in kinds:
                 kinds.append(kind)
         since = self._date(group, row, "认定日期", head["认定日期"], required=bool(kinds))
+        for column, most in (("住址", 200), ("光荣证号", 50), ("认定依据", 200)):  # as the API's fields
+            if len(cell_text(head[column])) > most:
+                group.bad(row, column, f"内容过长（最多{most}个字）")
         if group.problems or registered_on is None or not all(m.details for m in group.members):
             return None
         people = [m.lookup for m in group.members if m.lookup]
@@ -348,10 +345,10 @@ class HouseholdImport:
 
     # A batch ---------------------------------------------------------------------------------------
 
-    def _batch(self, groups: list[_Group], keys: _Seen, ids: _Seen) -> None:
+    def _batch(self, groups: list[_Group], seen: _Seen) -> None:
         report = self.report
         report.households += sum(1 for g in groups if g.key)
-        self._in_file(groups, keys, ids)
+        self._in_file(groups, seen)
         plans = {id(g): self._plan(g) for g in groups}
         for g in groups:
             plan = plans[id(g)]
@@ -369,29 +366,28 @@ class HouseholdImport:
         if self.progress:
             self.progress(sum(len(g.members) for g in groups))
 
-    def _in_file(self, groups: list[_Group], keys: _Seen, ids: _Seen) -> None:
-        """A household number or a resident ID met earlier in the file (earlier batches or this one)."""
-        earlier_keys = keys.earlier(sorted({g.key for g in groups if g.key}))
-        new_keys: dict[str, int] = {}
-        for g in groups:
-            if not g.key:
-                continue
-            prev = earlier_keys.get(g.key) or new_keys.get(g.key)
+    def _in_file(self, groups: list[_Group], seen: _Seen) -> None:
+        """A household number or a resident ID met earlier in the file (earlier batches or this one).
+
+        Both live in one temporary table, as “k:<户编号>” and “i:<lookup hash>”: one query and one insert a batch.
+        """
+        keyed = [(g, "k:" + g.key) for g in groups if g.key]
+        numbered = [(g, m, "i:" + m.lookup) for g in groups for m in g.members if m.lookup]
+        earlier = seen.earlier(sorted({v for _, v in keyed} | {v for _, _, v in numbered}))
+        new: dict[str, int] = {}
+        for g, v in keyed:
+            prev = earlier.get(v) or new.get(v)
             if prev is not None:
                 g.bad(g.first_row, "户编号", f"户编号 {g.key} 已在第{prev}行出现：同一户的成员应连续排列")
             else:
-                new_keys[g.key] = g.first_row
-        keys.add(new_keys)
-        numbered = [(g, m, m.lookup) for g in groups for m in g.members if m.lookup]
-        earlier_ids = ids.earlier(sorted({h for _, _, h in numbered}))
-        new_ids: dict[str, int] = {}
-        for g, m, h in numbered:
-            prev = earlier_ids.get(h) or new_ids.get(h)
+                new[v] = g.first_row
+        for g, m, v in numbered:
+            prev = earlier.get(v) or new.get(v)
             if prev is not None:
                 g.bad(m.row, "身份证号", f"与文件第{prev}行的身份证号重复（同一人同一时间只能属于一户）")
             else:
-                new_ids[h] = m.row
-        ids.add(new_ids)
+                new[v] = m.row
+        seen.add(new)
 
     def _against_system(self, groups: list[_Group], plans: dict[int, HouseholdPlan | None]
                         ) -> list[tuple[_Group, HouseholdPlan]]:
@@ -459,9 +455,18 @@ def import_households(session: Session, scope: Scope, f: IO[bytes], *, dry_run: 
                       filename: str | None = None) -> Report:
     """Import one file and commit it, or (dry run, or any bad row) roll everything back."""
     digest = file_sha256(f)
-    with open_sheet(f, COLUMNS) as sheet:
-        report = HouseholdImport(session, scope, dry_run=dry_run, cipher=cipher, today=today,
-                                 progress=progress).run(sheet)
+    # SQLite: hold the write lock from the first read (core.db's hook), so that the ids taken after the largest
+    # one stay ours and a concurrent import waits its turn instead of failing at its first write.
+    took_lock = not dry_run and not session.in_transaction() and not session.info.get("write_request")
+    if took_lock:
+        session.info["write_request"] = True
+    try:
+        with open_sheet(f, COLUMNS) as sheet:
+            report = HouseholdImport(session, scope, dry_run=dry_run, cipher=cipher, today=today,
+                                     progress=progress).run(sheet)
+    finally:
+        if took_lock:
+            session.info.pop("write_request", None)
     report.sha256 = digest
     if report.error_rows or dry_run:
         session.rollback()

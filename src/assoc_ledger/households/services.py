@@ -317,6 +317,8 @@ def _death_in_household(session: Session, person: Person, died_on: date) -> None
     if already is None:  # not None when the death came through this area: record() has appended it already
         household = session.get(Household, household_id)
         assert household is not None  # foreign key
+        if not household.active:
+            return  # the household has left the county: its log no longer follows its members
         # The people area is recording this death right now (and runs its other hooks itself).
         record(session, household, Event(EventKind.death, died_on, person.id), tell_person=False)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from assoc_ledger.auth.scope import Perm, Principal, Scope
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problems
@@ -420,6 +420,8 @@ def pay_case(session: Session, scope: Scope, ledger_dir: Path, case_id: int, *, 
     if next_state(flow_of(version), state, Action.pay, reviewed=case.reviewed_by_id is not None) is None:
         raise DomainError(out_of_order(state, Action.pay, flow_of(version), case.reviewed_by_id is not None),
                           field="action")
+    if on < case.case_date:
+        raise DomainError(f"发放日期 {on} 早于救助日期 {case.case_date}", field="date")
     case_id, attempt, key = case.id, case.pay_attempt, pay_key(case)
     book = _book_of(session, scheme)
     runner = session.get(Organisation, scheme.org_id)
@@ -574,8 +576,12 @@ class CaseFilter:
     today: date = field(default_factory=date.today)
 
 
-def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow) -> Action | None:
-    """The step this user could take on the case now, if any (their permission there, not their own earlier role)."""
+def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow, paying_path: str) -> Action | None:
+    """The step this user could take on the case now, if any (their permission there, not their own earlier role).
+
+    ``path`` is the case's organisation, ``paying_path`` that of the scheme whose book pays it: a county scheme's
+    case waits for the county's payer, not the town's.
+    """
     state = State(case.state)
     me = principal.user_id
     if state is State.registered and flow.review_first:
@@ -585,7 +591,7 @@ def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow) -
         if principal.can(Perm.case_approve, path) and me not in (case.recorded_by_id, case.reviewed_by_id):
             return Action.approve
     elif state is State.approved:
-        if principal.can(Perm.fund_write, path):
+        if principal.can(Perm.fund_write, paying_path):
             return Action.pay
     elif (state is State.paid and not flow.review_first and case.reviewed_by_id is None
           and principal.can(Perm.case_review, path) and me not in (case.recorded_by_id, case.approved_by_id)):
@@ -595,8 +601,11 @@ def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow) -
 
 def list_cases(session: Session, scope: Scope, f: CaseFilter) -> list[ReliefCase]:
     """Keyset pages by id; ``waiting_for_me`` keeps the cases whose next step the caller may take."""
-    stmt = (select(ReliefCase, Organisation.path, SchemeVersion.review_steps, SchemeVersion.review_due_days)
+    runner = aliased(Organisation)
+    stmt = (select(ReliefCase, Organisation.path, SchemeVersion.review_steps, SchemeVersion.review_due_days,
+                   runner.path)
             .join(Organisation, Organisation.id == ReliefCase.org_id)
+            .join(Scheme, Scheme.id == ReliefCase.scheme_id).join(runner, runner.id == Scheme.org_id)
             .join(SchemeVersion, SchemeVersion.id == ReliefCase.version_id)
             .where(scope.clause(Organisation.path)))
     if f.state is not None:
@@ -618,9 +627,9 @@ def list_cases(session: Session, scope: Scope, f: CaseFilter) -> list[ReliefCase
     limit = min(f.limit, PAGE_MAX)
     principal = scope.principal
     out: list[ReliefCase] = []
-    for case, path, steps, due_days in _chunks(session, stmt, f.after):
-        if f.waiting_for_me and (principal is None or waiting_for(principal, case, path,
-                                                                  Flow.of(steps, due_days)) is None):
+    for case, path, steps, due_days, paying_path in _chunks(session, stmt, f.after):
+        if f.waiting_for_me and (principal is None or waiting_for(principal, case, path, Flow.of(steps, due_days),
+                                                                  paying_path) is None):
             continue
         out.append(case)
         if len(out) == limit:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -74,6 +75,30 @@ def book_cards(session: Session, principal: Principal, year: int) -> list[BookCa
         cards.append(BookCard(book.id, org.name, funds, sum((a for _, _, a in funds), Decimal("0.00")),
                               raised_in(session, book.id, year), YEARLY_TARGET.get(org.kind)))
     return cards
+
+
+def waiting_cases(session: Session, principal: Principal) -> tuple[list[Any], list[Any]] | None:
+    """(cases whose next step is mine, emergency cases paid and not reviewed in time), or None without access."""
+    from assoc_ledger.relief import services as relief
+
+    if not principal.can(Perm.household_read):
+        return None
+    scope = scope_for(principal, Perm.household_read)
+    return (relief.list_cases(session, scope, relief.CaseFilter(waiting_for_me=True, limit=20)),
+            relief.list_cases(session, scope, relief.CaseFilter(overdue_review=True, limit=20)))
+
+
+def last_run(session: Session, principal: Principal) -> dict[str, Any] | None:
+    """The latest entitlement run in scope (its reconciliation is one click away)."""
+    from assoc_ledger.entitlements import services as entitlements
+
+    if not principal.can(Perm.fund_read):
+        return None
+    runs = entitlements.list_runs(session, scope_for(principal, Perm.fund_read), limit=1)
+    if not runs:
+        return None
+    org = session.get(Organisation, runs[0].org_id)
+    return entitlements.run_out(runs[0], org.name if org else None)
 
 
 def unvisited_pairings(session: Session, principal: Principal, month: str) -> list[visits.Unvisited] | None:

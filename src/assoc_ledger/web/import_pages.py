@@ -66,11 +66,6 @@ def _run_roster(db: Session, scope: Scope, f: IO[bytes], dry_run: bool, settings
 
 
 def _run_households(db: Session, scope: Scope, f: IO[bytes], dry_run: bool, settings: Settings) -> Outcome:
-    # The importer registers each household inside a SAVEPOINT; core.db's SQLite hook (BEGIN IMMEDIATE for a
-    # write request) also fires for a savepoint's begin and fails there. Take the write lock once, here,
-    # and let the savepoints begin plainly. (Reported: the hook should skip nested transactions.)
-    db.connection()
-    db.info["write_request"] = False
     r = import_households(db, scope, f, dry_run=dry_run, cipher=cipher_for(settings))
     return Outcome(r.households, r.created if dry_run else 0, 0 if dry_run else r.created, r.unchanged,
                    r.committed, list(r.errors))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.errors import DomainError, Problem
 from assoc_ledger.core.schemas import Id
 from assoc_ledger.fund import service
 from assoc_ledger.fund.chart import CATEGORIES, FUND_ZH, SOURCES, VIA_ZH
@@ -126,8 +126,6 @@ def _check_transfer(db: Session, scope: Scope, book: int, v: dict[str, str]) -> 
     try:
         service.get_book(db, to, scope)
     except DomainError:
-        from assoc_ledger.core.errors import Problem
-
         found.append(Problem("to_book_id", "收款账簿不存在"))
     Transfer.parse(book, to, key=v[KEY_FIELD], date=v["date"], amount=v["amount"], voucher=v["voucher"],
                    fund=v["fund"], narration=v["narration"] or None, via=v["via"], found=found)

@@ -21,6 +21,7 @@ from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import CSRF_FIELD, requires
 from assoc_ledger.auth.middleware import SESSION_COOKIE
 from assoc_ledger.auth.scope import Perm, Principal, Scope
+from assoc_ledger.core.money import from_fen
 from assoc_ledger.core.schemas import MAX_ID, OptionalId
 from assoc_ledger.members import services as member_services
 from assoc_ledger.members.models import LeftReason, MemberRole
@@ -29,10 +30,13 @@ from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.web import dashboard
 from assoc_ledger.web.case_pages import ROUTES as CASE_PAGES
 from assoc_ledger.web.context import page_context
+from assoc_ledger.web.entitlement_pages import ROUTES as ENTITLEMENT_PAGES
 from assoc_ledger.web.fund_pages import ROUTES as FUND_PAGES
 from assoc_ledger.web.fund_pages import yuan
+from assoc_ledger.web.household_pages import ROUTES as HOUSEHOLD_PAGES
 from assoc_ledger.web.import_pages import ROUTES as IMPORT_PAGES
 from assoc_ledger.web.money_pages import ROUTES as MONEY_PAGES
+from assoc_ledger.web.statement_pages import ROUTES as STATEMENT_PAGES
 from assoc_ledger.web.visit_pages import ROUTES as VISIT_PAGES
 
 LOGIN_CSRF_COOKIE = "assoc_login_csrf"
@@ -104,7 +108,8 @@ def home(request: Request[Any, Any, Any], db: Session, principal: Principal,
     return Template("home.html", context=page_context(
         request, roots=roots, year=shown_year, month=month,
         books=dashboard.book_cards(db, principal, shown_year),
-        unvisited=dashboard.unvisited_pairings(db, principal, month), yuan=yuan))
+        unvisited=dashboard.unvisited_pairings(db, principal, month), cases=dashboard.waiting_cases(db, principal),
+        last_run=dashboard.last_run(db, principal), from_fen=from_fen, yuan=yuan))
 
 
 @get("/orgs", opt=requires(Perm.org_read), include_in_schema=False, sync_to_thread=True)
@@ -141,4 +146,5 @@ static_router = create_static_files_router(path="/static", directories=[STATIC_D
 
 ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
           *MONEY_PAGES, *VISIT_PAGES, *CASE_PAGES,
+          *ENTITLEMENT_PAGES, *STATEMENT_PAGES, *HOUSEHOLD_PAGES,
           static_router]

@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.errors import DomainError, Invalid, Problem
 from assoc_ledger.households import visits
 from assoc_ledger.households.services import CHANGES, recorder
 from assoc_ledger.households.uploads import MAX_SHEET_BYTES
 from assoc_ledger.web.context import page_context
 from assoc_ledger.web.forms import KEY_FIELD, errors_of, new_key
 
-TEXT_FIELDS = ("pairing_id", "visited_on", "signer_name", "notes", "goods", "cash", "voucher", "flag", "flag_note")
+TEXT_FIELDS = ("pairing_id", "visited_on", "signer_name", "notes", "goods", "cash", "voucher", "flag", "flag_note",
+               "cash_confirmed")
 FIELDS = (*TEXT_FIELDS, "services", "file")
 
 
@@ -73,9 +74,11 @@ def _parsed(values: dict[str, Any]) -> visits.VisitForm:
     except ValueError:
         problems["visited_on"] = "日期格式无效，应为 YYYY-MM-DD"
         visited_on = dt.date.today()
+    if values["cash"] and not values["cash_confirmed"]:
+        # Cash moves money: the secretary confirms the amount on the form itself (the sheet cannot be
+        # carried to a second confirmation page).
+        problems["cash"] = f"请勾选“确认支付慰问金 {values['cash']} 元”后再保存"
     if problems:
-        from assoc_ledger.core.errors import Invalid, Problem
-
         raise Invalid(problems=[Problem(k, v) for k, v in problems.items()])
     return visits.VisitForm(pairing_id=pairing_id, visited_on=visited_on, services=list(values["services"]),
                             signer_name=values["signer_name"], notes=values["notes"] or None,
@@ -99,8 +102,6 @@ async def visit_submit(request: Request[Any, Any, Any], db: Session, org_scope: 
 
     try:
         if not content:
-            from assoc_ledger.core.errors import Invalid
-
             raise Invalid("请拍照或选择签字单（照片或 PDF）", field="file")
         visit_id = await anyio.to_thread.run_sync(record)
     except DomainError as exc:

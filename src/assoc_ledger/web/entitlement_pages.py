@@ -1,0 +1,114 @@
+"""Monthly entitlements (奖励扶助按月发放): preview a month, confirm the run, the runs, reconciliation, rolls.
+
+The preview is the confirmation step: it shows what the run would pay (by scheme and by village, arrears,
+exits) and carries the run form. Running the same month twice pays only what is still due, so a double
+submit does not pay twice (``entitlements.services.run``). Rolls and the reconciliation download from the
+entitlements API as XLSX (resident IDs masked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from assoc_ledger.auth.guards import requires
+from assoc_ledger.auth.scope import Perm, Principal, Scope
+from assoc_ledger.core.errors import DomainError, Invalid
+from assoc_ledger.core.schemas import Id
+from assoc_ledger.entitlements import registry, services
+from assoc_ledger.orgs.models import Organisation
+from assoc_ledger.web.context import page_context
+from assoc_ledger.web.forms import clean, errors_of
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+MONTH = r"^\d{4}-\d{2}$"
+
+
+def _this_month() -> str:
+    return f"{dt.date.today():%Y-%m}"
+
+
+def _can(request: Request[Any, Any, Any], perm: Perm) -> bool:
+    p = request.scope.get("user")
+    return isinstance(p, Principal) and p.can(perm)
+
+
+@get("/entitlements", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
+def entitlements_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope) -> Template:
+    runs = []
+    for r in services.list_runs(db, org_scope):
+        org = db.get(Organisation, r.org_id)
+        runs.append(services.run_out(r, org.name if org else None))
+    return Template("entitlements.html", context=page_context(
+        request, runs=runs, programmes=services.list_programmes(db, org_scope), month=_this_month(),
+        year=dt.date.today().year))
+
+
+def _preview_page(request: Request[Any, Any, Any], db: Session, scope: Scope, month: str,
+                  errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                  status_code: int = 200) -> Template:
+    try:
+        summary: dict[str, Any] | None = services.preview(db, scope, month)
+        problem = None
+    except DomainError as exc:
+        db.rollback()
+        summary, problem = None, exc.detail
+    return Template("entitlement_preview.html", status_code=status_code, context=page_context(
+        request, month=month, s=summary, problem=problem, errors=errors or {},
+        values=values or {"month": month, "pay_date": dt.date.today().isoformat()},
+        can_run=_can(request, Perm.fund_write)))
+
+
+@get("/entitlements/preview", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
+def entitlements_preview(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+                         month: str | None = Parameter(default=None, pattern=MONTH)) -> Template:
+    return _preview_page(request, db, org_scope, month or _this_month())
+
+
+@post("/entitlements/run", opt=requires(Perm.fund_write), include_in_schema=False, sync_to_thread=True)
+def entitlements_run(request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: Form) -> Response[Any]:
+    values = clean(data, ["month", "pay_date"])
+    try:
+        try:
+            pay_date = dt.date.fromisoformat(values["pay_date"]) if values["pay_date"] else None
+        except ValueError:
+            raise Invalid("日期格式无效，应为 YYYY-MM-DD", field="pay_date") from None
+        row = services.run(db, Path(request.app.state.settings.ledger_dir), org_scope, values["month"],
+                           pay_date=pay_date)
+    except DomainError as exc:
+        db.rollback()
+        month = values["month"] if len(values["month"]) == 7 else _this_month()
+        return _preview_page(request, db, org_scope, month, errors_of(exc, ["pay_date"]), values,
+                             status_code=exc.status_code)
+    return Redirect(f"/entitlements/runs/{row.id}", status_code=303)
+
+
+@get("/entitlements/runs/{run_id:int}", opt=requires(Perm.fund_read), include_in_schema=False,
+     sync_to_thread=True)
+def entitlement_run_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, run_id: Id) -> Template:
+    row = services.get_run(db, org_scope, run_id)
+    org = db.get(Organisation, row.org_id)
+    return Template("entitlement_run.html", context=page_context(
+        request, r=services.run_out(row, org.name if org else None)))
+
+
+@get("/entitlements/reconcile", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
+def entitlements_reconcile(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+                           from_: str | None = Parameter(query="from", default=None, pattern=MONTH),
+                           to: str | None = Parameter(default=None, pattern=MONTH)) -> Template:
+    first, last = from_ or f"{dt.date.today().year}-01", to or _this_month()
+    report = services.reconcile(db, org_scope, first, last, None, keep=500)
+    orgs = registry.Orgs(db)
+    return Template("entitlement_reconcile.html", context=page_context(
+        request, first=first, last=last, report=report, rows=[d.out(orgs) for d in report.rows],
+        kinds=services.KINDS_ZH))
+
+
+ROUTES = [entitlements_page, entitlements_preview, entitlements_run, entitlement_run_page, entitlements_reconcile]
