@@ -53,6 +53,8 @@ from assoc_ledger.reports import pdf, queries, statements
 from assoc_ledger.reports.models import Statement
 from tests.conftest import IN_CI
 
+# One worker builds the demo county once for every test here (``make test`` runs ``--dist loadgroup``).
+pytestmark = pytest.mark.xdist_group("reports_demo")
 YEAR = 2025
 START, END = dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)
 ALL = Scope.everything(Perm.fund_read)

@@ -576,11 +576,11 @@ class CaseFilter:
     today: date = field(default_factory=date.today)
 
 
-def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow,
-                paying_path: str | None = None) -> Action | None:
+def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow, paying_path: str) -> Action | None:
     """The step this user could take on the case now, if any (their permission there, not their own earlier role).
 
-    ``path`` is the case's organisation, ``paying_path`` that of the scheme whose book pays it (default: ``path``).
+    ``path`` is the case's organisation, ``paying_path`` that of the scheme whose book pays it: a county scheme's
+    case waits for the county's payer, not the town's.
     """
     state = State(case.state)
     me = principal.user_id
@@ -591,7 +591,7 @@ def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow,
         if principal.can(Perm.case_approve, path) and me not in (case.recorded_by_id, case.reviewed_by_id):
             return Action.approve
     elif state is State.approved:
-        if principal.can(Perm.fund_write, paying_path or path):
+        if principal.can(Perm.fund_write, paying_path):
             return Action.pay
     elif (state is State.paid and not flow.review_first and case.reviewed_by_id is None
           and principal.can(Perm.case_review, path) and me not in (case.recorded_by_id, case.approved_by_id)):

@@ -142,7 +142,10 @@ def _case_page(request: Request[Any, Any, Any], db: Session, scope: Scope, case_
     except DomainError:
         kinds = []
     principal = _principal(request)
-    next_action = relief.waiting_for(principal, case, org.path, relief.flow_of(version)) if principal else None
+    runner = db.get(Organisation, scheme.org_id)
+    assert runner is not None  # foreign key
+    next_action = (relief.waiting_for(principal, case, org.path, relief.flow_of(version), runner.path)
+                   if principal else None)
     balance = None
     if step == "pay":
         for b, o in fund_service.list_books(db, scope.narrowed(Perm.fund_read)):
