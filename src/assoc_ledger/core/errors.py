@@ -162,6 +162,15 @@ def _field_name(loc: Any) -> str:
     return str(loc)
 
 
+def message_zh(kind: str, raw: str = "") -> str:
+    """The Chinese message for one pydantic error (its ``type`` and raw ``msg``)."""
+    message = _PYDANTIC_ZH.get(kind)
+    if message is None:
+        # Our own validators raise ValueError with Chinese text; pydantic prefixes it.
+        message = raw.removeprefix("Value error, ") if raw else "取值无效"
+    return message
+
+
 def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors: list[dict[str, str]] = []
     extra = exc.extra
@@ -172,10 +181,7 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
         key = item.get("key") or _field_name(item.get("loc", ""))
         raw = str(item.get("message", ""))
         kind = str(item.get("type", ""))
-        message = _PYDANTIC_ZH.get(kind)
-        if message is None:
-            # Our own validators raise ValueError with Chinese text; pydantic prefixes it.
-            message = raw.removeprefix("Value error, ") if raw else "取值无效"
+        message = message_zh(kind, raw)
         errors.append({"field": str(key), "message": message, "source": str(item.get("source", "body"))})
     if not errors:
         errors.append({"field": "", "message": str(exc.detail)})

@@ -44,7 +44,7 @@ class Bar:
     height: float = 0.0
 
 
-def _bars(items: list[tuple[str, Decimal]], full: float = 300.0) -> list[Bar]:
+def bars(items: list[tuple[str, Decimal]], full: float = 300.0) -> list[Bar]:
     top = max((v for _, v in items), default=Decimal(0))
     return [Bar(label, f"{value:,.2f}", float(value / top) * full if top > 0 else 0.0) for label, value in items]
 
@@ -63,7 +63,7 @@ def charts(figures: dict[str, Any]) -> dict[str, Any]:
     scale = 160.0
     monthly = [{"label": m[5:], "income": float(i / top) * scale if top else 0.0,
                 "spending": float(o / top) * scale if top else 0.0} for m, i, o in months]
-    return {"income": _bars(income), "spending": _bars(spending), "monthly": monthly, "monthly_top": f"{top:,.2f}",
+    return {"income": bars(income), "spending": bars(spending), "monthly": monthly, "monthly_top": f"{top:,.2f}",
             "monthly_scale": scale}
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
-from assoc_ledger.core.errors import _PYDANTIC_ZH, DomainError, Invalid, Problem
+from assoc_ledger.core.errors import DomainError, Invalid, Problem, message_zh
 from assoc_ledger.households import services as households
 from assoc_ledger.households.rules import KIND_ZH, Relation
 from assoc_ledger.households.schemas import HouseholdCreate
@@ -127,7 +127,7 @@ def _register(db: Session, scope: Scope, values: dict[str, str]) -> int:
         data = HouseholdCreate.model_validate(body)
     except ValidationError as exc:
         raise Invalid(problems=[Problem(_field_of(tuple(e["loc"]), rows),
-                                        _PYDANTIC_ZH.get(e["type"], "取值无效")) for e in exc.errors()]) from None
+                                        message_zh(e["type"], e["msg"])) for e in exc.errors()]) from None
     try:
         h = households.register_household(
             db, scope, org_id=data.org_id, address=data.address, registered_on=data.registered_on,

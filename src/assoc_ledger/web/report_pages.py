@@ -22,7 +22,7 @@ from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.errors import DomainError, Invalid
 from assoc_ledger.orgs import services as orgs
 from assoc_ledger.reports import queries
-from assoc_ledger.reports.pdf import _bars
+from assoc_ledger.reports.pdf import bars
 from assoc_ledger.web.context import page_context
 from assoc_ledger.web.forms import errors_of
 
@@ -37,7 +37,7 @@ def _chart(report: queries.Report) -> list[Any]:
         items = [(str(next((c for c in r.cells if isinstance(c, str) and c), "")), r.cells[col])
                  for r in detail if col < len(r.cells)]
         if items and all(isinstance(v, Decimal) for _, v in items):
-            return _bars([(label, abs(v)) for label, v in items if isinstance(v, Decimal)][:30])
+            return bars([(label, abs(v)) for label, v in items if isinstance(v, Decimal)][:30])
     return []
 
 
