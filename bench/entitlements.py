@@ -27,8 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._imports import pg_database, postgres, prepare_db
 from bench._memory import peak_rss_mib
-from bench.import_roster import _pg_database, _postgres, prepare_db
 
 RESULTS = Path(__file__).resolve().parent / "results" / "entitlements.json"
 SIZE = int(os.environ.get("BENCH_SIZE", "100000"))
@@ -229,14 +229,14 @@ def main() -> None:
     os.environ.setdefault("ASSOC_ID_KEY", new_key_text())  # never a key file in the working directory
     rows: list[dict[str, Any]] = []
     only = os.environ.get("BENCH_BACKEND", "")  # "sqlite" or "postgres" to run one of them
-    cluster = _postgres() if "sqlite" not in only else None
+    cluster = postgres() if "sqlite" not in only else None
     try:
         keep = os.environ.get("BENCH_DIR")  # keep the databases there (for profiling a case)
         with (tempfile.TemporaryDirectory(prefix="bench-entitlements-") if not keep else _kept(keep)) as tmp:
             if "postgres" not in only:
                 rows += _backend(Path(tmp), "SQLite", f"sqlite:///{Path(tmp) / 'ent.sqlite3'}")
             if cluster is not None:
-                url = _pg_database(f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/postgres", "bench_ent")
+                url = pg_database(f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/postgres", "bench_ent")
                 rows += _backend(Path(tmp), "PostgreSQL", url)
     finally:
         if cluster is not None:

@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
+from bench._imports import ImportBench, entry, rss_mb, run
 from bench._memory import peak_rss_mib
-from bench.import_roster import _pg_database, _postgres, _rss_mb, prepare_db
 
-RESULTS = Path(__file__).resolve().parent / "results" / "import_households.json"
-SIZES = (10_000, 100_000)
 SEED = 47
 HEADERS = ["户编号", "姓名", "身份证号", "与户主关系", "所属组织", "住址", "登记日期", "家庭类别", "认定日期",
            "光荣证号"]
@@ -95,7 +89,7 @@ def child(url: str, file: str, dry_run: bool) -> None:
         s.execute(text("SELECT 1"))
     import openpyxl  # noqa: F401
 
-    before = _rss_mb()
+    before = rss_mb()
     started = time.perf_counter()
     with factory() as s, open(file, "rb") as f:
         report = import_households(s, Scope.everything(Perm.household_write), f, dry_run=dry_run,
@@ -107,73 +101,12 @@ def child(url: str, file: str, dry_run: bool) -> None:
                       "rss_before_mb": before, "peak_rss_mb": peak_rss_mib()}, ensure_ascii=False))
 
 
-def _run_child(url: str, file: Path, dry_run: bool) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.import_households", "--child", url, str(file)]
-    out = subprocess.run(cmd + (["--dry-run"] if dry_run else []), check=True, capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1])
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+BENCH = ImportBench("import_households", write_households, extra=("households",))
 
 
 def main() -> None:
-    rows_out: list[dict[str, Any]] = []
-    cluster = _postgres()
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-households-") as tmp:
-            for size in SIZES:
-                rows_out += _size(Path(tmp), size, cluster)
-    finally:
-        if cluster is not None:
-            cluster.stop()
-    _report(rows_out)
-
-
-def _size(tmp: Path, size: int, cluster: Any) -> list[dict[str, Any]]:
-    rows_out: list[dict[str, Any]] = []
-    file = tmp / f"households-{size}.xlsx"
-    t0 = time.perf_counter()
-    write_households(file, size)
-    print(f"generated {file.name}: {file.stat().st_size / 2**20:.1f} MB in {time.perf_counter() - t0:.1f} s",
-          flush=True)
-    runs = [("xlsx dry run (SQLite)", True, None), ("xlsx import (SQLite)", False, None)]
-    if cluster is not None:
-        runs.append(("xlsx import (PostgreSQL)", False, cluster))
-    for case, dry_run, pg in runs:
-        if pg is None:
-            url = f"sqlite:///{tmp / f'db-{size}-{int(dry_run)}.sqlite3'}"
-        else:
-            url = _pg_database(f"postgresql+psycopg://postgres@127.0.0.1:{pg.port}/postgres", f"bench_hh_{size}")
-        prepare_db(url)
-        r = _run_child(url, file, dry_run)
-        if r["errors"] or r["rows"] < size:
-            raise SystemExit(f"bench file was not clean: {r}")
-        rows_out += [
-            {"case": case, "size": size, "metric": "time", "value": round(r["seconds"], 2), "unit": "s"},
-            {"case": case, "size": size, "metric": "throughput", "value": round(r["rows"] / r["seconds"]),
-             "unit": "rows/s"},
-            {"case": case, "size": size, "metric": "households", "value": r["households"], "unit": "households"},
-            {"case": case, "size": size, "metric": "peak_rss", "value": round(r["peak_rss_mb"], 1), "unit": "MB"},
-            {"case": case, "size": size, "metric": "rss_growth",
-             "value": round(r["peak_rss_mb"] - r["rss_before_mb"], 1), "unit": "MB"},
-            {"case": case, "size": size, "metric": "file_size", "value": round(file.stat().st_size / 2**20, 2),
-             "unit": "MB"},
-        ]
-        print(f"{case:26} {size:>7} rows  {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
-              f"(+{r['peak_rss_mb'] - r['rss_before_mb']:.1f} MB during import)", flush=True)
-    return rows_out
-
-
-def _report(rows_out: list[dict[str, Any]]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows_out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print()
-    print(f"{'case':26} {'size':>8} {'metric':12} {'value':>10} unit")
-    for row in rows_out:
-        print(f"{row['case']:26} {row['size']:>8} {row['metric']:12} {row['value']:>10} {row['unit']}")
-    print(f"\nwritten {RESULTS}")
+    run(BENCH)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], dry_run="--dry-run" in sys.argv[4:])
-    else:
-        main()
+    entry(BENCH, child)
