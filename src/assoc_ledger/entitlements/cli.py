@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.core.cli import refused
 from assoc_ledger.core.errors import DomainError
 
 entitlements_app = typer.Typer(help="奖励扶助按月发放 entitlements", no_args_is_help=True)
@@ -54,14 +55,6 @@ def _org_id(db: Session, ref: str | None) -> int | None:
     return org.id
 
 
-def _fail(exc: DomainError) -> typer.Exit:
-    for item in exc.problems or []:
-        console.print(f"[red]{item.field}：{item.message}[/red]")
-    if not exc.problems:
-        console.print(f"[red]失败：[/red]{exc.detail}")
-    return typer.Exit(2)
-
-
 @contextmanager
 def _bar() -> Iterator[Callable[[str, int, int], None]]:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -91,7 +84,7 @@ def programme_command(
             row, created = services.set_programme(db, Scope.everything(Perm.fund_write), _org_id(db, org) or 0,
                                                   scheme=scheme, first_month=first_month, fund=fund)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         console.print(("[green]已设定[/green]" if created else "已存在，未改动") +
                       f" 项目 {row.id}：{row.scheme} 自 {row.first_month:%Y-%m} 起，资金 {row.fund}")
 
@@ -106,7 +99,7 @@ def preview_command(month: str = typer.Argument(..., help="发放月份 YYYY-MM"
         try:
             summary = services.preview(db, Scope.everything(Perm.fund_read), month, _org_id(db, org), progress=bar)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
     _print_summary(summary)
 
 
@@ -135,7 +128,7 @@ def run_command(month: str = typer.Argument(..., help="发放月份 YYYY-MM"),
             row = services.run(db, _ledger_dir(), Scope.everything(Perm.fund_write), month, _org_id(db, org),
                                pay_date=on, progress=bar)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         out = services.run_out(row)
     console.print(f"[green]发放批次 {out['id']} 完成[/green]：{out['month']}，{out['lines']} 行 {out['months']} 户月，"
                   f"合计 {out['total']} 元（补发 {out['arrears_months']} 户月），记录退出 {out['exits']} 户")
@@ -159,7 +152,7 @@ def reconcile_command(first: str = typer.Option(..., "--from", help="起始月�
                 report = services.reconcile(db, Scope.everything(Perm.fund_read), first, last, _org_id(db, org),
                                             progress=bar, keep=50)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
     table = Table(title=f"{report.org.name} 对账 {first} 至 {last}：{report.households} 户，"
                         f"应发 {report.household_months_due} 户月，实发 {report.household_months_paid} 户月")
     for zh in services.KINDS_ZH.values():
@@ -187,7 +180,7 @@ def roll_command(month: str = typer.Argument(..., help="发放月份 YYYY-MM"),
                                                  month, fh)
         except DomainError as exc:
             file.unlink(missing_ok=True)
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         db.commit()
     console.print(f"[green]已写入[/green] {file}：{result['lines']} 行，合计 {result['total']} 元")
 

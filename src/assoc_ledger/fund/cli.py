@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.core.cli import refused
 from assoc_ledger.core.errors import DomainError, Invalid
 
 ledger_app = typer.Typer(help="公益金账簿（Beancount）", no_args_is_help=True)
@@ -49,15 +50,6 @@ def _book_id(db: Session, ref: str) -> int:
     if book is None:
         raise Invalid(f"找不到账簿：{ref}（用账簿编号或目录名，如 county-1）", field="book")
     return book.id
-
-
-def _fail(exc: DomainError) -> typer.Exit:
-    if len(exc.problems) > 1:
-        for item in exc.problems:
-            console.print(f"[red]{item.field}：{item.message}[/red]")
-    else:
-        console.print(f"[red]失败：[/red]{exc.detail}" + (f"（{exc.field}）" if exc.field else ""))
-    return typer.Exit(2)
 
 
 @ledger_app.command("init")
@@ -112,7 +104,7 @@ def post(kind: str = typer.Argument(..., help="income | payment | transfer"),
             else:
                 raise Invalid("类别只能是 income、payment 或 transfer", field="kind")
     except DomainError as exc:
-        raise _fail(exc) from exc
+        raise refused(exc, console) from exc
     for p in posted:
         state = "（重复请求，未重复记账）" if p.replayed else ""
         console.print(f"[green]已记账[/green] 账簿 {p.book_id} 分录 {p.seq} hash {p.hash[:12]}{state}")
@@ -131,7 +123,7 @@ def reverse_cmd(book: str, seq: int, date: str = typer.Option(...), reason: str 
                                      key=key or f"cli:reverse:{book_id}:{seq}", date=date, reason=reason,
                                      voucher=voucher)
     except DomainError as exc:
-        raise _fail(exc) from exc
+        raise refused(exc, console) from exc
     for p in posted:
         console.print(f"[green]已冲销[/green] 账簿 {p.book_id} 冲销分录 {p.seq}")
 
@@ -147,7 +139,7 @@ def journal_cmd(book: str, account: str = typer.Option(""), date_from: str = typ
         try:
             book_id = _book_id(db, book)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         flt = service.JournalFilter(account or None, dt.date.fromisoformat(date_from) if date_from else None,
                                     dt.date.fromisoformat(date_to) if date_to else None, category or None,
                                     text or None)
@@ -171,7 +163,7 @@ def balance_cmd(book: str, on: str = typer.Option("", help="截至日期（含�
         try:
             book_id = _book_id(db, book)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         when = dt.date.fromisoformat(on) if on else None
         table = Table("科目", "名称", "余额（元）")
         if account:
@@ -196,7 +188,7 @@ def close_cmd(book: str, month: str = typer.Argument(..., help="YYYY-MM")) -> No
             posted = service.close_month(db, _ledger_dir(), Scope.everything(Perm.fund_close), _book_id(db, book),
                                          month)
     except DomainError as exc:
-        raise _fail(exc) from exc
+        raise refused(exc, console) from exc
     console.print(f"[green]已结账[/green] {month}（分录 {posted.seq}）")
 
 
@@ -226,7 +218,7 @@ def earmark_cmd(book: str,
                 table.add_row(str(r.effective_from), r.income_account, r.fund, f"{r.basis_points / 100:.2f}%")
             console.print(table)
     except DomainError as exc:
-        raise _fail(exc) from exc
+        raise refused(exc, console) from exc
 
 
 @ledger_app.command("standard")
@@ -254,7 +246,7 @@ def standard_cmd(org: int = typer.Argument(..., help="组织编号"),
         console.print(f"[red]失败：[/red]日期格式无效，应为 YYYY-MM-DD（{exc}）")
         raise typer.Exit(2) from exc
     except DomainError as exc:
-        raise _fail(exc) from exc
+        raise refused(exc, console) from exc
     spec = standards.SCHEMES[found.scheme]
     where = "默认标准" if found.org_id is None else f"组织 {found.org_id} 设定"
     console.print(f"{spec.zh}：{found.amount} {spec.unit}（{day} 适用；{where}，自 "

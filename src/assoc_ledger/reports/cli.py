@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Perm, Scope
+from assoc_ledger.core.cli import refused
 from assoc_ledger.core.errors import DomainError, Invalid
 
 console = Console(emoji=False)
@@ -62,14 +63,6 @@ def _user_scope(db: Session, username: str, perm: Perm) -> tuple[Scope, str, int
     return Scope(perm, tuple(principal.paths_for(perm)), principal), user.username, user.id
 
 
-def _fail(exc: DomainError) -> typer.Exit:
-    for item in exc.problems or []:
-        console.print(f"[red]{item.field}：{item.message}[/red]")
-    if not exc.problems:
-        console.print(f"[red]失败：[/red]{exc.detail}")
-    return typer.Exit(2)
-
-
 def report_command(
     name: str = typer.Argument(..., help="报表名：trial-balance、income-by-source、spending-by-category、"
                                          "spending-by-household-kind、restricted-funds、fund-targets、publicity、"
@@ -95,7 +88,7 @@ def report_command(
         try:
             report = queries.run_report(db, Scope.everything(Perm.fund_read), name, _org_id(db, org), start, end)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
     period = f"{start.isoformat()} 至 {end.isoformat()}"
     if fmt == "table":
         table = Table(title=f"{report.title}（{period}）")
@@ -130,7 +123,7 @@ def prepare_command(org: str = typer.Option(..., "--org"), year: int = typer.Opt
             row = statements.prepare(db, scope, _ledger_dir(), _org_id(db, org), year,
                                      statements.Actor(uid, username))
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         progress.update(task, completed=1, total=1)
     console.print(f"[green]已编制[/green] 报告 {row.id}：{row.figures['org']['name']} {row.year} 年度 "
                   f"第 {row.version} 版；收入 {row.figures['summary']['income']} 元，"
@@ -151,7 +144,7 @@ def sign_command(statement_id: int = typer.Argument(...), user: str = typer.Opti
             set_actor(db, AuditActor(uid, username, "cli"))
             row = statements.sign(db, scope, statement_id, statements.Actor(uid, username), comment)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
     console.print(f"[green]已签发[/green] 报告 {row.id}（{row.signed_by}）")
 
 
@@ -164,7 +157,7 @@ def show_command(statement_id: int = typer.Argument(...)) -> None:
         try:
             row = statements.get(db, Scope.everything(Perm.fund_read), statement_id)
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         state = statements.state_of(db, row)
         console.print(f"报告 {row.id}：{row.figures['org']['name']} {row.year} 年度 第 {row.version} 版 · "
                       f"{statements.STATE_ZH[state]}")
@@ -211,7 +204,7 @@ def pdf_command(statement_id: int = typer.Argument(...),
             data = pdf.render_pdf(row, variant, state, statements.STATE_ZH[state],
                                   statements.changes_since(db, row), _ledger_dir())
         except DomainError as exc:
-            raise _fail(exc) from exc
+            raise refused(exc, console) from exc
         progress.update(task, completed=1, total=1)
     out.write_bytes(data)
     console.print(f"[green]已写入[/green] {out}（{len(data):,} 字节）")
