@@ -66,8 +66,10 @@ def test_runs_killed_twenty_times_pay_every_month_once(sqlite_url: str, tmp_path
             os.kill(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
         kinds.append(proc.returncode)
-        assert proc.returncode in (-signal.SIGKILL, 0), err[-2000:]
-    assert kinds.count(-signal.SIGKILL) >= 15, kinds
+        # A run told where to die dies there; one killed at a random moment may have finished first (a slow or
+        # a fast machine), which is fine: the next run then has less to do.
+        assert proc.returncode in ((-signal.SIGKILL,) if moment else (-signal.SIGKILL, 0)), err[-2000:]
+    assert kinds.count(-signal.SIGKILL) >= 10, kinds
     # What start-up does, then one run to the end.
     with factory() as db:
         service.recover_all(db, ledger_dir)
