@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 
 def peak_rss_mib() -> float:
@@ -16,3 +21,20 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(module: str, func: str, *args: object) -> dict[str, Any]:
+    """Run ``module.func(*args)`` in a fresh interpreter, so its peak memory is its own; the JSON it prints last."""
+    out = subprocess.run([sys.executable, "-c", f"import sys; from {module} import {func}; "
+                          f"{func}(*sys.argv[1:])", *map(str, args)], capture_output=True, text=True,
+                         check=False, cwd=Path(__file__).resolve().parents[1])
+    if out.returncode:
+        raise SystemExit(f"{func} failed: {out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def session_factory(url: str) -> Any:
+    import assoc_ledger.models  # noqa: F401 - every area's tables, so foreign keys resolve
+    from assoc_ledger.core.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(url))

@@ -21,7 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._memory import peak_rss_mib
+from bench._memory import peak_rss_mib, run_child, session_factory
+
+
+def _child(func: str, *args: object) -> dict[str, Any]:
+    return run_child("bench.read_books", func, *args)
 
 SIZES = [int(s) for s in os.environ.get("BENCH_READ_SIZES", "1000,10000,100000,300000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_READ_ROUNDS", "5"))
@@ -33,20 +37,6 @@ TARGET_INCREMENTAL_S = 2.0
 TARGET_FULL_MIB = 200.0
 
 
-def _child(func: str, *args: object) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", f"import sys; from bench.read_books import {func}; "
-                          f"{func}(*sys.argv[1:])", *map(str, args)], capture_output=True, text=True,
-                         check=False, cwd=ROOT)
-    if out.returncode:
-        raise SystemExit(f"{func} failed: {out.stderr[-3000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def _factory(url: str) -> Any:
-    import assoc_ledger.models  # noqa: F401 - every area's tables, so foreign keys resolve
-    from assoc_ledger.core.db import make_engine, make_sessionmaker
-
-    return make_sessionmaker(make_engine(url))
 
 
 def prepare(url: str, book_id: str) -> None:
@@ -58,7 +48,7 @@ def prepare(url: str, book_id: str) -> None:
     from assoc_ledger.fund.models import FundBook
 
     audit.install()
-    factory = _factory(url)
+    factory = session_factory(url)
     with factory() as db:
         queries.rebuild_month_totals(db, int(book_id))
         book = db.get_one(FundBook, int(book_id))
@@ -116,7 +106,7 @@ def full_verify(url: str, ledger_dir: str, book_id: str) -> None:
     from assoc_ledger.fund import verify
     from assoc_ledger.fund.models import FundBook
 
-    factory = _factory(url)
+    factory = session_factory(url)
     with factory() as db:
         t0 = time.perf_counter()
         report = verify.verify_book(db, Path(ledger_dir), db.get_one(FundBook, int(book_id)), full=True)
@@ -134,7 +124,7 @@ def append(url: str, ledger_dir: str, book_id: str) -> None:
     from assoc_ledger.fund import service
 
     audit.install()
-    factory = _factory(url)
+    factory = session_factory(url)
     for i in range(APPENDED):
         with factory() as db:
             service.post_income(db, Path(ledger_dir), Scope.everything(), int(book_id), key=f"read-{i}",
@@ -152,7 +142,7 @@ def incremental_verify(url: str, ledger_dir: str, book_id: str, checkpoints: str
     from assoc_ledger.fund.models import FundBook, FundVerifyCheckpoint
 
     saved = json.loads(checkpoints)
-    factory = _factory(url)
+    factory = session_factory(url)
     times = []
     for _ in range(ROUNDS):
         with factory() as db:

@@ -21,7 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._memory import peak_rss_mib
+from bench._memory import peak_rss_mib, run_child, session_factory
+
+
+def _child(func: str, *args: object) -> dict[str, Any]:
+    return run_child("bench.reports", func, *args)
 
 SIZES = [int(s) for s in os.environ.get("BENCH_REPORT_SIZES", "10000,300000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_REPORT_ROUNDS", "5"))
@@ -32,20 +36,6 @@ QUERY_SHARE = 1 / 50
 PDF_SHARE = 0.25
 
 
-def _child(func: str, *args: object) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", f"import sys; from bench.reports import {func}; "
-                          f"{func}(*sys.argv[1:])", *map(str, args)], capture_output=True, text=True,
-                         check=False, cwd=ROOT)
-    if out.returncode:
-        raise SystemExit(f"{func} failed: {out.stderr[-3000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def _factory(url: str) -> Any:
-    import assoc_ledger.models  # noqa: F401 - every area's tables, so foreign keys resolve
-    from assoc_ledger.core.db import make_engine, make_sessionmaker
-
-    return make_sessionmaker(make_engine(url))
 
 
 def month_totals(url: str, book_id: str) -> None:
@@ -53,7 +43,7 @@ def month_totals(url: str, book_id: str) -> None:
     from assoc_ledger.fund import queries
     from assoc_ledger.fund.models import FundBook
 
-    with _factory(url)() as db:
+    with session_factory(url)() as db:
         queries.rebuild_month_totals(db, int(book_id))
         org_id = db.get_one(FundBook, int(book_id)).org_id
         db.commit()
@@ -70,7 +60,7 @@ def run_reports(url: str, org_id: str) -> None:
     scope = Scope.everything(Perm.fund_read)
     start, end = dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)
     result: dict[str, float] = {}
-    with _factory(url)() as db:
+    with session_factory(url)() as db:
         for name in queries.REPORTS:
             times = []
             for i in range(ROUNDS + 1):
@@ -90,7 +80,7 @@ def statement_pdf(url: str, ledger_dir: str, org_id: str) -> None:
     from assoc_ledger.auth.scope import Perm, Scope
     from assoc_ledger.reports import pdf, statements
 
-    with _factory(url)() as db:
+    with session_factory(url)() as db:
         t0 = time.perf_counter()
         row = statements.prepare(db, Scope.everything(Perm.fund_write), Path(ledger_dir), int(org_id), YEAR,
                                  statements.Actor(None, "bench"))
