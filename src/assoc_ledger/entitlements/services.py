@@ -249,7 +249,7 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
     recorded = _recorded_exits(session, ids)
     done = 0
     missing: list[Problem] = []
-    for batch in registry.batches(session, ids, persist=persist):
+    for batch in registry.batches(session, ids, persist=persist, window=(earliest, month)):
         for hid in batch.household_ids:
             view = batch.outlooks.get(hid)
             if view is None or not (view.dues or view.exits):
@@ -556,9 +556,12 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         if sink is not None:
             sink(d)
 
-    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False):
+    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False,
+                                  window=(lo, hi)):
+        differing: list[tuple[int, list[tuple[rules.DueRange, registry.Price]]]] = []
         for hid in batch.household_ids:
             view = batch.outlooks.get(hid)
+            # What today's registry says each household of the batch was due in the period, priced.
             dues = registry.within(view, lo, hi)[0] if view is not None else []
             priced_dues: list[tuple[rules.DueRange, registry.Price]] = []
             for due, _programme in registry.due_in_programmes(dues, programmes):
@@ -572,42 +575,55 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
             result.households += 1
             if not priced_dues and not paid_lines:
                 continue
-            due_months = sum(p.last - p.first + 1 for _, p in priced_dues)
             if _same_months(priced_dues, paid_lines, lo, hi):  # the common case, without a month-by-month walk
+                due_months = sum(p.last - p.first + 1 for _, p in priced_dues)
                 result.household_months_due += due_months
                 result.household_months_paid += due_months
                 continue
-            due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
-            for due, p in priced_dues:
-                for m in range(p.first, p.last + 1):
-                    due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
-            paid_map: dict[tuple[Scheme, int], list[registry.PaidLine]] = {}
-            for line in paid_lines:
-                for m in range(max(lo, line.first), min(hi, line.last) + 1):
-                    paid_map.setdefault((registry.SCHEME_OF[line.scheme], m), []).append(line)
-            result.household_months_due += len(due_map)
-            result.household_months_paid += sum(len(v) for v in paid_map.values())
-            if hid not in batch.events:  # a difference: the events tell why
-                registry.load_facts(session, batch, [hid])
-            events = batch.events.get(hid, [])
-            payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
-            for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
-                scheme, m = key
-                owed = due_map.get(key)
-                paid = paid_map.get(key, [])
-                paid_fen = sum(x.monthly_fen for x in paid)
-                kind, reason = _judge(owed, paid, paid_fen, events, batch.births, runs, m)
-                if kind is None:
-                    continue
-                home = owed[1].org_id if owed is not None else paid[0].org_id
-                found(Difference(kind, hid, home, payee.name, payee.resident_id, scheme, m,
-                                 owed[0] if owed else 0, paid_fen, len(paid), reason))
+            differing.append((hid, priced_dues))
+        if differing:  # the few that differ: their lines with the facts frozen on them, and their events, say why
+            hids = [h for h, _ in differing]
+            details = registry.paid_line_details(session, hids, month_start(lo))
+            registry.load_facts(session, batch, [h for h in hids if h not in batch.events])
+            for hid, priced_dues in differing:
+                view = batch.outlooks.get(hid)
+                payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
+                _differences(hid, priced_dues, details.get(hid, []), batch.events.get(hid, []), batch.births,
+                             runs, payee, lo, hi, result, found)
         done += len(batch.household_ids)
         session.expunge_all()
         if progress:
             progress("对账", done, len(ids))
     session.rollback()
     return result
+
+
+def _differences(hid: int, priced_dues: list[tuple[rules.DueRange, registry.Price]],
+                 paid_lines: list[registry.PaidLine], events: Sequence[Event], births: dict[int, dt.date],
+                 runs: dict[int, EntitlementRun], payee: registry.Payee, lo: int, hi: int, result: Reconciliation,
+                 found: Callable[[Difference], None]) -> None:
+    """A household whose paid months differ from its due, month by month, each difference with its reason."""
+    due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
+    for due, p in priced_dues:
+        for m in range(p.first, p.last + 1):
+            due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
+    paid_map: dict[tuple[Scheme, int], list[registry.PaidLine]] = {}
+    for line in paid_lines:
+        for m in range(max(lo, line.first), min(hi, line.last) + 1):
+            paid_map.setdefault((registry.SCHEME_OF[line.scheme], m), []).append(line)
+    result.household_months_due += len(due_map)
+    result.household_months_paid += sum(len(v) for v in paid_map.values())
+    for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
+        scheme, m = key
+        owed = due_map.get(key)
+        paid = paid_map.get(key, [])
+        paid_fen = sum(x.monthly_fen for x in paid)
+        kind, reason = _judge(owed, paid, paid_fen, events, births, runs, m)
+        if kind is None:
+            continue
+        home = owed[1].org_id if owed is not None else paid[0].org_id
+        found(Difference(kind, hid, home, payee.name, payee.resident_id, scheme, m,
+                         owed[0] if owed else 0, paid_fen, len(paid), reason))
 
 
 def _same_months(dues: list[tuple[rules.DueRange, registry.Price]], paid: list[registry.PaidLine], lo: int,
