@@ -420,6 +420,12 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
         return finished
 
 
+NO_ID = "000000********0000"
+LINE_KEYS = ("run_id", "programme_id", "scheme", "household_id", "org_id", "payee_person_id", "payee", "resident_id",
+             "from_month", "to_month", "months", "units", "monthly_fen", "amount_fen", "arrears", "book_id",
+             "entry_id", "reference", "qualified_on", "certificate_no", "child_id", "child_birth", "standard_from")
+
+
 def roll_name(target: int, scheme: Scheme, run_id: int, part: int) -> str:
     return f"{month_text(target)}-{scheme.value.replace('_', '-')}-run{run_id}" + (f"-{part}" if part > 1 else "")
 
@@ -428,30 +434,40 @@ def _post_roll(session: Session, ledger_dir: Path, scope: Scope, run_id: int, ta
                programme: registry.Programme, scheme: Scheme, lines: Sequence[PlannedLine], part: int) -> None:
     book_id = programme.book_id
     assert book_id is not None
-    rows = [{"payee": x.payee.name, "resident_id": x.payee.resident_id or "000000********0000",
-             "period": month_text(x.last), "amount": str(from_fen(x.amount_fen)), "reference": x.reference}
-            for x in lines]
+    amounts: dict[int, str] = {}
+    periods: dict[int, str] = {}
+
+    def amount_text(fen: int) -> str:
+        text = amounts.get(fen)
+        if text is None:
+            text = amounts[fen] = str(from_fen(fen))
+        return text
+
+    def period(month: int) -> str:
+        text = periods.get(month)
+        if text is None:
+            text = periods[month] = month_text(month)
+        return text
+
+    rows = [{"payee": x.payee.name, "resident_id": x.payee.resident_id or NO_ID, "period": period(x.last),
+             "amount": amount_text(x.amount_fen), "reference": x.reference} for x in lines]
 
     def within(db: Session, entries: list[FundEntry]) -> None:
+        # Each line once, in the voucher's transaction, with the facts the run read (its frozen snapshot).
         entry_id = entries[0].id
-        # Core inserts on the session's connection (its transaction): no ORM bookkeeping per line.
-        conn, table = db.connection(), Base.metadata.tables[EntitlementLine.__tablename__]
-        batch: list[dict[str, Any]] = []
-        for x in lines:
-            batch.append({
-                "run_id": run_id, "programme_id": programme.id, "scheme": scheme.value,
-                "household_id": x.household_id, "org_id": x.org_id, "payee_person_id": x.payee.person_id,
-                "payee": x.payee.name, "resident_id": x.payee.resident_id or "000000********0000",
-                "from_month": month_start(x.first), "to_month": month_start(x.last), "months": x.months,
-                "units": x.units, "monthly_fen": x.monthly_fen, "amount_fen": x.amount_fen, "arrears": x.arrears,
-                "book_id": book_id, "entry_id": entry_id, "reference": x.reference,
-                "qualified_on": x.due.qualified_on, "certificate_no": x.due.certificate_no,
-                "child_id": x.due.child_id, "child_birth": x.due.child_birth, "standard_from": x.standard_from})
-            if len(batch) == 10_000:
-                conn.execute(insert(table), batch)
-                batch = []
-        if batch:
-            conn.execute(insert(table), batch)
+        firsts: dict[int, dt.date] = {}
+
+        def day(month: int) -> dt.date:
+            found = firsts.get(month)
+            if found is None:
+                found = firsts[month] = month_start(month)
+            return found
+
+        registry.insert_rows(db, Base.metadata.tables[EntitlementLine.__tablename__], LINE_KEYS, (
+            (run_id, programme.id, scheme.value, x.household_id, x.org_id, x.payee.person_id, x.payee.name,
+             x.payee.resident_id or NO_ID, day(x.first), day(x.last), x.last - x.first + 1, x.units, x.monthly_fen,
+             x.amount_fen, x.arrears, book_id, entry_id, x.reference, x.due.qualified_on, x.due.certificate_no,
+             x.due.child_id, x.due.child_birth, x.standard_from) for x in lines))
 
     suffix = f"-{part}" if part > 1 else ""
     narration = f"{month_text(target)} {SCHEME_ZH[scheme]}（发放花名册，第 {run_id} 次发放）"
