@@ -398,7 +398,7 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
             programme = lines[0].programme
             if programme.book_id is None:
                 raise DomainError(f"发放组织没有公益金账簿（项目 {programme.id}）", field="programme")
-            lines.sort(key=lambda x: (month_text(x.last), x.reference))
+            lines.sort(key=lambda x: (x.last, x.reference))  # the roll's order: period (as a month index), reference
             for part, start in enumerate(range(0, len(lines), ROLL_CHUNK), start=1):
                 chunk = lines[start:start + ROLL_CHUNK]
                 _post_roll(session, ledger_dir, scope, run_id, target, pay_on, programme, scheme, chunk, part)
