@@ -125,7 +125,7 @@ def _copy_rows(conn: Any, table: Table, keys: Sequence[str], values: Iterable[Se
                                          conn.dialect.loaded_dbapi.Error) from exc
     return count
 
-@dataclass
+@dataclass(slots=True)
 class Payee:
     person_id: int | None
     name: str

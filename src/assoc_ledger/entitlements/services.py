@@ -325,10 +325,10 @@ def _home(events: Sequence[Event]) -> int | None:
 def _recorded_exits(session: Session, household_ids: Sequence[int]) -> set[tuple[int, str, dt.date, str]]:
     if not household_ids:
         return set()
-    rows = session.execute(select(EntitlementExit.household_id, EntitlementExit.scheme, EntitlementExit.month,
-                                  EntitlementExit.reason)
-                           .where(EntitlementExit.household_id.between(household_ids[0], household_ids[-1])))
-    return {(r.household_id, r.scheme, r.month, r.reason) for r in rows}
+    rows = registry.core_rows(session, select(EntitlementExit.household_id, EntitlementExit.scheme,
+                                              EntitlementExit.month, EntitlementExit.reason)
+                              .where(EntitlementExit.household_id.between(household_ids[0], household_ids[-1])))
+    return {(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 def preview(session: Session, scope: Scope, month: object, org_id: int | None = None,
