@@ -30,6 +30,8 @@ from assoc_ledger.web.forms import errors_of
 from assoc_ledger.web.fund_pages import yuan
 
 FIELDS = ("name", "org", "from", "to")
+# Reports whose rows are paid through rolls (发放花名册): their rows drill to the roll lines as well.
+ROLL_REPORTS = ("entitlement-runs", "households-aided")
 Text = Parameter(default=None, max_length=40)
 
 
@@ -76,7 +78,7 @@ def reports_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
             report = None
     return Template("reports.html", status_code=status, context=page_context(
         request, values=values, errors=errors, orgs=choices, report=report, chart=chart, query=query,
-        names=[(n, t) for n, (t, _) in queries.REPORTS.items()], cell=queries.cell_text))
+        names=[(n, t) for n, (t, _) in queries.REPORTS.items()], cell=queries.cell_text, roll_reports=ROLL_REPORTS))
 
 
 # --- drill-downs: the postings (or roll lines) behind one figure of a report, a page at a time -------------
@@ -116,8 +118,10 @@ def drill_postings_page(request: Request[Any, Any, Any], db: Session, org_scope:
     lines = queries.postings(db, org_scope, drill, limit=PAGE + 1, after=after)
     more = len(lines) > PAGE
     lines = lines[:PAGE]
+    # Income is credited (negative in the books); the page shows it as the report does, a positive figure.
+    sign = -1 if drill.accounts and all(a.startswith("Income") for a in drill.accounts) else 1
     return Template("drill_postings.html", context=page_context(
-        request, lines=lines, total=queries.postings_total(db, org_scope, drill), yuan=yuan,
+        request, lines=lines, total=sign * queries.postings_total(db, org_scope, drill), yuan=yuan, sign=sign,
         account_zh=ACCOUNT_ZH, first=after == 0, next_query=drill.query + f"&after={lines[-1].posting_id}"
         if more else "", **_about(db, org_scope, drill)))
 
