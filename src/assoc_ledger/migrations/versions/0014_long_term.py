@@ -2,7 +2,7 @@
 case and scheme version that made them due; a background run records why it failed.
 
 Revision ID: 0014_long_term
-Revises: 0012_statements
+Revises: 0013_statements_frozen
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_long_term"
-down_revision: str | Sequence[str] | None = "0012_statements"
+down_revision: str | Sequence[str] | None = "0013_statements_frozen"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
