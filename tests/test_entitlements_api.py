@@ -106,7 +106,7 @@ def ran(client: TestClient[Any], data: dict[str, Any], headers: dict[str, str]) 
     location = started.headers["location"]
     assert location == f"/api/entitlements/runs/{started.json()['id']}"
     assert started.json()["status"] in ("running", "done", "partial")
-    for _ in range(1200):  # the worker thread of the server finishes the run; poll its row
+    for _ in range(6000):  # the worker thread of the server finishes the run; poll its row (≥ 5 minutes)
         body: dict[str, Any] = client.get(location, headers=headers).json()
         if body["status"] != "running":
             return body
@@ -128,6 +128,10 @@ def test_township_secretary_runs_what_the_township_pays_and_is_told_what_the_cou
     assert {x["scheme"] for x in preview["skipped"]} == {"only_child_reward"}
     assert preview["skipped"][0]["org"] == "测试县计生协" and preview["skipped"][0]["months"] > 0
     assert "测试县计生协的公益金账簿发放" in preview["warnings"][0]
+    # A reader who pays nowhere (the auditor) sees what the payer's run would pay.
+    audit = client.get(f"/api/entitlements/preview?month=2024-06&org_id={tree.town_a.id}",
+                       headers=auth_for(Role.auditor, tree.county.id)).json()
+    assert audit["skipped"] == [] and audit["lines"] == preview["skipped"][0]["lines"] > 0
     with factory() as db:
         before = db.scalar(select(func.count()).select_from(EntitlementRun))
     refused = client.post("/api/entitlements/runs", json={"month": "2024-06", "org_id": tree.town_a.id,

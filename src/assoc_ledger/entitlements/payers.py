@@ -36,6 +36,8 @@ def writable(scope: Scope) -> Scope:
 def set_aside(result: Plan, scope: Scope, orgs: registry.Orgs) -> None:
     """Move the lines of programmes the caller may not pay out of the plan, into ``result.skipped``, with a warning."""
     mine = writable(scope)
+    if scope.principal is not None and not mine.paths:
+        return  # a reader who pays nowhere (an auditor): the preview shows what the payers' runs would pay
     for key in sorted(result.lines, key=lambda k: (k[0], k[1].value)):
         lines = result.lines[key]
         if not lines or mine.contains(lines[0].programme.org_path):
@@ -51,6 +53,9 @@ def set_aside(result: Plan, scope: Scope, orgs: registry.Orgs) -> None:
         result.warnings.append(f"{SCHEME_ZH[programme.scheme]}由{payer}的公益金账簿发放（发放项目 {programme.id}），"
                                f"不在您的记账范围内：本次不发放其 {len(lines)} 行 {months} 户月 "
                                f"{from_fen(total)} 元，由{payer}发放")
+    if result.skipped:  # a household counts as new only where this run pays it
+        paying = {(x.household_id, x.scheme) for x in result.all_lines()}
+        result.new_entrants &= paying
 
 
 def require_some(session: Session, scope: Scope, org: Organisation) -> None:
