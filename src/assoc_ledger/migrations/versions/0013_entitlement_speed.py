@@ -4,7 +4,7 @@
 the lines compared off the index alone, without a read of each line's row.
 
 Revision ID: 0013_entitlement_speed
-Revises: 0012_statements
+Revises: 0013_statements_frozen
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013_entitlement_speed"
-down_revision: str | Sequence[str] | None = "0012_statements"
+down_revision: str | Sequence[str] | None = "0013_statements_frozen"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
