@@ -616,8 +616,9 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
             for hid, priced_dues in differing:
                 view = batch.outlooks.get(hid)
                 payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
-                _differences(hid, priced_dues, details.get(hid, []), batch.events.get(hid, []), batch.births,
-                             runs, payee, lo, hi, result, found)
+                lines = [x for x in details.get(hid, []) if x.scheme != Scheme.long_term.value]  # see long_term
+                _differences(hid, priced_dues, lines, batch.events.get(hid, []), batch.births, runs, payee, lo,
+                             hi, result, found)
         done += len(batch.household_ids)
         session.expunge_all()
         if progress:
