@@ -128,6 +128,8 @@ def test_township_secretary_runs_what_the_township_pays_and_is_told_what_the_cou
     assert {x["scheme"] for x in preview["skipped"]} == {"only_child_reward"}
     assert preview["skipped"][0]["org"] == "测试县计生协" and preview["skipped"][0]["months"] > 0
     assert "测试县计生协的公益金账簿发放" in preview["warnings"][0]
+    page = client.get("/entitlements/preview?month=2024-06", headers=town_a)  # the web page says it too
+    assert page.status_code == 200 and "注意：独生子女父母奖励由测试县计生协的公益金账簿发放" in page.text
     # A reader who pays nowhere (the auditor) sees what the payer's run would pay.
     audit = client.get(f"/api/entitlements/preview?month=2024-06&org_id={tree.town_a.id}",
                        headers=auth_for(Role.auditor, tree.county.id)).json()
