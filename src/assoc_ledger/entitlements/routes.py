@@ -28,7 +28,8 @@ MONTH = Parameter(pattern=r"^\d{4}-\d{2}$", description="月份 YYYY-MM")
 
 class ProgrammeIn(Schema):
     org_id: IdField = Field(description="发放组织（其公益金账簿发放本级及下级）")
-    scheme: str = Field(max_length=30, description="only_child_reward 独生子女父母奖励 | special_family 特殊家庭扶助")
+    scheme: str = Field(max_length=30, description="only_child_reward 独生子女父母奖励 | special_family 特殊家庭扶助 | "
+                                                   "long_term 长效帮扶（救助项目所属组织按月发放已审批案件）")
     first_month: str = Field(max_length=7, description="自该月起由本系统发放，YYYY-MM")
     fund: str = Field(default="General", max_length=30, description="General 或限定用途资金，如 JiangLiFuZhu")
 
