@@ -50,7 +50,7 @@ def _run_view(db: Session, ledger_dir: Path, row: EntitlementRun) -> dict[str, A
     died (nobody holds the run lock) shows as interrupted, as the next run will mark it."""
     org = db.get(Organisation, row.org_id)
     out = services.run_out(row, org.name if org else None)
-    out["progress"] = jobs.progress_of(row.id)
+    out["progress"] = jobs.progress_of(ledger_dir, row.id)
     if (row.status == "running" and out["progress"] is None
             and not jobs.lock_held(ledger_dir, services.LOCK_NAME)):
         out["status"] = "interrupted"

@@ -2,7 +2,7 @@
 case and scheme version that made them due; a background run records why it failed.
 
 Revision ID: 0014_long_term
-Revises: 0013_statements_frozen
+Revises: 0013_entitlement_speed
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_long_term"
-down_revision: str | Sequence[str] | None = "0013_statements_frozen"
+down_revision: str | Sequence[str] | None = "0013_entitlement_speed"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
