@@ -209,9 +209,19 @@ def test_dashboard_shows_balances_restricted_part_and_target(web: TestClient[Any
     with session_factory() as s:  # 20 % of a central transfer share is restricted (奖励扶助)
         fund_service.post_income(s, settings.ledger_dir, EVERYTHING, book_id, key="d-1", date="2025-05-01",
                                  amount="10000.00", source="central_transfer", payer="县财政局", voucher="D-1")
+    import datetime as dt
+
+    from assoc_ledger.entitlements import services as entitlements
+
+    with session_factory() as s:  # an entitlement month with nobody due: a run of 0 lines that agrees with its books
+        entitlements.set_programme(s, EVERYTHING, tree.town_a.id, scheme="only_child_reward", first_month="2025-05")
+    with session_factory() as s:
+        run_id = entitlements.run(s, settings.ledger_dir, EVERYTHING, "2025-05", tree.town_a.id,
+                                  pay_date=dt.date(2025, 5, 25)).id
     h = auth_for(Role.secretary, tree.town_a.id)
     page = web.get("/?year=2025", headers=h)
     assert page.status_code == 200
+    assert f'href="/entitlements/runs/{run_id}"' in page.text and '<span class="ok">一致</span>' in page.text
     assert "公益金余额" in page.text and "10,000.00" in page.text and "2,000.00" in page.text
     assert "甲镇：10,000.00 / 50,000.00 元（20%）" in page.text
     assert "看 2024 年" in page.text
