@@ -199,6 +199,12 @@ def test_roster_import_page_shows_the_bad_row_then_imports_the_fixed_file(
         assert s.scalar(select(func.count()).select_from(Membership)) == (members_before or 0) + 2
     listed = web.get("/api/members?q=王秀英", headers=h).json()["items"][0]
     assert listed["joined_on"] == "2023-03-15" and listed["is_volunteer"] is False
+    # The roster page exports what it shows (its filters), as a spreadsheet with IDs masked.
+    roster = web.get("/members?q=王秀英&status=all", headers=h)
+    export = re.search(r'href="(/api/members/export\.xlsx\?[^"]+)"', roster.text)
+    assert export and "q=" in export.group(1) and "status=all" in export.group(1)
+    sheet = web.get(export.group(1).replace("&amp;", "&"), headers=h)
+    assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
 
 
 def test_dashboard_shows_balances_restricted_part_and_target(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
