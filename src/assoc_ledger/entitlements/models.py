@@ -70,7 +70,9 @@ class EntitlementLine(Base):
     __table_args__ = (
         # Never the same months twice: a second line starting at the same month is refused by the database.
         UniqueConstraint("scheme", "household_id", "from_month"),
-        Index("ix_entitlement_lines_household_scheme", "household_id", "scheme"),
+        # Covers what runs and reconciliation read of the lines (months paid per household and scheme).
+        Index("ix_entitlement_lines_paid", "household_id", "scheme", "from_month", "to_month", "months",
+              "monthly_fen"),
     )
     __audit__ = False  # written in bulk with the voucher; the voucher and the run are the audit trail
 

@@ -249,7 +249,7 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
     recorded = _recorded_exits(session, ids)
     done = 0
     missing: list[Problem] = []
-    for batch in registry.batches(session, ids, persist=persist):
+    for batch in registry.batches(session, ids, persist=persist, window=(earliest, month)):
         for hid in batch.household_ids:
             view = batch.outlooks.get(hid)
             if view is None or not (view.dues or view.exits):
@@ -398,7 +398,7 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
             programme = lines[0].programme
             if programme.book_id is None:
                 raise DomainError(f"发放组织没有公益金账簿（项目 {programme.id}）", field="programme")
-            lines.sort(key=lambda x: (month_text(x.last), x.reference))
+            lines.sort(key=lambda x: (x.last, x.reference))  # the roll's order: period (as a month index), reference
             for part, start in enumerate(range(0, len(lines), ROLL_CHUNK), start=1):
                 chunk = lines[start:start + ROLL_CHUNK]
                 _post_roll(session, ledger_dir, scope, run_id, target, pay_on, programme, scheme, chunk, part)
@@ -420,6 +420,12 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
         return finished
 
 
+NO_ID = "000000********0000"
+LINE_KEYS = ("run_id", "programme_id", "scheme", "household_id", "org_id", "payee_person_id", "payee", "resident_id",
+             "from_month", "to_month", "months", "units", "monthly_fen", "amount_fen", "arrears", "book_id",
+             "entry_id", "reference", "qualified_on", "certificate_no", "child_id", "child_birth", "standard_from")
+
+
 def roll_name(target: int, scheme: Scheme, run_id: int, part: int) -> str:
     return f"{month_text(target)}-{scheme.value.replace('_', '-')}-run{run_id}" + (f"-{part}" if part > 1 else "")
 
@@ -428,30 +434,40 @@ def _post_roll(session: Session, ledger_dir: Path, scope: Scope, run_id: int, ta
                programme: registry.Programme, scheme: Scheme, lines: Sequence[PlannedLine], part: int) -> None:
     book_id = programme.book_id
     assert book_id is not None
-    rows = [{"payee": x.payee.name, "resident_id": x.payee.resident_id or "000000********0000",
-             "period": month_text(x.last), "amount": str(from_fen(x.amount_fen)), "reference": x.reference}
-            for x in lines]
+    amounts: dict[int, str] = {}
+    periods: dict[int, str] = {}
+
+    def amount_text(fen: int) -> str:
+        text = amounts.get(fen)
+        if text is None:
+            text = amounts[fen] = str(from_fen(fen))
+        return text
+
+    def period(month: int) -> str:
+        text = periods.get(month)
+        if text is None:
+            text = periods[month] = month_text(month)
+        return text
+
+    rows = [{"payee": x.payee.name, "resident_id": x.payee.resident_id or NO_ID, "period": period(x.last),
+             "amount": amount_text(x.amount_fen), "reference": x.reference} for x in lines]
 
     def within(db: Session, entries: list[FundEntry]) -> None:
+        # Each line once, in the voucher's transaction, with the facts the run read (its frozen snapshot).
         entry_id = entries[0].id
-        # Core inserts on the session's connection (its transaction): no ORM bookkeeping per line.
-        conn, table = db.connection(), Base.metadata.tables[EntitlementLine.__tablename__]
-        batch: list[dict[str, Any]] = []
-        for x in lines:
-            batch.append({
-                "run_id": run_id, "programme_id": programme.id, "scheme": scheme.value,
-                "household_id": x.household_id, "org_id": x.org_id, "payee_person_id": x.payee.person_id,
-                "payee": x.payee.name, "resident_id": x.payee.resident_id or "000000********0000",
-                "from_month": month_start(x.first), "to_month": month_start(x.last), "months": x.months,
-                "units": x.units, "monthly_fen": x.monthly_fen, "amount_fen": x.amount_fen, "arrears": x.arrears,
-                "book_id": book_id, "entry_id": entry_id, "reference": x.reference,
-                "qualified_on": x.due.qualified_on, "certificate_no": x.due.certificate_no,
-                "child_id": x.due.child_id, "child_birth": x.due.child_birth, "standard_from": x.standard_from})
-            if len(batch) == 10_000:
-                conn.execute(insert(table), batch)
-                batch = []
-        if batch:
-            conn.execute(insert(table), batch)
+        firsts: dict[int, dt.date] = {}
+
+        def day(month: int) -> dt.date:
+            found = firsts.get(month)
+            if found is None:
+                found = firsts[month] = month_start(month)
+            return found
+
+        registry.insert_rows(db, Base.metadata.tables[EntitlementLine.__tablename__], LINE_KEYS, (
+            (run_id, programme.id, scheme.value, x.household_id, x.org_id, x.payee.person_id, x.payee.name,
+             x.payee.resident_id or NO_ID, day(x.first), day(x.last), x.last - x.first + 1, x.units, x.monthly_fen,
+             x.amount_fen, x.arrears, book_id, entry_id, x.reference, x.due.qualified_on, x.due.certificate_no,
+             x.due.child_id, x.due.child_birth, x.standard_from) for x in lines))
 
     suffix = f"-{part}" if part > 1 else ""
     narration = f"{month_text(target)} {SCHEME_ZH[scheme]}（发放花名册，第 {run_id} 次发放）"
@@ -556,9 +572,12 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         if sink is not None:
             sink(d)
 
-    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False):
+    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False,
+                                  window=(lo, hi)):
+        differing: list[tuple[int, list[tuple[rules.DueRange, registry.Price]]]] = []
         for hid in batch.household_ids:
             view = batch.outlooks.get(hid)
+            # What today's registry says each household of the batch was due in the period, priced.
             dues = registry.within(view, lo, hi)[0] if view is not None else []
             priced_dues: list[tuple[rules.DueRange, registry.Price]] = []
             for due, _programme in registry.due_in_programmes(dues, programmes):
@@ -572,42 +591,55 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
             result.households += 1
             if not priced_dues and not paid_lines:
                 continue
-            due_months = sum(p.last - p.first + 1 for _, p in priced_dues)
             if _same_months(priced_dues, paid_lines, lo, hi):  # the common case, without a month-by-month walk
+                due_months = sum(p.last - p.first + 1 for _, p in priced_dues)
                 result.household_months_due += due_months
                 result.household_months_paid += due_months
                 continue
-            due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
-            for due, p in priced_dues:
-                for m in range(p.first, p.last + 1):
-                    due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
-            paid_map: dict[tuple[Scheme, int], list[registry.PaidLine]] = {}
-            for line in paid_lines:
-                for m in range(max(lo, line.first), min(hi, line.last) + 1):
-                    paid_map.setdefault((registry.SCHEME_OF[line.scheme], m), []).append(line)
-            result.household_months_due += len(due_map)
-            result.household_months_paid += sum(len(v) for v in paid_map.values())
-            if hid not in batch.events:  # a difference: the events tell why
-                registry.load_facts(session, batch, [hid])
-            events = batch.events.get(hid, [])
-            payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
-            for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
-                scheme, m = key
-                owed = due_map.get(key)
-                paid = paid_map.get(key, [])
-                paid_fen = sum(x.monthly_fen for x in paid)
-                kind, reason = _judge(owed, paid, paid_fen, events, batch.births, runs, m)
-                if kind is None:
-                    continue
-                home = owed[1].org_id if owed is not None else paid[0].org_id
-                found(Difference(kind, hid, home, payee.name, payee.resident_id, scheme, m,
-                                 owed[0] if owed else 0, paid_fen, len(paid), reason))
+            differing.append((hid, priced_dues))
+        if differing:  # the few that differ: their lines with the facts frozen on them, and their events, say why
+            hids = [h for h, _ in differing]
+            details = registry.paid_line_details(session, hids, month_start(lo))
+            registry.load_facts(session, batch, [h for h in hids if h not in batch.events])
+            for hid, priced_dues in differing:
+                view = batch.outlooks.get(hid)
+                payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
+                _differences(hid, priced_dues, details.get(hid, []), batch.events.get(hid, []), batch.births,
+                             runs, payee, lo, hi, result, found)
         done += len(batch.household_ids)
         session.expunge_all()
         if progress:
             progress("对账", done, len(ids))
     session.rollback()
     return result
+
+
+def _differences(hid: int, priced_dues: list[tuple[rules.DueRange, registry.Price]],
+                 paid_lines: list[registry.PaidLine], events: Sequence[Event], births: dict[int, dt.date],
+                 runs: dict[int, EntitlementRun], payee: registry.Payee, lo: int, hi: int, result: Reconciliation,
+                 found: Callable[[Difference], None]) -> None:
+    """A household whose paid months differ from its due, month by month, each difference with its reason."""
+    due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
+    for due, p in priced_dues:
+        for m in range(p.first, p.last + 1):
+            due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
+    paid_map: dict[tuple[Scheme, int], list[registry.PaidLine]] = {}
+    for line in paid_lines:
+        for m in range(max(lo, line.first), min(hi, line.last) + 1):
+            paid_map.setdefault((registry.SCHEME_OF[line.scheme], m), []).append(line)
+    result.household_months_due += len(due_map)
+    result.household_months_paid += sum(len(v) for v in paid_map.values())
+    for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
+        scheme, m = key
+        owed = due_map.get(key)
+        paid = paid_map.get(key, [])
+        paid_fen = sum(x.monthly_fen for x in paid)
+        kind, reason = _judge(owed, paid, paid_fen, events, births, runs, m)
+        if kind is None:
+            continue
+        home = owed[1].org_id if owed is not None else paid[0].org_id
+        found(Difference(kind, hid, home, payee.name, payee.resident_id, scheme, m,
+                         owed[0] if owed else 0, paid_fen, len(paid), reason))
 
 
 def _same_months(dues: list[tuple[rules.DueRange, registry.Price]], paid: list[registry.PaidLine], lo: int,
