@@ -121,6 +121,7 @@ def test_payment_and_other_money_forms_name_the_field(web: TestClient[Any], tree
         "voucher": "T-1", "via": "Bank", "narration": "", "step": "check"})
     assert transfer.status_code in (400, 422)
     assert _error_of(transfer.text, "to_book_id") == "请选择收款账簿"
+    assert 'value="T-1"' in transfer.text and 'value="5.00"' in transfer.text
     # Reversal of an entry that does not exist; a reason is required.
     rev = web.post(f"/fund/books/{town_book}/reverse", headers=h, data={
         "idempotency_key": "web-rev-1", "seq": "abc", "date": "2026-03-11", "reason": "", "voucher": "V-1",
@@ -350,6 +351,9 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     assert "申请书 <span class=\"error\">（缺）</span>" in review_page.text
     no_doc = web.post(f"{case_url}/review", headers=reviewer, data={"decision": "review", "comment": "同意"})
     assert no_doc.status_code == 422 and "缺少必备材料" in no_doc.text and 'value="同意"' in no_doc.text
+    no_file = web.post(f"{case_url}/documents", headers=secretary, data={"doc_type": "申请书"},
+                       files={"file": ("", b"", "application/octet-stream")})
+    assert no_file.status_code == 400 and _error_of(no_file.text, "file") and 'value="申请书"' in no_file.text
     upload = web.post(f"{case_url}/documents", headers=secretary, data={"doc_type": "申请书"},
                       files={"file": ("a.png", _png(), "image/png")}, follow_redirects=False)
     assert upload.status_code == 303
@@ -365,6 +369,11 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     pay_page = web.get(f"{case_url}/pay", headers=secretary)
     assert "确认发放 300.00 元给 王大娘" in pay_page.text and "非限定资金余额" in pay_page.text
     before = _entries(session_factory, town_book)
+    typo = web.post(f"{case_url}/pay", headers=secretary, data={"date": "2026-02-30", "voucher": "救-手填",
+                                                                "via": "Cash"})
+    assert typo.status_code == 400 and "日期" in _error_of(typo.text, "date")
+    assert 'value="救-手填"' in typo.text and '<option value="Cash" selected>' in typo.text
+    assert _entries(session_factory, town_book) == before
     pay = {"date": "2026-03-10", "voucher": "", "via": "Bank"}
     first = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
     second = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
