@@ -748,3 +748,26 @@ def test_programme_page_confirms_then_sets_refusing_in_place(web: TestClient[Any
     changed = web.post("/entitlements/programmes", headers=h, data={**typed, "first_month": "2026-03",
                                                                     "step": "confirm"})
     assert changed.status_code == 409 and "不能修改" in _error_of(changed.text, "first_month") and count() == 1
+
+
+def test_drill_down_journal_page_goes_page_by_page(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                   settings: Settings, town_book: int,
+                                                   session_factory: sessionmaker[Session]) -> None:
+    """51 postings to cash behind one figure: the drill page lists 50, then the 51st on the next page."""
+    with session_factory() as s:
+        fund_service.post_entry(s, settings.ledger_dir, EVERYTHING, town_book, key="drill-many", date="2026-03-02",
+                                narration="银行取现（分笔）", payee=None, voucher="D-51",
+                                postings=[*({"account": "Assets:Cash:General", "amount": f"{n / 100:.2f}"}
+                                            for n in range(1, 52)),
+                                          {"account": "Assets:Bank:General", "amount": "-13.26"}])
+    h = auth_for(Role.secretary, tree.town_a.id)
+    url = f"/reports/postings?org={tree.town_a.id}&from=2026-01-01&to=2026-12-31&account=Assets:Cash"
+    first = web.get(url, headers=h)
+    assert first.status_code == 200 and ">13.26" in first.text  # the total of all 51, on every page
+    assert first.text.count('class="wrap">银行取现（分笔）') == 50
+    more = re.search(r'href="\?([^"]*after=\d+)">下一页', first.text)
+    assert more, first.text[-1500:]
+    second = web.get("/reports/postings?" + more.group(1).replace("&amp;", "&"), headers=h)
+    assert second.text.count('class="wrap">银行取现（分笔）') == 1
+    assert ">0.51<" in second.text and ">13.26" in second.text
+    assert "下一页" not in second.text and "第一页" in second.text
