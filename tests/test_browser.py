@@ -105,6 +105,7 @@ def test_every_page_fits_the_screen(demo_server: LiveServer, browser: Any, viewp
                                 ("case", "/cases", "table a[href^='/cases/']"),
                                 ("entitlement-run", "/entitlements", "table a[href^='/entitlements/runs/']"),
                                 ("scheme", "/schemes", "table a[href^='/schemes/']"),
+                                ("pairing-end", "/pairings/all", "table a[href$='/end']"),
                                 ("report-postings", "/reports?name=spending-by-category&from=2025-01-01&to=2025-12-31",
                                  "a[href^='/reports/postings?']"),
                                 ("report-roll-lines", "/reports?name=entitlement-runs&from=2025-01-01&to=2025-12-31",
@@ -284,6 +285,15 @@ def test_a_double_clicked_receipt_posts_once(demo_server: LiveServer, browser: A
     assert "321.00" in rows[0]
 
 
+def _both_sizes(page: Any, name: str) -> None:
+    """A page only a scenario reaches (a case's step, a statement), saved at both sizes like every other."""
+    shown = page.viewport_size
+    for size, label in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        page.set_viewport_size(size)
+        _shot(page, f"{name}-{label}")
+    page.set_viewport_size(shown)
+
+
 def _session_page(browser: Any, base: str, username: str, viewport: dict[str, int] = PHONE) -> Any:
     page = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True).new_page()
     _login(page, base, username)
@@ -375,19 +385,20 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     reviewer = _session_page(browser, base, "reviewer")
     reviewer.goto(case_url + "/review")
     assert "需要判断的事项" in reviewer.content() and "申请书 ✓" in reviewer.content()
-    _shot(reviewer, "case-review-phone")
+    _both_sizes(reviewer, "case-review")
     reviewer.get_by_label("意见").fill("材料齐全，情况属实")
     _submit(reviewer, "审核通过")
     approver = _session_page(browser, base, "admin")
     approver.goto(case_url)
     approver.get_by_role("link", name="审批").click()
     approver.wait_for_url("**/approve")
+    _both_sizes(approver, "case-approve")
     _submit(approver, "批准")
     assert "已审批" in approver.content()
     # 发放 (secretary): the page shows the fund's balance; the payment lands in the journal.
     sec.goto(case_url + "/pay")
     assert "确认发放 600.00 元给 场景户主" in sec.content()
-    _shot(sec, "case-pay-phone")
+    _both_sizes(sec, "case-pay")
     _submit(sec, "确认发放")
     assert "已发放" in sec.content()
     case_id = case_url.rsplit("/", 1)[1]
@@ -450,7 +461,7 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     auditor = _session_page(browser, base, "auditor", DESKTOP)
     auditor.goto(statement_url)
     assert "<svg" in auditor.content()
-    _shot(auditor, "statement-desktop")
+    _both_sizes(auditor, "statement")
     auditor.get_by_label("签发意见").fill("经审计，账实相符，同意公开")
     _submit(auditor, "签发")
     assert "已签发" in auditor.content()
@@ -462,4 +473,4 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     anonymous = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
     anonymous.goto(base + "/public/statements")
     assert "河口镇" in anonymous.content() and "2025" in anonymous.content()
-    _shot(anonymous, "public-statements-phone")
+    _both_sizes(anonymous, "public-statements")
