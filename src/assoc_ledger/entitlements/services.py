@@ -28,7 +28,7 @@ from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.db import Base, utcnow
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problem
 from assoc_ledger.core.money import from_fen
-from assoc_ledger.entitlements import registry, rules
+from assoc_ledger.entitlements import jobs, long_term, payers, registry, rules
 from assoc_ledger.entitlements.models import EntitlementExit, EntitlementLine, EntitlementProgramme, EntitlementRun
 from assoc_ledger.entitlements.rules import EXIT_ZH, SCHEME_ZH, Scheme, month_index, month_start, month_text
 from assoc_ledger.fund import service as fund_service
@@ -177,6 +177,8 @@ class Plan:
     households: int = 0
     max_event_id: int = 0
     basis: dict[str, Any] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # lines of payers outside the caller's scope
+    warnings: list[str] = field(default_factory=list)
 
     def all_lines(self) -> Iterator[PlannedLine]:
         for group in self.lines.values():
@@ -216,6 +218,7 @@ class Plan:
             "by_village": [{"org_id": k, "org": orgs.name.get(k, ""), "lines": v[0], "months": v[1],
                             "total": str(from_fen(v[2]))}
                            for k, v in sorted(by_village.items(), key=lambda kv: orgs.path.get(kv[0], ""))],
+            **payers.out(self),
         }
 
 
@@ -298,6 +301,8 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
                     "programmes": [{"id": p.id, "scheme": p.scheme.value, "org_id": p.org_id, "fund": p.fund,
                                     "first_month": month_text(p.first_month), "book_id": p.book_id,
                                     "scheme_version_id": p.scheme_version_id} for p in programmes.all]}
+    long_term.plan_into(session, result, programmes, orgs)  # 长效帮扶: relief cases paid by the month
+    payers.set_aside(result, scope, orgs)  # lines of books the caller may not post to: named, not paid
     return result
 
 
@@ -365,23 +370,28 @@ def run_lock(ledger_dir: Path) -> Iterator[None]:
 
 
 def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id: int | None = None, *,
-        pay_date: dt.date | None = None, progress: Progress | None = None) -> EntitlementRun:
+        pay_date: dt.date | None = None, progress: Progress | None = None,
+        on_started: Callable[[int], None] | None = None) -> EntitlementRun:
     """Pay every household-month due up to ``month`` in the subtree and not yet paid; see the module docstring."""
     target = parse_month_of(month)
     pay_on = pay_date or dt.date.today()
     if target > month_index(pay_on):
         raise DomainError(f"不能预先发放 {month_text(target)}：发放日期 {pay_on} 早于该月", field="month")
+    payers.require_some(session, scope, org_in_scope(session, scope, org_id))
     with run_lock(ledger_dir):
         session.execute(update(EntitlementRun).where(EntitlementRun.status == "running")
                         .values(status="interrupted"))
         session.commit()
         started = utcnow()  # before reading the registry: a later change of a person is seen by the next run
+        claimed = jobs.claim(session, scope, target, org_id, pay_on, started, on_started)
         result = plan(session, scope, target, org_id, progress)
         actor = session.info.get("actor")
-        row = EntitlementRun(month=month_start(target), org_id=result.org.id, pay_date=pay_on, status="running",
-                             started_at=started,
-                             started_by=getattr(actor, "username", None), rule_version=rules.RULE_VERSION,
-                             max_event_id=result.max_event_id, basis=result.basis, households=result.households)
+        row = session.get(EntitlementRun, claimed) if claimed else EntitlementRun(
+            month=month_start(target), org_id=result.org.id, pay_date=pay_on, status="running", started_at=started,
+            started_by=getattr(actor, "username", None), rule_version=rules.RULE_VERSION)
+        assert row is not None
+        row.max_event_id, row.households = result.max_event_id, result.households
+        row.basis = {**result.basis, **payers.out(result)}
         session.add(row)
         session.flush()
         run_id = row.id
@@ -411,7 +421,7 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
                 progress("发放", n, len(groups))
         finished = session.get(EntitlementRun, run_id)
         assert finished is not None
-        finished.status = "done"
+        finished.status = "partial" if result.skipped else "done"
         finished.finished_at = utcnow()
         finished.lines, finished.months, finished.arrears_months = n_lines, n_months, n_arrears
         finished.total_fen = total_fen
@@ -423,7 +433,8 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
 NO_ID = "000000********0000"
 LINE_KEYS = ("run_id", "programme_id", "scheme", "household_id", "org_id", "payee_person_id", "payee", "resident_id",
              "from_month", "to_month", "months", "units", "monthly_fen", "amount_fen", "arrears", "book_id",
-             "entry_id", "reference", "qualified_on", "certificate_no", "child_id", "child_birth", "standard_from")
+             "entry_id", "reference", "qualified_on", "certificate_no", "child_id", "child_birth", "standard_from",
+             "relief_case_id", "scheme_version_id")
 
 
 def roll_name(target: int, scheme: Scheme, run_id: int, part: int) -> str:
@@ -467,7 +478,7 @@ def _post_roll(session: Session, ledger_dir: Path, scope: Scope, run_id: int, ta
             (run_id, programme.id, scheme.value, x.household_id, x.org_id, x.payee.person_id, x.payee.name,
              x.payee.resident_id or NO_ID, day(x.first), day(x.last), x.last - x.first + 1, x.units, x.monthly_fen,
              x.amount_fen, x.arrears, book_id, entry_id, x.reference, x.due.qualified_on, x.due.certificate_no,
-             x.due.child_id, x.due.child_birth, x.standard_from) for x in lines))
+             x.due.child_id, x.due.child_birth, x.standard_from, x.due.case_id, x.due.version_id) for x in lines))
 
     suffix = f"-{part}" if part > 1 else ""
     narration = f"{month_text(target)} {SCHEME_ZH[scheme]}（发放花名册，第 {run_id} 次发放）"
@@ -501,7 +512,8 @@ def run_out(row: EntitlementRun, org_name: str | None = None) -> dict[str, Any]:
             "finished_at": row.finished_at.isoformat() if row.finished_at else None, "started_by": row.started_by,
             "rule_version": row.rule_version, "max_event_id": row.max_event_id, "basis": row.basis,
             "households": row.households, "lines": row.lines, "months": row.months,
-            "arrears_months": row.arrears_months, "total": str(from_fen(row.total_fen)), "exits": row.exits}
+            "arrears_months": row.arrears_months, "total": str(from_fen(row.total_fen)), "exits": row.exits,
+            "problem": row.problem}
 
 
 # --- reconciliation ------------------------------------------------------------------------------------
@@ -587,7 +599,7 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
                     raise DomainError(f"{month_text(exc.month)} 没有{SCHEME_ZH[exc.scheme]}标准",
                                       field="standard") from exc
                 priced_dues.extend((due, p) for p in priced)
-            paid_lines = batch.paid_lines.get(hid, [])
+            paid_lines = [x for x in batch.paid_lines.get(hid, []) if x.scheme != Scheme.long_term.value]
             result.households += 1
             if not priced_dues and not paid_lines:
                 continue
@@ -610,6 +622,7 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         session.expunge_all()
         if progress:
             progress("对账", done, len(ids))
+    long_term.reconcile_into(session, result, programmes, found)  # 长效帮扶: the cases against their lines
     session.rollback()
     return result
 
