@@ -771,3 +771,38 @@ def test_drill_down_journal_page_goes_page_by_page(web: TestClient[Any], tree: T
     assert second.text.count('class="wrap">银行取现（分笔）') == 1
     assert ">0.51<" in second.text and ">13.26" in second.text
     assert "下一页" not in second.text and "第一页" in second.text
+
+
+def test_a_long_term_case_form_takes_its_start_month(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                     town_book: int, session_factory: sessionmaker[Session]) -> None:
+    """长效帮扶 paid by the month: the case form carries the start month; a bad one is named and kept, and the
+    case's page says the monthly runs pay it (no pay step is offered)."""
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from assoc_ledger.relief import services as relief
+    from tests import factories
+
+    with session_factory() as s:
+        scheme = relief.create_scheme(s, EVERYTHING, code="web-lt", name="长效帮扶", category="long_term",
+                                      org_id=tree.town_a.id, spec=relief.VersionSpec(
+                                          effective_from=dt.date(2024, 1, 1), amount_rule="monthly",
+                                          amount="150.00", months=12))
+        head = factories.person(s, tree.village_a1.id)
+        household = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="三组",
+                                                  registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        s.commit()
+        typed = {"scheme_id": str(scheme.id), "household_id": str(household.id), "case_date": "2026-03-01",
+                 "payee": "王大娘", "summary": "长期困难", "amount": "", "months": "6", "start_month": "2026-13",
+                 "comment": "", "idempotency_key": "web-lt-1"}
+    h = auth_for(Role.secretary, tree.town_a.id)
+    assert 'name="start_month" type="month"' in web.get("/cases/new", headers=h).text
+    bad = web.post("/cases/new", headers=h, data=typed)
+    assert bad.status_code == 400 and "YYYY-MM" in _error_of(bad.text, "start_month")
+    assert 'value="2026-13"' in bad.text and 'value="长期困难"' in bad.text
+    early = web.post("/cases/new", headers=h, data={**typed, "start_month": "2026-01"})
+    assert early.status_code == 422 and "不能早于" in _error_of(early.text, "start_month")
+    made = web.post("/cases/new", headers=h, data={**typed, "start_month": "2026-04"}, follow_redirects=False)
+    assert made.status_code == 303, made.text[-600:]
+    page = web.get(made.headers["location"], headers=h)
+    assert "2026-04 至 2026-09" in page.text and "逐月支付" in page.text
