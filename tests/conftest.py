@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.nodeid import NodeId
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +33,29 @@ audit.install()
 # Session-wide fixtures (migrated templates) run before any per-test key: give them one too, so no
 # migration ever writes a key file into the working directory.
 os.environ.setdefault("ASSOC_ID_KEY", new_key_text())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` keep each ``xdist_group`` on one worker again.
+
+    pytest-xdist 3.8 tells its scheduler a test's group by appending ``@group`` to ``item._nodeid``, but pytest
+    9.2 keeps a node's id in ``item._id``: the suffix was lost, every group was spread over both workers and
+    each worker built the group's expensive fixtures (the browser's demo server, the reports' demo) again.
+    Same suffix, set where pytest reads it; a version where that stops working fails here instead of silently.
+    """
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers when run with --dist loadgroup
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if not names:
+            continue
+        suffix = "@" + "_".join(names)
+        if not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+        if not item.nodeid.endswith(suffix):
+            raise pytest.UsageError(f"cannot mark {item.nodeid} with its xdist group {suffix}: see tests/conftest.py")
 
 
 @pytest.fixture(autouse=True)
