@@ -24,6 +24,7 @@ from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.migrate import upgrade
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.orgs.services import create_org
+from tests.demo_cache import DemoBuild, DemoCopy, demo_county
 from tests.pg import Cluster
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -66,6 +67,21 @@ def id_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
     yield key
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
+    """The demo county loaded once per run by the real CLI (tests/demo_cache.py); use ``demo_copy`` to read it."""
+    return demo_county(tmp_path_factory)
+
+
+@pytest.fixture
+def demo_copy(demo_build: DemoBuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoCopy:
+    """This test's own copy of the demo county; its key is the environment's (CLI processes, ``get_settings``)."""
+    copy = demo_build.copy(tmp_path / "demo")
+    monkeypatch.setenv("ASSOC_ID_KEY", copy.key)
+    get_settings.cache_clear()
+    return copy
 
 
 @pytest.fixture(scope="session")
