@@ -621,6 +621,28 @@ CASES: dict[tuple[str, str], Builder] = {
     ("GET", "/statements/{statement_id:int}"): lambda c, i: (f"/statements/{c.statement(i)}", None),
     ("POST", "/statements/{statement_id:int}"):
         lambda c, i: (f"/statements/{c.statement(i)}", Form({"comment": "经审计，账实相符"})),
+    # Relief schemes (救助项目): the list, one scheme, a new scheme and a new version of its standard; a confirmed
+    # form answers 303 to the scheme; an organisation or scheme outside the subtree is 404.
+    ("GET", "/schemes"): lambda c, i: ("/schemes", None) if i else None,
+    ("GET", "/schemes/{scheme_id:int}"): lambda c, i: (f"/schemes/{_scheme(c, i)}", None),
+    ("GET", "/schemes/new"): lambda c, i: ("/schemes/new", None) if i else None,
+    ("POST", "/schemes/new"): lambda c, i: ("/schemes/new", Form({
+        **_scheme_form(), "step": "confirm", "code": f"w-{uuid.uuid4().hex[:10]}", "name": "临时救助",
+        "category": "general", "org_id": str(c.home(i))})),
+    ("GET", "/schemes/{scheme_id:int}/versions/new"):
+        lambda c, i: (f"/schemes/{_scheme(c, i)}/versions/new", None),
+    ("POST", "/schemes/{scheme_id:int}/versions/new"):
+        lambda c, i: (f"/schemes/{_scheme(c, i)}/versions/new", Form({**_scheme_form(), "step": "confirm"})),
+    # Entitlement programmes: who pays which scheme from when (a confirmed form answers 303 to the list).
+    ("GET", "/entitlements/programmes"): lambda c, i: ("/entitlements/programmes", None) if i else None,
+    ("POST", "/entitlements/programmes"): lambda c, i: ("/entitlements/programmes", Form({
+        "org_id": str(c.book(i) and c.home(i)), "scheme": "only_child_reward", "first_month": "2024-01",
+        "fund": "General", "step": "confirm"})),
+    # Report drill-downs as pages: the postings and the roll lines behind a figure.
+    ("GET", "/reports/postings"): lambda c, i: (
+        f"/reports/postings?org={c.posted(i) and c.home(i)}&from=2026-01-01&to=2026-12-31&account=Income", None),
+    ("GET", "/reports/roll-lines"):
+        lambda c, i: (f"/reports/roll-lines?org={c.home(i)}&from=2026-01-01&to=2026-12-31", None),
     # Money forms: a confirmed form posts and answers 303 to the journal; outside the subtree 404.
     ("GET", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", None),
     ("POST", "/fund/books/{book_id:int}/receipt"): lambda c, i: (f"/fund/books/{c.book(i)}/receipt", _money({
@@ -640,6 +662,13 @@ CASES: dict[tuple[str, str], Builder] = {
     ("POST", "/fund/books/{book_id:int}/close"):
         lambda c, i: (f"/fund/books/{c.book(i)}/close", _money({"month": "2026-02"})),  # the API case closed 01
 }
+
+
+def _scheme_form() -> dict[str, str]:
+    """A version of a scheme's standard as the page form sends it (later than ``_scheme``'s 2024-01-01)."""
+    return {"effective_from": "2026-01-01", "amount_rule": "ceiling", "amount": "800.00", "standard": "", "months": "",
+            "fund": "General", "documents": "申请书", "review_steps": "review,approve", "review_due_days": "",
+            "yearly_limit": "", "ends_on": "", "basis": ""}
 
 
 def _ent_programme(c: Ctx, inside: bool) -> int:

@@ -19,7 +19,8 @@ from tests.fund_support import bean_check
 
 def test_demo_runs_two_years_and_reconciles_to_zero(
                                                     session_factory: sessionmaker[Session], settings: Settings,
-                                                    tree: Tree) -> None:
+                                                    tree: Tree, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"upload_dir": tmp_path / "uploads"})  # the long-term cases' documents
     first = load_entitlements_demo(session_factory, settings)
     assert first["runs"] == 24 and first["households"] > 0
     with session_factory() as db:
@@ -31,6 +32,12 @@ def test_demo_runs_two_years_and_reconciles_to_zero(
         assert db.scalar(select(func.count()).select_from(EntitlementLine).where(EntitlementLine.arrears)) > 0
         assert db.scalar(select(func.count()).select_from(EntitlementLine)
                          .where(EntitlementLine.scheme == "special_family")) > 0
+        # 长效帮扶: two cases, 12 + 5 household-months (one closed in July), at 150 then 180 yuan, some as arrears.
+        long_term = db.execute(select(EntitlementLine.relief_case_id, EntitlementLine.months,
+                                      EntitlementLine.monthly_fen, EntitlementLine.arrears)
+                               .where(EntitlementLine.scheme == "long_term")).all()
+        assert len({r.relief_case_id for r in long_term}) == 2 and sum(r.months for r in long_term) == 17
+        assert {r.monthly_fen for r in long_term} == {15000, 18000} and any(r.arrears for r in long_term)
         book = db.scalar(select(FundBook).where(FundBook.org_id == tree.county.id))
         assert book is not None
         assert verify.verify_rolls(db, Path(settings.ledger_dir), book) == []

@@ -121,3 +121,70 @@ def test_late_certificate_months_before_the_run_are_arrears() -> None:
                                                 ("2011-05-01", "2025-05-01"), ("2011-12-31", "2025-12-31")])
 def test_turns_14(born: str, fourteen: str) -> None:
     assert rules.turns_14(d(born)) == d(fourteen)
+
+
+# --- 长效帮扶 (long_term): a relief case's months, each priced by the scheme version in force ---------------
+
+V1 = rules.MonthlyVersion(101, 1, parse_month("2025-01"), 15000, d("2025-01-01"))
+V2_MID_MONTH = rules.MonthlyVersion(102, 2, parse_month("2025-08"), 18000, d("2025-07-15"))  # in force from August
+V3 = rules.MonthlyVersion(103, 3, parse_month("2026-01"), 20000, d("2026-01-01"))
+
+
+@dataclass
+class LongTerm:
+    name: str
+    start: str
+    end: str  # planned end, or the month the case was closed
+    version: int  # the version the case was registered under
+    window: tuple[str, str]  # the programme's first month .. the run's month
+    # (first, last, version id): the months paid and the version that prices them
+    months: list[tuple[str, str, int]]
+
+
+LONG_TERM = [
+    LongTerm("start = end: one month", "2025-03", "2025-03", 1, ("2024-01", "2025-12"), [("2025-03", "2025-03", 101)]),
+    LongTerm("ended mid-way: not after the end", "2025-02", "2025-05", 1, ("2024-01", "2025-12"),
+             [("2025-02", "2025-05", 101)]),
+    LongTerm("closed before its first month: nothing", "2025-06", "2025-05", 1, ("2024-01", "2025-12"), []),
+    LongTerm("the run's month bounds it", "2025-02", "2026-01", 1, ("2024-01", "2025-04"),
+             [("2025-02", "2025-04", 101)]),
+    LongTerm("the programme's first month bounds it", "2024-11", "2025-04", 1, ("2025-02", "2025-12"),
+             [("2025-02", "2025-04", 101)]),
+    LongTerm("a new version mid-month prices from the next month", "2025-06", "2025-10", 1, ("2024-01", "2025-12"),
+             [("2025-06", "2025-07", 101), ("2025-08", "2025-10", 102)]),
+    LongTerm("two later versions", "2025-07", "2026-03", 1, ("2024-01", "2026-12"),
+             [("2025-07", "2025-07", 101), ("2025-08", "2025-12", 102), ("2026-01", "2026-03", 103)]),
+    LongTerm("a case under a later version is never priced by an earlier one", "2025-09", "2026-02", 2,
+             ("2024-01", "2026-12"), [("2025-09", "2025-12", 102), ("2026-01", "2026-02", 103)]),
+]
+
+
+@pytest.mark.parametrize("case", LONG_TERM, ids=[c.name for c in LONG_TERM])
+def test_long_term_months(case: LongTerm) -> None:
+    got = rules.long_term_months(parse_month(case.start), parse_month(case.end), case.version, [V1, V2_MID_MONTH, V3],
+                                 parse_month(case.window[0]), parse_month(case.window[1]))
+    assert [(month_text(a), month_text(b), v.version_id) for a, b, v in got] == case.months
+
+
+def test_long_term_approved_late_pays_the_earlier_months_once_as_arrears() -> None:
+    """A case from March approved in June: the June run pays March–May as arrears and June; July pays July."""
+    start, end = parse_month("2025-03"), parse_month("2025-08")
+
+    def owed(run: str, paid: list[rules.PaidRange]) -> list[tuple[str, str, bool]]:
+        out = []
+        for a, b, v in rules.long_term_months(start, end, 1, [V1], parse_month("2024-01"), parse_month(run)):
+            due = rules.DueRange(Scheme.long_term, a, b, 1, VILLAGE, d("2025-03-05"), case_id=7,
+                                 version_id=v.version_id)
+            out += [(month_text(o.first), month_text(o.last), o.arrears)
+                    for o in rules.unpaid([due], paid, parse_month(run))]
+        return out
+
+    assert owed("2025-06", []) == [("2025-03", "2025-05", True), ("2025-06", "2025-06", False)]
+    paid = [rules.PaidRange(Scheme.long_term, parse_month("2025-03"), parse_month("2025-06"), 15000)]
+    assert owed("2025-06", paid) == []  # the same month again: nothing
+    assert owed("2025-07", paid) == [("2025-07", "2025-07", False)]
+    assert owed("2025-12", [*paid, rules.PaidRange(Scheme.long_term, parse_month("2025-07"), parse_month("2025-07"),
+                                                   15000)]) == [("2025-08", "2025-08", True)]  # not after the end
+    # Months paid under another scheme do not count.
+    other = [rules.PaidRange(Scheme.only_child_reward, parse_month("2025-03"), parse_month("2025-06"), 2000)]
+    assert owed("2025-06", other)[0] == ("2025-03", "2025-05", True)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import delete, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.auth.scope import Role, Scope
@@ -85,6 +87,13 @@ def test_statement_lifecycle(client: TestClient[Any], session_factory: sessionma
         row.sign_comment = "改签意见"
         with pytest.raises(Conflict):
             db.commit()
+    with session_factory() as db:  # below the application too: the database refuses an edit or a delete
+        for change in (update(Statement).where(Statement.id == sid).values(sign_comment="改签意见"),
+                       update(Statement).where(Statement.id == sid).values(year=2024),
+                       delete(Statement).where(Statement.id == sid)):
+            with pytest.raises(DBAPIError, match="frozen"):
+                db.execute(change)
+            db.rollback()
     assert _figure(client.get(f"/api/statements/{sid}", headers=admin).json(), "income") == "60900.00"
     assert "/public/statements/" in client.get("/public/statements").text
 
@@ -103,6 +112,10 @@ def test_statement_lifecycle(client: TestClient[Any], session_factory: sessionma
     second = r.json()
     assert second["version"] == 2 and _figure(second, "relief") == "0.00" and second["changes"] == []
     assert client.get(f"/api/statements/{sid}", headers=admin).json()["state"] == "superseded"
+    with session_factory() as db:  # not yet signed: still nothing but a sign-off may be added
+        with pytest.raises(DBAPIError, match="frozen"):
+            db.execute(update(Statement).where(Statement.id == second["id"]).values(figures={}))
+        db.rollback()
 
     # a version that went stale before sign-off cannot be signed
     with session_factory() as db:

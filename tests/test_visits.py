@@ -26,6 +26,7 @@ from assoc_ledger.fund.models import FundEntry
 from assoc_ledger.households import services as households
 from assoc_ledger.households import visits
 from assoc_ledger.households.models import Pairing, Visit
+from assoc_ledger.households.rules import Event, EventKind
 from assoc_ledger.households.uploads import judge
 from assoc_ledger.members import services as members
 from tests import factories
@@ -202,6 +203,30 @@ def test_another_chapters_sheet_is_not_found_and_the_unvisited_report(
     assert later not in [x["pairing_id"] for x in report.json()]
     assert client.get("/api/pairings/unvisited?month=2025-03", headers=theirs).json() == []
     assert client.get("/api/pairings/unvisited?month=2025-13", headers=mine).status_code == 400
+
+    # A household is judged as it was in the month asked about, not as it is today.
+    moved = pairing(session_factory, tree.village_a1.id)
+    with session_factory() as s:
+        left, came = (s.get(Pairing, skipped), s.get(Pairing, moved))
+        assert left is not None and came is not None
+        households.record_event(s, ALL, left.household_id, Event(EventKind.move_out, date(2025, 5, 10),
+                                                                 data={"out_of_county": True}))
+        households.record_event(s, ALL, came.household_id, Event(EventKind.move_out, date(2025, 6, 20),
+                                                                 data={"to_org_id": tree.village_b1.id}))
+        s.commit()
+
+    def listed(month: str, h: dict[str, str]) -> list[tuple[int, str]]:
+        r = client.get(f"/api/pairings/unvisited?month={month}", headers=h)
+        assert r.status_code == 200, r.text
+        return [(x["pairing_id"], x["org_name"]) for x in r.json()]
+
+    assert listed("2025-03", mine) == [(moved, "甲一村"), (skipped, "甲二村")]  # both lived in 甲镇 then
+    assert listed("2025-03", theirs) == []
+    assert (skipped, "甲二村") in listed("2025-05", mine)  # left on the 10th: still due that month
+    assert skipped not in [p for p, _ in listed("2025-06", mine)]  # gone from the county
+    assert listed("2025-06", theirs) == [(moved, "乙一村")]  # moved on the 20th: under its new village
+    assert moved not in [p for p, _ in listed("2025-06", mine)]
+    assert (moved, "甲一村") in listed("2025-05", mine)
 
 
 def test_sheets_lose_their_metadata_and_broken_images_are_refused() -> None:

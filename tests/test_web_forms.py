@@ -600,11 +600,16 @@ def test_reports_page_table_chart_downloads_and_refusals(web: TestClient[Any], t
     assert page.status_code == 200, page.text[-800:]
     assert "镇财政所" in page.text or "1,000.00" in page.text or "1000.00" in page.text
     assert "<svg" in page.text and 'role="img"' in page.text
-    drills = re.findall(r'href="(/api/reports/drill/postings\?[^"]+)"', page.text)
+    drills = re.findall(r'href="(/reports/postings\?[^"]+)"', page.text)
     assert drills, page.text[-1500:]
     found = [web.get(d.replace("&amp;", "&"), headers=h) for d in drills]
-    assert all(r.status_code == 200 for r in found)
-    assert any(r.json()["postings"] for r in found)  # the receipt behind the figure
+    assert all(r.status_code == 200 and "分录明细" in r.text for r in found)
+    # The receipt behind the figure, on a journal page with its total and a link to its entry in the book.
+    assert any("S-1" in r.text and ">1,000.00<" in r.text and f"/fund/books/{town_book}?" in r.text for r in found)
+    rolls = web.get(f"/reports/roll-lines?{query}", headers=h)
+    assert rolls.status_code == 200 and "本期没有花名册行" in rolls.text
+    outside_drill = web.get(f"/reports/postings?org={tree.town_b.id}&from=2026-01-01&to=2026-12-31", headers=h)
+    assert outside_drill.status_code == 404 and "乙" not in outside_drill.text
     xlsx = re.search(r'href="(/api/reports/income-by-source\?[^"]+format=xlsx)"', page.text)
     assert xlsx
     download = web.get(xlsx.group(1).replace("&amp;", "&"), headers=h)
@@ -618,3 +623,103 @@ def test_reports_page_table_chart_downloads_and_refusals(web: TestClient[Any], t
     outside = web.get(f"/reports?name=income-by-source&org={tree.town_b.id}&from=2026-01-01&to=2026-12-31",
                       headers=h)
     assert outside.status_code == 404 and _error_of(outside.text, "org")
+
+
+def test_scheme_pages_refuse_in_place_confirm_then_add_a_version(web: TestClient[Any], tree: Tree,
+                                                                  auth_for: AuthFor, town_book: int,
+                                                                  session_factory: sessionmaker[Session]) -> None:
+    from assoc_ledger.relief.models import Scheme, SchemeVersion
+
+    def count(model: Any) -> int:
+        with session_factory() as s:
+            return s.scalar(select(func.count()).select_from(model)) or 0
+
+    h = auth_for(Role.secretary, tree.town_a.id)
+    form = web.get("/schemes/new", headers=h)
+    assert form.status_code == 200 and f'value="{tree.town_a.id}"' in form.text
+    assert f'value="{tree.town_b.id}"' not in form.text  # only books in the secretary's subtree pay
+    typed = {"code": "web-medical", "name": "大病救助", "category": "key", "org_id": str(tree.town_a.id),
+             "effective_from": "2026-13-01", "amount_rule": "ceiling", "amount": "2000.00", "standard": "",
+             "months": "", "fund": "General", "household_kinds": ["hardship", "accident"],
+             "documents": "申请书、诊断证明", "review_steps": "review,approve", "review_due_days": "",
+             "yearly_limit": "2", "ends_on": "", "basis": "县计生协〔2026〕1号", "step": "check"}
+    before = (count(Scheme), count(SchemeVersion))
+    # Each refusal: the Chinese message under its field, every value typed (checkboxes too) kept, nothing written.
+    for bad, field, status, words in (({"effective_from": "2026-13-01"}, "effective_from", 400, "日期"),
+                                      ({"effective_from": "2026-01-01", "name": ""}, "name", 400, "名称"),
+                                      ({"effective_from": "2026-01-01", "amount": "12.345"}, "amount", 422, "金额"),
+                                      ({"effective_from": "2026-01-01", "review_steps": "approve"}, "review_steps",
+                                       422, "应急"),
+                                      ({"effective_from": "2026-01-01", "org_id": str(tree.town_b.id)}, "org_id",
+                                       404, "组织")):
+        refused = web.post("/schemes/new", headers=h, data={**typed, **bad})
+        assert refused.status_code == status, (field, refused.text[-600:])
+        assert words in _error_of(refused.text, field), field
+        assert 'value="申请书、诊断证明"' in refused.text and 'value="县计生协〔2026〕1号"' in refused.text
+        assert re.search(r'value="hardship" checked', refused.text) and re.search(r'value="accident" checked',
+                                                                                  refused.text)
+        assert (count(Scheme), count(SchemeVersion)) == before
+    typed["effective_from"] = "2026-01-01"
+    check = web.post("/schemes/new", headers=h, data=typed)
+    assert check.status_code == 200 and "请核对" in check.text and "重点救助" in check.text and "2000.00" in check.text
+    assert (count(Scheme), count(SchemeVersion)) == before  # the check wrote nothing
+    done = web.post("/schemes/new", headers=h, data={**typed, "step": "confirm"}, follow_redirects=False)
+    assert done.status_code == 303, done.text[-600:]
+    again = web.post("/schemes/new", headers=h, data={**typed, "step": "confirm"})  # a double submit
+    assert again.status_code == 409 and "已存在" in _error_of(again.text, "code")
+    assert (count(Scheme), count(SchemeVersion)) == (before[0] + 1, before[1] + 1)
+    scheme_url = done.headers["location"].split("?")[0]
+    page = web.get(scheme_url, headers=h)
+    assert page.status_code == 200 and "第 1 版" in page.text and "2,000.00" in page.text
+    assert "web-medical" in web.get("/schemes", headers=h).text
+    # A new version: the form starts from the standard in force; an earlier date is refused under its field.
+    version_url = scheme_url + "/versions/new"
+    prefilled = web.get(version_url, headers=h)
+    assert prefilled.status_code == 200 and 'value="2000.00"' in prefilled.text
+    change = {k: v for k, v in typed.items() if k not in ("code", "name", "category", "org_id")}
+    change |= {"effective_from": "2025-06-01", "amount": "2500.00"}
+    early = web.post(version_url, headers=h, data=change)
+    assert early.status_code == 422 and "晚于" in _error_of(early.text, "effective_from")
+    assert 'value="2500.00"' in early.text
+    change["effective_from"] = "2026-07-01"
+    assert "请核对" in web.post(version_url, headers=h, data=change).text
+    assert count(SchemeVersion) == before[1] + 1
+    added = web.post(version_url, headers=h, data={**change, "step": "confirm"}, follow_redirects=False)
+    assert added.status_code == 303 and added.headers["location"].endswith("added=2")
+    assert "第 2 版" in web.get(scheme_url, headers=h).text and count(SchemeVersion) == before[1] + 2
+    # Another township's secretary sees neither the form nor the scheme; an auditor may not write.
+    other = auth_for(Role.secretary, tree.town_b.id)
+    assert web.get(version_url, headers=other).status_code == 404
+    assert web.get("/schemes/new", headers=auth_for(Role.auditor, tree.town_a.id)).status_code == 403
+
+
+def test_programme_page_confirms_then_sets_refusing_in_place(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                             town_book: int,
+                                                             session_factory: sessionmaker[Session]) -> None:
+    from assoc_ledger.entitlements.models import EntitlementProgramme
+
+    def count() -> int:
+        with session_factory() as s:
+            return s.scalar(select(func.count()).select_from(EntitlementProgramme)) or 0
+
+    h = auth_for(Role.secretary, tree.town_a.id)
+    page = web.get("/entitlements/programmes", headers=h)
+    assert page.status_code == 200 and "尚未设定" in page.text and f'value="{tree.town_a.id}"' in page.text
+    typed = {"org_id": str(tree.town_a.id), "scheme": "special_family", "first_month": "2026-1",
+             "fund": "JiangLiFuZhu", "step": "check"}
+    check = web.post("/entitlements/programmes", headers=h, data=typed)
+    assert check.status_code == 200 and "请核对" in check.text and "特殊家庭扶助" in check.text and count() == 0
+    bad = web.post("/entitlements/programmes", headers=h, data={**typed, "step": "confirm"})
+    assert bad.status_code == 400 and "YYYY-MM" in _error_of(bad.text, "first_month")
+    assert 'value="2026-1"' in bad.text and re.search(r'<option value="special_family" selected>', bad.text)
+    outside = web.post("/entitlements/programmes", headers=h,
+                       data={**typed, "org_id": str(tree.town_b.id), "first_month": "2026-01", "step": "confirm"})
+    assert outside.status_code == 404 and _error_of(outside.text, "org_id") and count() == 0
+    done = web.post("/entitlements/programmes", headers=h, data={**typed, "first_month": "2026-01",
+                                                                 "step": "confirm"}, follow_redirects=False)
+    assert done.status_code == 303 and count() == 1
+    listed = web.get(done.headers["location"], headers=h)
+    assert "发放项目已设定" in listed.text and "2026-01" in listed.text and "限定用途" in listed.text
+    changed = web.post("/entitlements/programmes", headers=h, data={**typed, "first_month": "2026-03",
+                                                                    "step": "confirm"})
+    assert changed.status_code == 409 and "不能修改" in _error_of(changed.text, "first_month") and count() == 1

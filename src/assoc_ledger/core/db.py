@@ -69,11 +69,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _immediate_on_sqlite(session: Session, _transaction: Any, connection: Any) -> None:
+def _immediate_on_sqlite(session: Session, transaction: Any, connection: Any) -> None:
     # A write request takes SQLite's write lock before it reads anything: a deferred transaction
     # that read first cannot upgrade once another writer has committed ("database is locked" at
     # once, no waiting). Runs in the handler's thread at its first statement, so the wait for the
-    # lock never blocks the event loop.
+    # lock never blocks the event loop. A savepoint (begin_nested) begins inside that transaction.
+    if transaction.nested:
+        return
     if session.info.get("write_request") and connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 

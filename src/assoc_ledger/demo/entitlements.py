@@ -6,7 +6,12 @@ households the registry holds, a few showcase households tell each story the rul
 recorded month by month between the runs as a secretary would: certificates registered late (paid as
 arrears, 补发), a child turning 14, a second birth, an only child's death (special family from the next
 month), a parent's death, a move to another township, a move out of the county, a revoked certificate.
-Idempotent: months already run are not run again, events already recorded are not recorded again.
+
+长效帮扶 (long_term) rides in the same runs: the relief demo's scheme 特困计生家庭长效帮扶 (paid by the county,
+150 yuan a month, 180 from July 2025) has two cases worked between the runs: one for all of 2025, and one from
+March 2025 entered only before the June run (March–May paid as arrears) and closed in July (paid through July).
+Idempotent: months already run are not run again, events already recorded are not recorded again, cases are
+found by their key.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from stdnum.cn import ric
 
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.config import Settings
+from assoc_ledger.demo import relief as relief_demo
 from assoc_ledger.entitlements import services as ent
 from assoc_ledger.entitlements.models import EntitlementRun
 from assoc_ledger.entitlements.rules import month_index, month_text
@@ -33,6 +39,7 @@ from assoc_ledger.households.models import Household, HouseholdEvent
 from assoc_ledger.orgs.models import Organisation, OrgKind
 from assoc_ledger.people import services as people
 from assoc_ledger.people.models import Person
+from assoc_ledger.relief.rules import State
 
 FIRST, LAST = "2024-01", "2025-12"
 SPECIAL_FAMILY_PER_PARENT = "590.00"  # the demo county's standard, per parent and month
@@ -78,6 +85,38 @@ STORIES = [
 ]
 
 
+@dataclass(frozen=True)
+class LongTermStory:
+    case: relief_demo.CaseSpec
+    worked_before: str  # registered, reviewed and approved before the run of this month
+    closed_on: dt.date | None = None  # 终止: paid through this day's month
+    closed_before: str | None = None
+
+
+LONG_TERM = (
+    LongTermStory(relief_demo.CaseSpec("lt-2025a", "demo-long-term", "H1", d("2025-01-10"), State.approved,
+                                       months=12, summary="特困家庭按月帮扶（2025 年全年）"), "2025-01"),
+    LongTermStory(relief_demo.CaseSpec("lt-2025b", "demo-long-term", "H2", d("2025-03-05"), State.approved,
+                                       months=6, summary="特困家庭按月帮扶（材料迟交，补发 3–5 月）"), "2025-06",
+                  closed_on=d("2025-07-20"), closed_before="2025-08"),
+)
+
+
+def _long_term(session_factory: sessionmaker[Session], settings: Settings, month: str) -> int:
+    """The long-term cases worked before this month's run; how many steps were taken."""
+    stories = [s for s in LONG_TERM if month in (s.worked_before, s.closed_before)]
+    if not stories:
+        return 0
+    cast, homes, schemes = relief_demo.prepare(session_factory)
+    for story in stories:
+        spec = story.case
+        case_id = relief_demo.work_case(session_factory, settings, cast, spec, schemes[spec.scheme],
+                                        homes[spec.household], dt.date.today())
+        if story.closed_on is not None and month == story.closed_before:
+            relief_demo.close_case(session_factory, cast, case_id, story.closed_on, "家庭收入已改善，终止长效帮扶")
+    return len(stories)
+
+
 def load_entitlements_demo(session_factory: sessionmaker[Session], settings: Settings,
                            progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Runs every month of 2024–2025 not yet run; returns counts of what it did this time."""
@@ -107,12 +146,16 @@ def load_entitlements_demo(session_factory: sessionmaker[Session], settings: Set
                                    basis="演示县：独生子女死亡家庭扶助金，每人每月（演示标准）")
         for scheme in ("only_child_reward", "special_family"):
             ent.set_programme(db, EVERYTHING, county_id, scheme=scheme, first_month=FIRST)
+    relief_demo.prepare(session_factory)  # the relief scheme 长效帮扶 (the county runs it) and its households
+    with session_factory() as db:
+        ent.set_programme(db, EVERYTHING, county_id, scheme="long_term", first_month=FIRST)
     counts = {"runs": 0, "lines": 0, "households": 0, "events": 0}
     for n, month in enumerate(months, start=1):
         with session_factory() as db:
             counts["households"] += _register(db, chosen, month)
             counts["events"] += _record(db, chosen, month)
             db.commit()
+        counts["cases"] = counts.get("cases", 0) + _long_term(session_factory, settings, month)
         if not funded:
             _fund(session_factory, ledger_dir, book)
             funded = True

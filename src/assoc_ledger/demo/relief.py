@@ -82,6 +82,10 @@ SCHEMES: tuple[SchemeSpec, ...] = (
 # A changed standard: festival visits pay 300 yuan from July; cases registered before keep 200.
 VISITS_V2 = relief.VersionSpec(effective_from=dt.date(YEAR, 7, 1), amount_rule="fixed", amount="300.00",
                                basis="演示县计生协〔2026〕7号")
+# 长效帮扶 by the month rises to 180 yuan from July 2025: running cases are paid the new amount from then on.
+LONG_TERM_V2 = relief.VersionSpec(effective_from=dt.date(2025, 7, 1), amount_rule="monthly", amount="180.00",
+                                  months=12, documents=["申请书"], household_kinds=["hardship"],
+                                  basis="演示县计生协〔2025〕6号")
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,8 @@ CASES: tuple[CaseSpec, ...] = (
     CaseSpec("e3", "demo-emergency", "H2", d(10, 5), State.paid, "1800.00", summary="交通事故致伤",
              paid_on=d(10, 6)),
     CaseSpec("e4", "demo-emergency", "H5", d(11, 2), State.registered, "1000.00", summary="农机事故"),
-    CaseSpec("l1", "demo-long-term", "H2", d(1, 15), State.paid, months=6, summary="特困家庭按月帮扶（上半年）"),
+    # Paid by the month by the entitlement runs once approved (no one-off payment): January–June.
+    CaseSpec("l1", "demo-long-term", "H2", d(1, 15), State.approved, months=6, summary="特困家庭按月帮扶（上半年）"),
     CaseSpec("v1", "demo-visits", "H1", d(2, 10), State.closed, summary="春节走访慰问"),
     CaseSpec("v2", "demo-visits", "H4", d(9, 25), State.paid, summary="中秋走访慰问"),
     CaseSpec("i1", "demo-insurance", "H1", d(3, 1), State.paid, summary="计生家庭意外伤害保险保费"),
@@ -251,6 +256,8 @@ def _schemes(session: Session, county: Organisation, town: Organisation) -> dict
         ids[spec.code] = existing
     if len(relief.versions_of(session, ids["demo-visits"])) == 1:
         relief.add_version(session, EVERYTHING, ids["demo-visits"], VISITS_V2)
+    if len(relief.versions_of(session, ids["demo-long-term"])) == 1:
+        relief.add_version(session, EVERYTHING, ids["demo-long-term"], LONG_TERM_V2)
     return ids
 
 
@@ -262,6 +269,19 @@ def load_relief_demo(session_factory: sessionmaker[Session], settings: Settings,
     """Schemes, households and cases; returns the number of cases in each state."""
     today = today or dt.date.today()
     ledger_dir = Path(settings.ledger_dir)
+    cast, homes, schemes = prepare(session_factory)
+    for spec in CASES:
+        if spec.on > today:
+            continue
+        _case(session_factory, ledger_dir, Path(settings.upload_dir), cast, spec, schemes[spec.scheme],
+              homes[spec.household], today)
+    with session_factory() as s:
+        states = s.execute(select(ReliefCase.state).where(ReliefCase.idem_key.like("demo-relief-%"))).scalars().all()
+    return {st: states.count(st) for st in sorted(set(states))}
+
+
+def prepare(session_factory: sessionmaker[Session]) -> tuple[Cast, dict[str, int], dict[str, int]]:
+    """The users who work the cases, the demo's households and its schemes (made if not there yet)."""
     with session_factory() as s:
         set_actor(s, Actor(None, "demo", None))
         county, town, village = _orgs(s)
@@ -273,14 +293,24 @@ def load_relief_demo(session_factory: sessionmaker[Session], settings: Settings,
         homes = _households(s, village, region)
         schemes = _schemes(s, county, town)
         s.commit()
-    for spec in CASES:
-        if spec.on > today:
-            continue
-        _case(session_factory, ledger_dir, Path(settings.upload_dir), cast, spec, schemes[spec.scheme],
-              homes[spec.household], today)
+    return cast, homes, schemes
+
+
+def work_case(session_factory: sessionmaker[Session], settings: Settings, cast: Cast, spec: CaseSpec,
+              scheme_id: int, household_id: int, today: dt.date) -> int:
+    """A demo case registered and taken to its target state (idempotent by its key); its id."""
+    _case(session_factory, Path(settings.ledger_dir), Path(settings.upload_dir), cast, spec, scheme_id, household_id,
+          today)
     with session_factory() as s:
-        states = s.execute(select(ReliefCase.state).where(ReliefCase.idem_key.like("demo-relief-%"))).scalars().all()
-    return {st: states.count(st) for st in sorted(set(states))}
+        found = s.scalar(select(ReliefCase.id).where(ReliefCase.idem_key == f"demo-relief-{spec.key}"))
+        assert found is not None
+        return found
+
+
+def close_case(session_factory: sessionmaker[Session], cast: Cast, case_id: int, on: dt.date, comment: str) -> None:
+    """结案 (a long-term case: 终止, paid through the month of ``on``), unless it is closed already."""
+    if _state(session_factory, case_id)[0] is not State.closed:
+        _act(session_factory, cast, cast.recorder, Perm.household_write, case_id, Action.close, comment, on)
 
 
 def _session(factory: sessionmaker[Session], who: Principal) -> Session:

@@ -1,7 +1,9 @@
 """``assoc-ledger entitlements …``: programme, preview, run, reconcile, roll (奖励扶助按月发放).
 
-Commands act as the system over the whole tree (Scope.everything), audited as the CLI. Long work shows a
-progress bar. ``reconcile`` exits 0 only when every column is zero.
+Commands act as the system over the whole tree (Scope.everything), audited as the CLI, unless ``--user`` names a
+user: then ``preview`` and ``run`` act with that user's own scope, as the API would (a township secretary's run
+leaves the county's lines to the county and says so). Long work shows a progress bar, and ``run`` stays
+synchronous. ``reconcile`` exits 0 only when every column is zero.
 """
 
 from __future__ import annotations
@@ -31,6 +33,24 @@ def _session() -> Session:
     db = audited_sessions()()
     set_actor(db, Actor(None, "cli", None))
     return db
+
+
+def _scope(db: Session, username: str | None, perm: Perm) -> Scope:
+    """The system's scope, or the named user's own for ``perm`` (their actions audited in their name)."""
+    if username is None:
+        return Scope.everything(perm)
+    from sqlalchemy import select
+
+    from assoc_ledger.auth.audit import Actor, set_actor
+    from assoc_ledger.auth.models import User
+    from assoc_ledger.auth.services import principal_for
+
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise DomainError(f"找不到用户：{username}", field="user")
+    principal = principal_for(db, user)
+    set_actor(db, Actor(user.id, user.username, None))
+    return Scope(perm, tuple(principal.paths_for(perm)), principal)
 
 
 def _ledger_dir() -> Path:
@@ -91,13 +111,14 @@ def programme_command(
 
 @entitlements_app.command("preview")
 def preview_command(month: str = typer.Argument(..., help="发放月份 YYYY-MM"),
-                    org: str = typer.Option(None, "--org", help="只算该组织及其下级")) -> None:
+                    org: str = typer.Option(None, "--org", help="只算该组织及其下级"),
+                    user: str = typer.Option(None, "--user", help="以该用户的权限预览（默认：系统）")) -> None:
     """What a run would pay (counts, totals by village, new entrants, exits, arrears); writes nothing."""
     from assoc_ledger.entitlements import services
 
     with _session() as db, _bar() as bar:
         try:
-            summary = services.preview(db, Scope.everything(Perm.fund_read), month, _org_id(db, org), progress=bar)
+            summary = services.preview(db, _scope(db, user, Perm.fund_read), month, _org_id(db, org), progress=bar)
         except DomainError as exc:
             raise refused(exc, console) from exc
     _print_summary(summary)
@@ -113,25 +134,32 @@ def _print_summary(s: dict[str, object]) -> None:
     for v in s["by_village"]:  # type: ignore[attr-defined]
         table.add_row(v["org"], str(v["lines"]), str(v["months"]), v["total"])
     console.print(table)
+    for warning in s.get("warnings", []):  # type: ignore[attr-defined]
+        console.print(f"[yellow]注意：{warning}[/yellow]")
 
 
 @entitlements_app.command("run")
 def run_command(month: str = typer.Argument(..., help="发放月份 YYYY-MM"),
                 org: str = typer.Option(None, "--org", help="只发放该组织及其下级"),
-                pay_date: str = typer.Option(None, "--date", help="凭证日期（默认今天）")) -> None:
+                pay_date: str = typer.Option(None, "--date", help="凭证日期（默认今天）"),
+                user: str = typer.Option(None, "--user", help="以该用户的记账权限发放（默认：系统，全县）")) -> None:
     """Pay every household-month due up to MONTH not yet paid (incl. arrears); the same month again pays nothing."""
     from assoc_ledger.entitlements import services
 
     on = dt.date.fromisoformat(pay_date) if pay_date else None
     with _session() as db, _bar() as bar:
         try:
-            row = services.run(db, _ledger_dir(), Scope.everything(Perm.fund_write), month, _org_id(db, org),
+            row = services.run(db, _ledger_dir(), _scope(db, user, Perm.fund_write), month, _org_id(db, org),
                                pay_date=on, progress=bar)
         except DomainError as exc:
             raise refused(exc, console) from exc
         out = services.run_out(row)
-    console.print(f"[green]发放批次 {out['id']} 完成[/green]：{out['month']}，{out['lines']} 行 {out['months']} 户月，"
+    done = "完成" if out["status"] == "done" else "部分完成（其余项目由其发放组织发放）"
+    console.print(f"[green]发放批次 {out['id']} {done}[/green]：{out['month']}，"
+                  f"{out['lines']} 行 {out['months']} 户月，"
                   f"合计 {out['total']} 元（补发 {out['arrears_months']} 户月），记录退出 {out['exits']} 户")
+    for warning in out["basis"].get("warnings", []):
+        console.print(f"[yellow]注意：{warning}[/yellow]")
 
 
 @entitlements_app.command("reconcile")

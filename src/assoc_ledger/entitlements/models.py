@@ -46,7 +46,9 @@ class EntitlementRun(Base):
     month: Mapped[date] = mapped_column(Date, index=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     pay_date: Mapped[date] = mapped_column(Date)
-    # running → done; a run found "running" with nobody holding the run lock died and is marked interrupted.
+    # running → done (or partial: lines of payers outside the runner's scope left for them) | failed (refused
+    # after it started, see ``problem``); a run found "running" with nobody holding the run lock died and is
+    # marked interrupted.
     status: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -61,6 +63,7 @@ class EntitlementRun(Base):
     arrears_months: Mapped[int] = mapped_column(Integer, default=0)
     total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     exits: Mapped[int] = mapped_column(Integer, default=0)
+    problem: Mapped[str | None] = mapped_column(String(1000))  # why a background run failed (status "failed")
 
 
 class EntitlementLine(Base):
@@ -70,7 +73,9 @@ class EntitlementLine(Base):
     __table_args__ = (
         # Never the same months twice: a second line starting at the same month is refused by the database.
         UniqueConstraint("scheme", "household_id", "from_month"),
-        Index("ix_entitlement_lines_household_scheme", "household_id", "scheme"),
+        # Covers what runs and reconciliation read of the lines (months paid per household and scheme).
+        Index("ix_entitlement_lines_paid", "household_id", "scheme", "from_month", "to_month", "months",
+              "monthly_fen"),
     )
     __audit__ = False  # written in bulk with the voucher; the voucher and the run are the audit trail
 
@@ -99,6 +104,9 @@ class EntitlementLine(Base):
     child_id: Mapped[int | None] = mapped_column(Integer)
     child_birth: Mapped[date | None] = mapped_column(Date)
     standard_from: Mapped[date] = mapped_column(Date)
+    # 长效帮扶 (long_term): the relief case and the scheme version whose monthly amount the line paid.
+    relief_case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    scheme_version_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class EntitlementExit(Base):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Boolean, Date, Integer, String, Table, and_, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.core.db import Base, utcnow
@@ -37,6 +37,55 @@ from assoc_ledger.people.models import Person
 BATCH = 4000
 
 
+def core_rows(session: Session, stmt: Any) -> Any:
+    """A read as plain Core rows on the session's connection (its transaction): no ORM loading per row."""
+    return session.connection().execute(stmt)
+
+
+def insert_rows(session: Session, table: Table, keys: Sequence[str], values: Iterable[Sequence[Any]],
+                chunk: int = 10_000) -> int:
+    """Many rows into ``table`` on the session's connection (its transaction), by the driver's executemany.
+
+    Each row is a tuple in the order of ``keys``; only integers, strings, booleans, dates and None. The values
+    go to the driver as it takes them (SQLite stores a date as its ISO text, exactly as SQLAlchemy's Date
+    does), without SQLAlchemy's per-row, per-column parameter processing, which was most of the cost of writing
+    a county's roll lines. Constraints hold as for any insert: a duplicate line is refused by the database.
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    for key in keys:
+        kind = table.c[key].type
+        assert isinstance(kind, Integer | String | Boolean | Date), (table.name, key, kind)
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))  # SQLAlchemy's own statement
+    dates = [i for i, k in enumerate(keys) if isinstance(table.c[k].type, Date)] if dialect.name == "sqlite" else []
+    order = [keys.index(k) for k in compiled.positiontup or ()]
+    reorder = compiled.positional and order != list(range(len(keys)))
+
+    def driver_row(row: Sequence[Any]) -> Any:
+        if dates:
+            row = list(row)
+            for i in dates:
+                day = row[i]
+                if day is not None:
+                    row[i] = day.isoformat()
+        if not compiled.positional:
+            return dict(zip(keys, row, strict=True))
+        return tuple([row[i] for i in order] if reorder else row)  # the driver's executemany takes tuples
+
+    count = 0
+    batch: list[Any] = []
+    for values_row in values:
+        batch.append(driver_row(values_row))
+        if len(batch) == chunk:
+            conn.exec_driver_sql(compiled.string, batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(compiled.string, batch)
+        count += len(batch)
+    return count
+
+
 @dataclass
 class Payee:
     person_id: int | None
@@ -52,13 +101,15 @@ class PaidLine(NamedTuple):
     first: int
     last: int
     monthly_fen: int
-    run_id: int
-    org_id: int
-    child_id: int | None
-    child_birth: dt.date | None
+    # Read only for a household whose paid months differ from its due (to say why): None in the common case.
+    run_id: int = 0
+    org_id: int | None = None
+    child_id: int | None = None
+    child_birth: dt.date | None = None
 
 
 SCHEME_OF = {s.value: s for s in Scheme}
+EXIT_OF = {r.value: r for r in rules.ExitReason}
 
 
 @dataclass
@@ -74,34 +125,35 @@ class Batch:
 
 def subtree_households(session: Session, path: str) -> list[int]:
     """Ids of the households whose home is in the subtree now, in id order."""
-    return list(session.scalars(select(Household.id).join(Organisation, Organisation.id == Household.org_id)
-                                .where(Organisation.path.startswith(path, autoescape=True))
-                                .order_by(Household.id)))
+    return [r[0] for r in core_rows(session, select(Household.id)
+                                    .join(Organisation, Organisation.id == Household.org_id)
+                                    .where(Organisation.path.startswith(path, autoescape=True))
+                                    .order_by(Household.id))]
 
 
 def load_facts(session: Session, batch: Batch, ids: Sequence[int]) -> None:
     """Events (as values), the births of the people they name, and the payee, of the households ``ids``."""
     if not ids:
         return
-    wanted = set(ids)
-    for r in session.execute(select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
-                                    HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
-                                    HouseholdEvent.recorded_at)
-                             .where(HouseholdEvent.household_id.in_(wanted))
-                             .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on, HouseholdEvent.id)):
+    wanted = sorted(set(ids))
+    for r in core_rows(session, select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
+                                       HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
+                                       HouseholdEvent.recorded_at)
+                       .where(HouseholdEvent.household_id.in_(wanted))
+                       .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on, HouseholdEvent.id)):
         batch.events.setdefault(r.household_id, []).append(
             Event(EventKind(r.kind), r.effective_on, r.person_id, r.data or {}, r.id, r.recorded_at))
     people = people_in(e for h in ids for e in batch.events.get(h, []))
     if people:
-        batch.births.update(session.execute(select(Person.id, Person.birth_date)
-                                            .where(Person.id.in_(people))).tuples().all())
+        batch.births.update((r[0], r[1]) for r in core_rows(session, select(Person.id, Person.birth_date)
+                                                             .where(Person.id.in_(sorted(people)))))
     candidates: dict[int, list[tuple[int, Payee]]] = {}
-    for r in session.execute(select(HouseholdMember.household_id, HouseholdMember.relation, Person.id,
-                                    Person.name, Person.resident_id_region, Person.resident_id_tail,
-                                    Person.died_on)
-                             .join(Person, Person.id == HouseholdMember.person_id)
-                             .where(HouseholdMember.household_id.in_(wanted),
-                                    HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
+    for r in core_rows(session, select(HouseholdMember.household_id, HouseholdMember.relation, Person.id,
+                                       Person.name, Person.resident_id_region, Person.resident_id_tail,
+                                       Person.died_on)
+                       .join(Person, Person.id == HouseholdMember.person_id)
+                       .where(HouseholdMember.household_id.in_(wanted),
+                              HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
         # The head signs, unless dead and a living spouse can: rank (dead, not head).
         rank = (r.died_on is not None) * 2 + (r.relation != Relation.head.value)
         candidates.setdefault(r.household_id, []).append(
@@ -123,11 +175,18 @@ class Outlook:
 
 
 def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool = False,
-            paid_from: dt.date | None = None, persist: bool = True) -> Iterator[Batch]:
+            paid_from: dt.date | None = None, persist: bool = True,
+            window: tuple[int, int] | None = None) -> Iterator[Batch]:
     """The households' outlooks and what was paid to them, a batch at a time.
 
     A household whose outlook is missing or stale (a later event, a person record changed since, another rule
     version) is read from its events and folded again; with ``persist`` its new outlook is kept for the next run.
+    Every read is one set-based query per batch returning rows, never one per household.
+
+    ``window`` (first, last month indexes): of a kept outlook only the due ranges that touch those months and
+    the exits in them known by the end of the last are read (``within`` would drop the others anyway).
+    ``with_lines``: the paid lines themselves (household, scheme, months, monthly amount) for reconciliation;
+    otherwise the months paid per household and scheme as ranges (``_paid_coverage``).
     """
     for start in range(0, len(household_ids), BATCH):
         ids = list(household_ids[start:start + BATCH])
@@ -144,28 +203,56 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
             _keep(session, stale, batch)
         clean = wanted - stale
         if clean:
-            _read_outlooks(session, lo, hi, clean, batch)
+            _read_outlooks(session, lo, hi, clean, batch, window)
         if with_lines:
-            stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
-                          EntitlementLine.to_month, EntitlementLine.monthly_fen, EntitlementLine.run_id,
-                          EntitlementLine.org_id, EntitlementLine.child_id, EntitlementLine.child_birth).where(
-                EntitlementLine.household_id.between(lo, hi))
-            if paid_from is not None:
-                stmt = stmt.where(EntitlementLine.to_month >= paid_from)
-            for h, scheme, f, t, fen, run_id, org_id, child_id, child_birth in session.execute(stmt):
-                if h in wanted:
-                    batch.paid_lines.setdefault(h, []).append(PaidLine(
-                        h, scheme, f.year * 12 + f.month - 1, t.year * 12 + t.month - 1, fen, run_id, org_id,
-                        child_id, child_birth))
+            _paid_lines(session, lo, hi, wanted, paid_from, batch)
         else:
             _paid_coverage(session, lo, hi, wanted, paid_from, batch)
         yield batch
 
 
+def _paid_lines(session: Session, lo: int, hi: int, wanted: set[int], paid_from: dt.date | None,
+                batch: Batch) -> None:
+    """The lines paid to the batch's households (from ``paid_from`` on), read off the lines' covering index."""
+    stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                  EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
+        EntitlementLine.household_id.between(lo, hi))
+    if paid_from is not None:
+        stmt = stmt.where(EntitlementLine.to_month >= paid_from)
+    paid = batch.paid_lines
+    for h, scheme, f, t, fen in core_rows(session, stmt):
+        if h in wanted:
+            line = PaidLine(h, scheme, f.year * 12 + f.month - 1, t.year * 12 + t.month - 1, fen)
+            got = paid.get(h)
+            if got is None:
+                paid[h] = [line]
+            else:
+                got.append(line)
+
+
+def paid_line_details(session: Session, household_ids: Sequence[int], paid_from: dt.date | None
+                      ) -> dict[int, list[PaidLine]]:
+    """The paid lines of a few households with the run and the frozen facts on them (to explain a difference)."""
+    out: dict[int, list[PaidLine]] = {}
+    if not household_ids:
+        return out
+    stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+                  EntitlementLine.to_month, EntitlementLine.monthly_fen, EntitlementLine.run_id,
+                  EntitlementLine.org_id, EntitlementLine.child_id, EntitlementLine.child_birth).where(
+        EntitlementLine.household_id.in_(sorted(set(household_ids))))
+    if paid_from is not None:
+        stmt = stmt.where(EntitlementLine.to_month >= paid_from)
+    for h, scheme, f, t, fen, run_id, org_id, child_id, child_birth in core_rows(session, stmt):
+        out.setdefault(h, []).append(PaidLine(h, scheme, month_index(f), month_index(t), fen, run_id, org_id,
+                                              child_id, child_birth))
+    return out
+
+
 def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_from: dt.date | None,
                    batch: Batch) -> None:
     """The months paid to each household, per scheme: one range where the lines cover it once without a gap
-    (counted in SQL: months summed equal the span), the lines themselves only where they do not.
+    (counted in SQL: months summed equal the span, off the lines' covering index), the lines themselves only
+    where they do not.
 
     Runs never write overlapping lines (each pays only months not yet paid, and the database refuses the same
     first month twice); were a gap and an overlap ever to cancel out, the run would pay too little, never twice,
@@ -178,45 +265,47 @@ def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_fr
     if paid_from is not None:
         agg = agg.where(EntitlementLine.to_month >= paid_from)
     irregular: set[int] = set()
-    for hid, scheme, first, last, months in session.execute(agg):
+    paid = batch.paid
+    for hid, scheme, first, last, months in core_rows(session, agg):
         if hid not in wanted:
             continue
-        a, b = month_index(first), month_index(last)
+        a, b = first.year * 12 + first.month - 1, last.year * 12 + last.month - 1
         if int(months) == b - a + 1:
-            batch.paid.setdefault(hid, []).append(PaidRange(SCHEME_OF[scheme], a, b, 0))
+            paid.setdefault(hid, []).append(PaidRange(SCHEME_OF[scheme], a, b, 0))
         else:
             irregular.add(hid)
     if not irregular:
         return
     for hid in irregular:
-        batch.paid.pop(hid, None)
+        paid.pop(hid, None)
     cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                   EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
         EntitlementLine.household_id.in_(sorted(irregular)))
     if paid_from is not None:
         cols = cols.where(EntitlementLine.to_month >= paid_from)
-    for r in session.execute(cols):
-        batch.paid.setdefault(r.household_id, []).append(
+    for r in core_rows(session, cols):
+        paid.setdefault(r.household_id, []).append(
             PaidRange(SCHEME_OF[r.scheme], month_index(r.from_month), month_index(r.to_month), r.monthly_fen))
 
 
 def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
-    marks = {r.household_id: r for r in session.execute(
-        select(EntitlementOutlookMark.household_id, EntitlementOutlookMark.max_event_id,
-               EntitlementOutlookMark.rule_version)
+    """The batch's households whose kept outlook is missing or out of date (three grouped reads)."""
+    marks = {r[0]: (r[1], r[2]) for r in core_rows(session, select(
+        EntitlementOutlookMark.household_id, EntitlementOutlookMark.max_event_id, EntitlementOutlookMark.rule_version)
         .where(EntitlementOutlookMark.household_id.between(lo, hi)))}
-    latest = dict(session.execute(select(HouseholdEvent.household_id, func.max(HouseholdEvent.id))
-                                  .where(HouseholdEvent.household_id.between(lo, hi))
-                                  .group_by(HouseholdEvent.household_id)).tuples().all())
-    changed_people = set(session.scalars(
-        select(HouseholdMember.household_id).join(Person, Person.id == HouseholdMember.person_id)
-        .join(EntitlementOutlookMark, EntitlementOutlookMark.household_id == HouseholdMember.household_id)
-        .where(HouseholdMember.household_id.between(lo, hi), Person.updated_at > EntitlementOutlookMark.computed_at)))
+    latest = {r[0]: r[1] for r in core_rows(session, select(HouseholdEvent.household_id, func.max(HouseholdEvent.id))
+                                            .where(HouseholdEvent.household_id.between(lo, hi))
+                                            .group_by(HouseholdEvent.household_id))}
+    changed_people = {r[0] for r in core_rows(session, select(HouseholdMember.household_id)
+                      .join(Person, Person.id == HouseholdMember.person_id)
+                      .join(EntitlementOutlookMark, EntitlementOutlookMark.household_id == HouseholdMember.household_id)
+                      .where(HouseholdMember.household_id.between(lo, hi),
+                             Person.updated_at > EntitlementOutlookMark.computed_at))}
     stale = set()
+    version = rules.RULE_VERSION
     for hid in wanted:
         mark = marks.get(hid)
-        if (mark is None or mark.rule_version != rules.RULE_VERSION or mark.max_event_id < latest.get(hid, 0)
-                or hid in changed_people):
+        if mark is None or mark[1] != version or mark[0] < latest.get(hid, 0) or hid in changed_people:
             stale.add(hid)
     return stale
 
@@ -252,22 +341,31 @@ def _keep(session: Session, stale: set[int], batch: Batch) -> None:
     conn.execute(insert(Base.metadata.tables[EntitlementOutlookMark.__tablename__]), marks)
 
 
-def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch) -> None:
-    for m in session.execute(select(EntitlementOutlookMark.household_id, EntitlementOutlookMark.payee_person_id,
-                                    EntitlementOutlookMark.payee, EntitlementOutlookMark.resident_id)
-                             .where(EntitlementOutlookMark.household_id.between(lo, hi))):
-        if m.household_id in clean:
-            batch.outlooks[m.household_id] = Outlook([], [], Payee(m.payee_person_id, m.payee, m.resident_id))
+def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch,
+                   window: tuple[int, int] | None = None) -> None:
+    for hid, person_id, name, resident_id in core_rows(session, select(
+            EntitlementOutlookMark.household_id, EntitlementOutlookMark.payee_person_id,
+            EntitlementOutlookMark.payee, EntitlementOutlookMark.resident_id)
+            .where(EntitlementOutlookMark.household_id.between(lo, hi))):
+        if hid in clean:
+            batch.outlooks[hid] = Outlook([], [], Payee(person_id, name, resident_id))
+    stmt = (select(EntitlementOutlook.household_id, EntitlementOutlook.scheme, EntitlementOutlook.kind,
+                   EntitlementOutlook.first_month, EntitlementOutlook.last_month, EntitlementOutlook.units,
+                   EntitlementOutlook.org_id, EntitlementOutlook.qualified_on, EntitlementOutlook.certificate_no,
+                   EntitlementOutlook.child_id, EntitlementOutlook.child_birth, EntitlementOutlook.reason)
+            .where(EntitlementOutlook.household_id.between(lo, hi))
+            .order_by(EntitlementOutlook.household_id, EntitlementOutlook.id))
+    if window is not None:
+        first_day, last_day = month_start(window[0]), month_start(window[1])
+        # a due range touching the window; an exit in it, known by the window's end (its day in last_month)
+        stmt = stmt.where(or_(and_(EntitlementOutlook.kind == "due", EntitlementOutlook.first_month <= last_day,
+                                   EntitlementOutlook.last_month >= first_day),
+                              and_(EntitlementOutlook.kind == "exit", EntitlementOutlook.first_month >= first_day,
+                                   EntitlementOutlook.last_month <= rules.month_end(window[1]))))
+    outlooks = batch.outlooks
     for (hid, scheme, kind, first, last, units, org_id, qualified_on, certificate_no, child_id, child_birth,
-         reason) in session.execute(select(EntitlementOutlook.household_id, EntitlementOutlook.scheme,
-                                           EntitlementOutlook.kind, EntitlementOutlook.first_month,
-                                           EntitlementOutlook.last_month, EntitlementOutlook.units,
-                                           EntitlementOutlook.org_id, EntitlementOutlook.qualified_on,
-                                           EntitlementOutlook.certificate_no, EntitlementOutlook.child_id,
-                                           EntitlementOutlook.child_birth, EntitlementOutlook.reason)
-                                    .where(EntitlementOutlook.household_id.between(lo, hi))
-                                    .order_by(EntitlementOutlook.household_id, EntitlementOutlook.id)):
-        view = batch.outlooks.get(hid)
+         reason) in core_rows(session, stmt):
+        view = outlooks.get(hid)
         if view is None or hid not in clean:
             continue
         if kind == "due":
@@ -277,7 +375,7 @@ def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: B
                                       qualified_on or dt.date.min, certificate_no, child_id, child_birth))
         else:
             view.exits.append(rules.Exit(SCHEME_OF[scheme], first.year * 12 + first.month - 1,
-                                         rules.ExitReason(reason), last))
+                                         EXIT_OF[reason], last))
 
 
 def within(view: Outlook, first: int, last: int) -> tuple[list[DueRange], list[rules.Exit]]:

@@ -13,10 +13,13 @@ from litestar.params import Parameter
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from assoc_ledger.auth.audit import Actor
+from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.schemas import Id, IdField, OptionalId, Schema
-from assoc_ledger.entitlements import registry, rolls_xlsx, services
+from assoc_ledger.entitlements import jobs, registry, rolls_xlsx, services
+from assoc_ledger.entitlements.models import EntitlementRun
 from assoc_ledger.orgs.models import Organisation
 
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -39,6 +42,18 @@ class RunIn(Schema):
 def _programme_out(p: Any) -> dict[str, Any]:
     return {"id": p.id, "scheme": p.scheme, "org_id": p.org_id, "fund": p.fund,
             "first_month": p.first_month.strftime("%Y-%m"), "scheme_version_id": p.scheme_version_id}
+
+
+def _run_view(db: Session, ledger_dir: Path, row: EntitlementRun) -> dict[str, Any]:
+    """The run as stored, with the worker's progress while it runs here; a run left "running" by a process that
+    died (nobody holds the run lock) shows as interrupted, as the next run will mark it."""
+    org = db.get(Organisation, row.org_id)
+    out = services.run_out(row, org.name if org else None)
+    out["progress"] = jobs.progress_of(row.id)
+    if (row.status == "running" and out["progress"] is None
+            and not jobs.lock_held(ledger_dir, services.LOCK_NAME)):
+        out["status"] = "interrupted"
+    return out
 
 
 def _xlsx(data: bytes, name: str, ascii_name: str) -> Response[bytes]:
@@ -64,21 +79,29 @@ class EntitlementController(Controller):
     def preview(self, db: Session, org_scope: Scope, month: str = MONTH, org_id: OptionalId = None) -> dict[str, Any]:
         return services.preview(db, org_scope, month, org_id)
 
-    @post("/runs", opt=requires(Perm.fund_write), sync_to_thread=True, summary="发放：该月及以前应发未发的各户月")
-    def run(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: RunIn) -> dict[str, Any]:
+    @post("/runs", opt=requires(Perm.fund_write), sync_to_thread=True, status_code=202,
+          summary="发放（后台进行）：该月及以前应发未发的各户月；答复 202 与发放批次编号，轮询 Location 查看进度")
+    def run(self, request: Request[Any, Any, Any], org_scope: Scope, data: RunIn) -> Response[dict[str, Any]]:
+        # No request session here: the worker writes with its own (on SQLite a write request's session would hold
+        # the write lock the worker needs to record its start).
         ledger_dir = Path(request.app.state.settings.ledger_dir)
-        row = services.run(db, ledger_dir, org_scope, data.month, data.org_id, pay_date=data.pay_date)
-        return services.run_out(row)
+        principal = org_scope.principal
+        actor = Actor(principal.user_id if principal else None, principal.username if principal else None,
+                      client_of(request))
+        factory = request.app.state.session_factory
+        run_id = jobs.start(factory, ledger_dir, org_scope, actor, data.month, data.org_id, data.pay_date)
+        with factory() as db:
+            body = _run_view(db, ledger_dir, services.get_run(db, org_scope, run_id))
+        return Response(body, status_code=202, headers={"Location": f"/api/entitlements/runs/{run_id}"})
 
     @get("/runs", opt=requires(Perm.fund_read), sync_to_thread=True)
     def list_runs(self, db: Session, org_scope: Scope) -> list[dict[str, Any]]:
         return [services.run_out(r) for r in services.list_runs(db, org_scope)]
 
-    @get("/runs/{run_id:int}", opt=requires(Perm.fund_read), sync_to_thread=True)
-    def get_run(self, db: Session, org_scope: Scope, run_id: Id) -> dict[str, Any]:
-        row = services.get_run(db, org_scope, run_id)
-        org = db.get(Organisation, row.org_id)
-        return services.run_out(row, org.name if org else None)
+    @get("/runs/{run_id:int}", opt=requires(Perm.fund_read), sync_to_thread=True,
+         summary="发放批次：状态 running/done/partial/interrupted/failed、计数与进度")
+    def get_run(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, run_id: Id) -> dict[str, Any]:
+        return _run_view(db, Path(request.app.state.settings.ledger_dir), services.get_run(db, org_scope, run_id))
 
     @get("/reconcile", opt=requires(Perm.fund_read), sync_to_thread=True,
          summary="对账：现登记应发与实发逐户逐月核对")

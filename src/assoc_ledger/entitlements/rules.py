@@ -9,6 +9,11 @@ after. A day on which something changes counts for the state before it and for t
 特殊家庭扶助 (only child died or disabled): from the month after the qualifying event, for life, per
 living parent; a month is judged on the facts at the end of the month before it.
 
+长效帮扶 (long_term): not a rule over the household's events but over its relief case: every month from the
+case's start month through its end month (the planned end, or the month it was closed), each month at the
+monthly amount of the scheme version in force on the month's first day — the case's own version, or a later
+version of the same scheme once it is in force (``long_term_months``).
+
 The month amounts are not here: they come from the dated standards (``fund.standards``). A month is an
 integer index (``year * 12 + month - 1``) so that ranges of months are cheap to compare.
 """
@@ -31,11 +36,13 @@ class Scheme(StrEnum):
 
     only_child_reward = "only_child_reward"
     special_family = "special_family"
+    long_term = "long_term"  # from relief cases (``long_term``), not from the household's events
 
 
 SCHEME_ZH: dict[Scheme, str] = {
     Scheme.only_child_reward: "独生子女父母奖励",
     Scheme.special_family: "特殊家庭扶助",
+    Scheme.long_term: "长效帮扶",
 }
 
 
@@ -107,6 +114,8 @@ class DueRange:
     certificate_no: str | None = None
     child_id: int | None = None
     child_birth: dt.date | None = None
+    case_id: int | None = None  # long_term: the relief case
+    version_id: int | None = None  # long_term: the scheme version whose monthly amount prices these months
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,4 +344,49 @@ def unpaid(dues: Sequence[DueRange], paid: Sequence[PaidRange], run_month: int) 
                 out.append(Owed(due, lo, min(hi, run_month - 1), True))
             if hi >= run_month:
                 out.append(Owed(due, max(lo, run_month), hi, False))
+    return out
+
+
+# --- 长效帮扶 (long_term) --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyVersion:
+    """A version of a long-term relief scheme: its monthly amount, in force from the first day of ``from_month``."""
+
+    version_id: int
+    version: int
+    from_month: int
+    monthly_fen: int
+    effective_from: dt.date
+
+
+def first_priced_month(effective_from: dt.date) -> int:
+    """A month is priced by the version in force on its first day: one effective mid-month prices the next."""
+    return month_index(effective_from) + (effective_from.day != 1)
+
+
+def long_term_months(start: int, end: int, case_version: int, versions: Sequence[MonthlyVersion], first: int,
+                     last: int) -> list[tuple[int, int, MonthlyVersion]]:
+    """The months ``start``..``end`` of a case within ``first``..``last``, each priced: (from, to, version).
+
+    The case's own version (``case_version``, a version number) prices every month until a later version of the
+    scheme is in force on a month's first day; an earlier version never does. An end before the start (a case
+    closed before its first month) is no month at all.
+    """
+    lo, hi = max(start, first), min(end, last)
+    if lo > hi:
+        return []
+    own = [v for v in versions if v.version == case_version]
+    if not own:
+        raise ValueError(f"version {case_version} not among the scheme's versions")
+    later = sorted(((v.from_month, v) for v in versions if v.version > case_version),
+                   key=lambda s: (s[0], s[1].version))
+    steps = [(lo, own[0]), *later]
+    out: list[tuple[int, int, MonthlyVersion]] = []
+    for i, (from_month, version) in enumerate(steps):
+        a = max(lo, from_month)
+        b = min(hi, steps[i + 1][0] - 1) if i + 1 < len(steps) else hi
+        if a <= b:
+            out.append((a, b, version))  # one range per version: a roll line names the version that priced it
     return out

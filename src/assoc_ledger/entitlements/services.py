@@ -28,7 +28,7 @@ from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.db import Base, utcnow
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problem
 from assoc_ledger.core.money import from_fen
-from assoc_ledger.entitlements import registry, rules
+from assoc_ledger.entitlements import jobs, long_term, payers, registry, rules
 from assoc_ledger.entitlements.models import EntitlementExit, EntitlementLine, EntitlementProgramme, EntitlementRun
 from assoc_ledger.entitlements.rules import EXIT_ZH, SCHEME_ZH, Scheme, month_index, month_start, month_text
 from assoc_ledger.fund import service as fund_service
@@ -177,6 +177,8 @@ class Plan:
     households: int = 0
     max_event_id: int = 0
     basis: dict[str, Any] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # lines of payers outside the caller's scope
+    warnings: list[str] = field(default_factory=list)
 
     def all_lines(self) -> Iterator[PlannedLine]:
         for group in self.lines.values():
@@ -216,6 +218,7 @@ class Plan:
             "by_village": [{"org_id": k, "org": orgs.name.get(k, ""), "lines": v[0], "months": v[1],
                             "total": str(from_fen(v[2]))}
                            for k, v in sorted(by_village.items(), key=lambda kv: orgs.path.get(kv[0], ""))],
+            **payers.out(self),
         }
 
 
@@ -249,7 +252,7 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
     recorded = _recorded_exits(session, ids)
     done = 0
     missing: list[Problem] = []
-    for batch in registry.batches(session, ids, persist=persist):
+    for batch in registry.batches(session, ids, persist=persist, window=(earliest, month)):
         for hid in batch.household_ids:
             view = batch.outlooks.get(hid)
             if view is None or not (view.dues or view.exits):
@@ -298,6 +301,8 @@ def plan(session: Session, scope: Scope, month: int, org_id: int | None = None,
                     "programmes": [{"id": p.id, "scheme": p.scheme.value, "org_id": p.org_id, "fund": p.fund,
                                     "first_month": month_text(p.first_month), "book_id": p.book_id,
                                     "scheme_version_id": p.scheme_version_id} for p in programmes.all]}
+    long_term.plan_into(session, result, programmes, orgs)  # 长效帮扶: relief cases paid by the month
+    payers.set_aside(result, scope, orgs)  # lines of books the caller may not post to: named, not paid
     return result
 
 
@@ -365,23 +370,28 @@ def run_lock(ledger_dir: Path) -> Iterator[None]:
 
 
 def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id: int | None = None, *,
-        pay_date: dt.date | None = None, progress: Progress | None = None) -> EntitlementRun:
+        pay_date: dt.date | None = None, progress: Progress | None = None,
+        on_started: Callable[[int], None] | None = None) -> EntitlementRun:
     """Pay every household-month due up to ``month`` in the subtree and not yet paid; see the module docstring."""
     target = parse_month_of(month)
     pay_on = pay_date or dt.date.today()
     if target > month_index(pay_on):
         raise DomainError(f"不能预先发放 {month_text(target)}：发放日期 {pay_on} 早于该月", field="month")
+    payers.require_some(session, scope, org_in_scope(session, scope, org_id))
     with run_lock(ledger_dir):
         session.execute(update(EntitlementRun).where(EntitlementRun.status == "running")
                         .values(status="interrupted"))
         session.commit()
         started = utcnow()  # before reading the registry: a later change of a person is seen by the next run
+        claimed = jobs.claim(session, scope, target, org_id, pay_on, started, on_started)
         result = plan(session, scope, target, org_id, progress)
         actor = session.info.get("actor")
-        row = EntitlementRun(month=month_start(target), org_id=result.org.id, pay_date=pay_on, status="running",
-                             started_at=started,
-                             started_by=getattr(actor, "username", None), rule_version=rules.RULE_VERSION,
-                             max_event_id=result.max_event_id, basis=result.basis, households=result.households)
+        row = session.get(EntitlementRun, claimed) if claimed else EntitlementRun(
+            month=month_start(target), org_id=result.org.id, pay_date=pay_on, status="running", started_at=started,
+            started_by=getattr(actor, "username", None), rule_version=rules.RULE_VERSION)
+        assert row is not None
+        row.max_event_id, row.households = result.max_event_id, result.households
+        row.basis = {**result.basis, **payers.out(result)}
         session.add(row)
         session.flush()
         run_id = row.id
@@ -398,7 +408,7 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
             programme = lines[0].programme
             if programme.book_id is None:
                 raise DomainError(f"发放组织没有公益金账簿（项目 {programme.id}）", field="programme")
-            lines.sort(key=lambda x: (month_text(x.last), x.reference))
+            lines.sort(key=lambda x: (x.last, x.reference))  # the roll's order: period (as a month index), reference
             for part, start in enumerate(range(0, len(lines), ROLL_CHUNK), start=1):
                 chunk = lines[start:start + ROLL_CHUNK]
                 _post_roll(session, ledger_dir, scope, run_id, target, pay_on, programme, scheme, chunk, part)
@@ -411,13 +421,20 @@ def run(session: Session, ledger_dir: Path, scope: Scope, month: object, org_id:
                 progress("发放", n, len(groups))
         finished = session.get(EntitlementRun, run_id)
         assert finished is not None
-        finished.status = "done"
+        finished.status = "partial" if result.skipped else "done"
         finished.finished_at = utcnow()
         finished.lines, finished.months, finished.arrears_months = n_lines, n_months, n_arrears
         finished.total_fen = total_fen
         finished.households = result.households
         session.commit()
         return finished
+
+
+NO_ID = "000000********0000"
+LINE_KEYS = ("run_id", "programme_id", "scheme", "household_id", "org_id", "payee_person_id", "payee", "resident_id",
+             "from_month", "to_month", "months", "units", "monthly_fen", "amount_fen", "arrears", "book_id",
+             "entry_id", "reference", "qualified_on", "certificate_no", "child_id", "child_birth", "standard_from",
+             "relief_case_id", "scheme_version_id")
 
 
 def roll_name(target: int, scheme: Scheme, run_id: int, part: int) -> str:
@@ -428,30 +445,40 @@ def _post_roll(session: Session, ledger_dir: Path, scope: Scope, run_id: int, ta
                programme: registry.Programme, scheme: Scheme, lines: Sequence[PlannedLine], part: int) -> None:
     book_id = programme.book_id
     assert book_id is not None
-    rows = [{"payee": x.payee.name, "resident_id": x.payee.resident_id or "000000********0000",
-             "period": month_text(x.last), "amount": str(from_fen(x.amount_fen)), "reference": x.reference}
-            for x in lines]
+    amounts: dict[int, str] = {}
+    periods: dict[int, str] = {}
+
+    def amount_text(fen: int) -> str:
+        text = amounts.get(fen)
+        if text is None:
+            text = amounts[fen] = str(from_fen(fen))
+        return text
+
+    def period(month: int) -> str:
+        text = periods.get(month)
+        if text is None:
+            text = periods[month] = month_text(month)
+        return text
+
+    rows = [{"payee": x.payee.name, "resident_id": x.payee.resident_id or NO_ID, "period": period(x.last),
+             "amount": amount_text(x.amount_fen), "reference": x.reference} for x in lines]
 
     def within(db: Session, entries: list[FundEntry]) -> None:
+        # Each line once, in the voucher's transaction, with the facts the run read (its frozen snapshot).
         entry_id = entries[0].id
-        # Core inserts on the session's connection (its transaction): no ORM bookkeeping per line.
-        conn, table = db.connection(), Base.metadata.tables[EntitlementLine.__tablename__]
-        batch: list[dict[str, Any]] = []
-        for x in lines:
-            batch.append({
-                "run_id": run_id, "programme_id": programme.id, "scheme": scheme.value,
-                "household_id": x.household_id, "org_id": x.org_id, "payee_person_id": x.payee.person_id,
-                "payee": x.payee.name, "resident_id": x.payee.resident_id or "000000********0000",
-                "from_month": month_start(x.first), "to_month": month_start(x.last), "months": x.months,
-                "units": x.units, "monthly_fen": x.monthly_fen, "amount_fen": x.amount_fen, "arrears": x.arrears,
-                "book_id": book_id, "entry_id": entry_id, "reference": x.reference,
-                "qualified_on": x.due.qualified_on, "certificate_no": x.due.certificate_no,
-                "child_id": x.due.child_id, "child_birth": x.due.child_birth, "standard_from": x.standard_from})
-            if len(batch) == 10_000:
-                conn.execute(insert(table), batch)
-                batch = []
-        if batch:
-            conn.execute(insert(table), batch)
+        firsts: dict[int, dt.date] = {}
+
+        def day(month: int) -> dt.date:
+            found = firsts.get(month)
+            if found is None:
+                found = firsts[month] = month_start(month)
+            return found
+
+        registry.insert_rows(db, Base.metadata.tables[EntitlementLine.__tablename__], LINE_KEYS, (
+            (run_id, programme.id, scheme.value, x.household_id, x.org_id, x.payee.person_id, x.payee.name,
+             x.payee.resident_id or NO_ID, day(x.first), day(x.last), x.last - x.first + 1, x.units, x.monthly_fen,
+             x.amount_fen, x.arrears, book_id, entry_id, x.reference, x.due.qualified_on, x.due.certificate_no,
+             x.due.child_id, x.due.child_birth, x.standard_from, x.due.case_id, x.due.version_id) for x in lines))
 
     suffix = f"-{part}" if part > 1 else ""
     narration = f"{month_text(target)} {SCHEME_ZH[scheme]}（发放花名册，第 {run_id} 次发放）"
@@ -485,7 +512,8 @@ def run_out(row: EntitlementRun, org_name: str | None = None) -> dict[str, Any]:
             "finished_at": row.finished_at.isoformat() if row.finished_at else None, "started_by": row.started_by,
             "rule_version": row.rule_version, "max_event_id": row.max_event_id, "basis": row.basis,
             "households": row.households, "lines": row.lines, "months": row.months,
-            "arrears_months": row.arrears_months, "total": str(from_fen(row.total_fen)), "exits": row.exits}
+            "arrears_months": row.arrears_months, "total": str(from_fen(row.total_fen)), "exits": row.exits,
+            "problem": row.problem}
 
 
 # --- reconciliation ------------------------------------------------------------------------------------
@@ -556,9 +584,12 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
         if sink is not None:
             sink(d)
 
-    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False):
+    for batch in registry.batches(session, ids, with_lines=True, paid_from=month_start(lo), persist=False,
+                                  window=(lo, hi)):
+        differing: list[tuple[int, list[tuple[rules.DueRange, registry.Price]]]] = []
         for hid in batch.household_ids:
             view = batch.outlooks.get(hid)
+            # What today's registry says each household of the batch was due in the period, priced.
             dues = registry.within(view, lo, hi)[0] if view is not None else []
             priced_dues: list[tuple[rules.DueRange, registry.Price]] = []
             for due, _programme in registry.due_in_programmes(dues, programmes):
@@ -568,46 +599,60 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
                     raise DomainError(f"{month_text(exc.month)} 没有{SCHEME_ZH[exc.scheme]}标准",
                                       field="standard") from exc
                 priced_dues.extend((due, p) for p in priced)
-            paid_lines = batch.paid_lines.get(hid, [])
+            paid_lines = [x for x in batch.paid_lines.get(hid, []) if x.scheme != Scheme.long_term.value]
             result.households += 1
             if not priced_dues and not paid_lines:
                 continue
-            due_months = sum(p.last - p.first + 1 for _, p in priced_dues)
             if _same_months(priced_dues, paid_lines, lo, hi):  # the common case, without a month-by-month walk
+                due_months = sum(p.last - p.first + 1 for _, p in priced_dues)
                 result.household_months_due += due_months
                 result.household_months_paid += due_months
                 continue
-            due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
-            for due, p in priced_dues:
-                for m in range(p.first, p.last + 1):
-                    due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
-            paid_map: dict[tuple[Scheme, int], list[registry.PaidLine]] = {}
-            for line in paid_lines:
-                for m in range(max(lo, line.first), min(hi, line.last) + 1):
-                    paid_map.setdefault((registry.SCHEME_OF[line.scheme], m), []).append(line)
-            result.household_months_due += len(due_map)
-            result.household_months_paid += sum(len(v) for v in paid_map.values())
-            if hid not in batch.events:  # a difference: the events tell why
-                registry.load_facts(session, batch, [hid])
-            events = batch.events.get(hid, [])
-            payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
-            for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
-                scheme, m = key
-                owed = due_map.get(key)
-                paid = paid_map.get(key, [])
-                paid_fen = sum(x.monthly_fen for x in paid)
-                kind, reason = _judge(owed, paid, paid_fen, events, batch.births, runs, m)
-                if kind is None:
-                    continue
-                home = owed[1].org_id if owed is not None else paid[0].org_id
-                found(Difference(kind, hid, home, payee.name, payee.resident_id, scheme, m,
-                                 owed[0] if owed else 0, paid_fen, len(paid), reason))
+            differing.append((hid, priced_dues))
+        if differing:  # the few that differ: their lines with the facts frozen on them, and their events, say why
+            hids = [h for h, _ in differing]
+            details = registry.paid_line_details(session, hids, month_start(lo))
+            registry.load_facts(session, batch, [h for h in hids if h not in batch.events])
+            for hid, priced_dues in differing:
+                view = batch.outlooks.get(hid)
+                payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
+                _differences(hid, priced_dues, details.get(hid, []), batch.events.get(hid, []), batch.births,
+                             runs, payee, lo, hi, result, found)
         done += len(batch.household_ids)
         session.expunge_all()
         if progress:
             progress("对账", done, len(ids))
+    long_term.reconcile_into(session, result, programmes, found)  # 长效帮扶: the cases against their lines
     session.rollback()
     return result
+
+
+def _differences(hid: int, priced_dues: list[tuple[rules.DueRange, registry.Price]],
+                 paid_lines: list[registry.PaidLine], events: Sequence[Event], births: dict[int, dt.date],
+                 runs: dict[int, EntitlementRun], payee: registry.Payee, lo: int, hi: int, result: Reconciliation,
+                 found: Callable[[Difference], None]) -> None:
+    """A household whose paid months differ from its due, month by month, each difference with its reason."""
+    due_map: dict[tuple[Scheme, int], tuple[int, rules.DueRange]] = {}
+    for due, p in priced_dues:
+        for m in range(p.first, p.last + 1):
+            due_map[(due.scheme, m)] = (p.unit_fen * due.units, due)
+    paid_map: dict[tuple[Scheme, int], list[registry.PaidLine]] = {}
+    for line in paid_lines:
+        for m in range(max(lo, line.first), min(hi, line.last) + 1):
+            paid_map.setdefault((registry.SCHEME_OF[line.scheme], m), []).append(line)
+    result.household_months_due += len(due_map)
+    result.household_months_paid += sum(len(v) for v in paid_map.values())
+    for key in sorted(set(due_map) | set(paid_map), key=lambda k: (k[1], k[0].value)):
+        scheme, m = key
+        owed = due_map.get(key)
+        paid = paid_map.get(key, [])
+        paid_fen = sum(x.monthly_fen for x in paid)
+        kind, reason = _judge(owed, paid, paid_fen, events, births, runs, m)
+        if kind is None:
+            continue
+        home = owed[1].org_id if owed is not None else paid[0].org_id
+        found(Difference(kind, hid, home, payee.name, payee.resident_id, scheme, m,
+                         owed[0] if owed else 0, paid_fen, len(paid), reason))
 
 
 def _same_months(dues: list[tuple[rules.DueRange, registry.Price]], paid: list[registry.PaidLine], lo: int,

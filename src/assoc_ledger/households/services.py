@@ -97,7 +97,7 @@ def recorder(session: Session) -> tuple[int | None, str | None]:
     return getattr(actor, "user_id", None), getattr(actor, "username", None)
 
 
-def _value(row: HouseholdEvent) -> Event:
+def event_value(row: HouseholdEvent) -> Event:
     return Event(kind=EventKind(row.kind), effective_on=row.effective_on, person_id=row.person_id,
                  data=row.data or {}, id=row.id, recorded_at=row.recorded_at)
 
@@ -240,7 +240,7 @@ def record(session: Session, household: Household, event: Event, today: date | N
     # One writer per household at a time (PostgreSQL; SQLite's write lock already serialises): the fold
     # below must see every event committed before this one, or the projection would miss it.
     session.execute(select(Household.id).where(Household.id == household.id).with_for_update())
-    past = in_force(_value(r) for r in events_of(session, household.id))
+    past = in_force(event_value(r) for r in events_of(session, household.id))
     births = _births(session, people_in([*past, event]))
     problems = check_timeline(past, event, births, today, household.registered_on)
     if problems:
@@ -277,7 +277,7 @@ def correct_event(session: Session, scope: Scope, household_id: int, event_id: i
     target = next((r for r in rows if r.id == event_id), None)
     if target is None:
         raise NotFound("事件不存在", field="event_id")
-    values = [_value(r) for r in rows]
+    values = [event_value(r) for r in rows]
     standing = in_force(values)
     if all(e.id != event_id for e in standing):
         raise Conflict("该事件已被更正", field="event_id")
@@ -339,7 +339,7 @@ def _append(session: Session, household: Household, event: Event) -> HouseholdEv
 
 def _project(session: Session, household: Household) -> None:
     """The current projection from every event known now (none is dated after today)."""
-    facts = fold(_value(r) for r in events_of(session, household.id))
+    facts = fold(event_value(r) for r in events_of(session, household.id))
     household.org_id = facts.org_id or household.org_id
     household.address = facts.address
     household.active = facts.active
@@ -357,7 +357,7 @@ def facts_of(session: Session, scope: Scope, household_id: int, on: date | None 
              known_at: datetime | None = None) -> Facts:
     """What was true on ``on``, as recorded by ``known_at`` (either may be None: no limit)."""
     get_household(session, scope, household_id)
-    return fold((_value(r) for r in events_of(session, household_id)), on=on, known_at=known_at)
+    return fold((event_value(r) for r in events_of(session, household_id)), on=on, known_at=known_at)
 
 
 def people_of(session: Session, person_ids: Iterable[int]) -> dict[int, Person]:

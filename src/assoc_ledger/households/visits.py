@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Perm, Scope, merge_paths
@@ -20,8 +20,9 @@ from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, P
 from assoc_ledger.core.money import MoneyError, parse_amount, to_fen
 from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.models import FundBook, FundEntry
-from assoc_ledger.households.models import Household, Pairing, Visit
-from assoc_ledger.households.services import CHANGES, PAGE_MAX, get_household, open_review
+from assoc_ledger.households.models import Household, HouseholdEvent, Pairing, Visit
+from assoc_ledger.households.rules import fold
+from assoc_ledger.households.services import CHANGES, PAGE_MAX, event_value, get_household, open_review
 from assoc_ledger.households.uploads import Sheet, judge, path_of, stored
 from assoc_ledger.members.models import Membership
 from assoc_ledger.members.services import get_membership
@@ -271,22 +272,45 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 
 def unvisited(session: Session, scope: Scope, month: str) -> list[Unvisited]:
-    """Pairings in force during the month with no visit dated in it, ordered by village."""
+    """Pairings in force during the month with no visit dated in it, ordered by village.
+
+    A household counts as it was in that month, not as it is today: one that has since left the county is
+    still listed for a month it lived here, one registered later is not, and a household that moved between
+    villages is listed (and scoped) under where it lived at the month's end, or when it left.
+    """
     first, last = month_bounds(month)
     visited = select(Visit.id).where(Visit.pairing_id == Pairing.id, Visit.visited_on >= first,
                                      Visit.visited_on <= last)
-    rows = session.execute(
-        select(Organisation.id, Organisation.name, Pairing.id, Pairing.household_id, Pairing.membership_id,
-               Person.name)
-        .join(Household, Household.id == Pairing.household_id)
-        .join(Organisation, Organisation.id == Household.org_id)
+    candidates = session.execute(
+        select(Pairing.id, Pairing.household_id, Pairing.membership_id, Person.name)
         .join(Membership, Membership.id == Pairing.membership_id)
         .join(Person, Person.id == Membership.person_id)
-        .where(scope.clause(Organisation.path), Pairing.from_date <= last,
-               or_(Pairing.until_date.is_(None), Pairing.until_date >= first), ~visited.exists(),
-               and_(Household.active.is_(True)))
-        .order_by(Organisation.path, Pairing.id))
-    return [Unvisited(*r) for r in rows]
+        .where(Pairing.from_date <= last, or_(Pairing.until_date.is_(None), Pairing.until_date >= first),
+               ~visited.exists())).all()
+    where = _homes_during(session, {c.household_id for c in candidates}, first, last)
+    orgs = {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(set(where.values()))))}
+    found = [(orgs[where[c.household_id]], c) for c in candidates
+             if c.household_id in where and scope.contains(orgs[where[c.household_id]].path)]
+    found.sort(key=lambda oc: (oc[0].path, oc[1].id))
+    return [Unvisited(o.id, o.name, c.id, c.household_id, c.membership_id, c.name) for o, c in found]
+
+
+def _homes_during(session: Session, household_ids: set[int], first: date, last: date) -> dict[int, int]:
+    """Household → the organisation it lived under during [first, last], for those in the county then."""
+    events: dict[int, list[HouseholdEvent]] = {}
+    ids = sorted(household_ids)
+    for i in range(0, len(ids), 500):
+        for row in session.scalars(select(HouseholdEvent).where(HouseholdEvent.household_id.in_(ids[i:i + 500]))
+                                   .order_by(HouseholdEvent.effective_on, HouseholdEvent.id)):
+            events.setdefault(row.household_id, []).append(row)
+    homes: dict[int, int] = {}
+    for household_id, rows in events.items():
+        values = [event_value(r) for r in rows]
+        at_start, at_end = fold(values, on=first), fold(values, on=last)
+        here = at_end if at_end.active else at_start if at_start.active else None
+        if here is not None and here.org_id is not None:
+            homes[household_id] = here.org_id
+    return homes
 
 
 __all__ = ["SERVICES", "Sheet", "VisitForm", "create_pairings", "end_pairing", "get_visit", "list_pairings",

@@ -75,6 +75,10 @@ class ReliefCase(Base):
     case_date: Mapped[date] = mapped_column(Date)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     months: Mapped[int | None] = mapped_column(Integer)
+    # 长效帮扶 paid by the month (relief.rules.paid_monthly): the first and last month paid (first days of the
+    # months). The end is the planned end until the case is closed, then the month it was closed if earlier.
+    start_month: Mapped[date | None] = mapped_column(Date)
+    end_month: Mapped[date | None] = mapped_column(Date)
     payee: Mapped[str] = mapped_column(String(100))
     summary: Mapped[str] = mapped_column(String(500))
     state: Mapped[str] = mapped_column(String(20), index=True)

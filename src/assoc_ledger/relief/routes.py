@@ -105,7 +105,7 @@ class CaseController(Controller):
         case = services.register_case(db, org_scope, services.CaseForm(
             scheme_id=data.scheme_id, household_id=data.household_id, case_date=data.case_date, payee=data.payee,
             summary=data.summary, amount=data.amount, months=data.months, comment=data.comment,
-            idempotency_key=data.idempotency_key))
+            idempotency_key=data.idempotency_key, start_month=data.start_month))
         return _detail(db, case.id, org_scope)
 
     @get("/{case_id:int}", opt=requires(Perm.household_read), sync_to_thread=True)

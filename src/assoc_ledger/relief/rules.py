@@ -4,6 +4,12 @@ eligibility on the case date. No database: ``services`` reads the facts and hand
 规范救助标准和程序: a case is registered (登记), reviewed (审核), approved (审批), paid (发放) and closed
 (结案), or rejected (驳回) / withdrawn (撤回) before payment. Emergency relief (应急救助) is approved and
 paid first and reviewed afterwards, within the days its scheme sets.
+
+长效帮扶 paid by the month (a ``long_term`` scheme whose version's amount rule is ``monthly``) has no pay step:
+once approved it is paid month by month by the monthly entitlement run (``entitlements.long_term``), from its
+start month through its end month, and it is never paid as a one-off. It is closed (结案/终止) from approved;
+the month of closing becomes its end month when that is earlier than the planned end. It can be rejected or
+withdrawn only before approval (an approved case may already have months paid).
 """
 
 from __future__ import annotations
@@ -72,14 +78,30 @@ class Flow:
 
     review_first: bool
     review_due_days: int | None = None
+    monthly: bool = False  # 长效帮扶 paid by the month: no pay step, closed from approved
 
     @classmethod
-    def of(cls, review_steps: Sequence[str], review_due_days: int | None) -> Flow:
-        return cls(review_first=list(review_steps) == ["review", "approve"], review_due_days=review_due_days)
+    def of(cls, review_steps: Sequence[str], review_due_days: int | None, monthly: bool = False) -> Flow:
+        return cls(review_first=list(review_steps) == ["review", "approve"], review_due_days=review_due_days,
+                   monthly=monthly)
+
+
+def paid_monthly(category: str, amount_rule: str) -> bool:
+    """Whether cases of a scheme version are paid month by month by the entitlement runs (长效帮扶 按月)."""
+    return category == Category.long_term.value and amount_rule == AmountRule.monthly.value
 
 
 def next_state(flow: Flow, state: State, action: Action, *, reviewed: bool) -> State | None:
     """The state after ``action``, or None when the step is out of order (the one table of the state machine)."""
+    if flow.monthly:
+        if action is Action.pay:
+            return None  # paid by the monthly runs, never as a one-off
+        if action is Action.close:
+            return State.closed if state is State.approved else None
+        if action in (Action.reject, Action.withdraw):
+            if state not in (State.registered, State.reviewed):
+                return None
+            return State.rejected if action is Action.reject else State.withdrawn
     if action is Action.review:
         if flow.review_first:
             return State.reviewed if state is State.registered else None
@@ -105,6 +127,10 @@ def next_state(flow: Flow, state: State, action: Action, *, reviewed: bool) -> S
 
 def out_of_order(state: State, action: Action, flow: Flow, reviewed: bool) -> str:
     """Why a step cannot be taken now, in the user's words."""
+    if action is Action.pay and flow.monthly:
+        return "长效帮扶按月发放：审批后由奖励扶助月度发放（entitlements run）逐月支付，不能一次性发放"
+    if action in (Action.reject, Action.withdraw) and flow.monthly and state is State.approved:
+        return "长效帮扶已审批、可能已按月发放，不能驳回或撤回；如需停止请结案（终止）"
     if action is Action.close and state is State.paid and not flow.review_first and not reviewed:
         return "应急救助须在发放后完成审核，才能结案"
     if action is Action.review and not flow.review_first and state is not State.paid:

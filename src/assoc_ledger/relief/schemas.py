@@ -114,6 +114,8 @@ class CaseCreate(Schema):
     months: int | None = Field(default=None, ge=1, le=600, description="按月救助的月数")
     comment: str | None = Field(default=None, max_length=500)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=120)
+    start_month: dt.date | None = Field(default=None,
+                                        description="长效帮扶按月发放的起始月（该月任一日；默认救助日期所在月）")
 
 
 class StepIn(Schema):
@@ -171,6 +173,8 @@ class CaseOut(Schema):
     case_date: dt.date
     amount: str
     months: int | None
+    start_month: str | None = Field(description="长效帮扶按月发放：起始月份 YYYY-MM（由月度发放逐月支付）")
+    end_month: str | None = Field(description="长效帮扶按月发放：截止月份 YYYY-MM（结案提前终止时为结案月份）")
     payee: str
     summary: str
     state: str
@@ -193,7 +197,9 @@ class CaseOut(Schema):
         return cls(id=c.id, scheme_id=c.scheme_id, version_id=c.version_id, household_id=c.household_id,
                    org_id=c.org_id, category=c.category, category_zh=CATEGORIES[Category(c.category)].zh,
                    case_date=c.case_date, amount=str(from_fen(c.amount_fen)), months=c.months, payee=c.payee,
-                   summary=c.summary, state=c.state, state_zh=STATE_ZH[State(c.state)],
+                   start_month=f"{c.start_month:%Y-%m}" if c.start_month else None,
+                   end_month=f"{c.end_month:%Y-%m}" if c.end_month else None, summary=c.summary,
+                   state=c.state, state_zh=STATE_ZH[State(c.state)],
                    recorded_by_id=c.recorded_by_id, reviewed_by_id=c.reviewed_by_id, approved_by_id=c.approved_by_id,
                    fund_entry_id=c.fund_entry_id, paid_on=c.paid_on, pay_problem=c.pay_problem, review_due_on=due,
                    reviewed_on=c.reviewed_on,

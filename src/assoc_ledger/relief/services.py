@@ -48,6 +48,7 @@ from assoc_ledger.relief.rules import (
     missing_documents,
     next_state,
     out_of_order,
+    paid_monthly,
 )
 
 PAGE_MAX = 200
@@ -222,8 +223,16 @@ def standard_of(session: Session, scheme: Scheme, version: SchemeVersion, on: da
     return Standard(AmountRule(version.amount_rule), amount, version.months)
 
 
-def flow_of(version: SchemeVersion) -> Flow:
-    return Flow.of(version.review_steps, version.review_due_days)
+def flow_of(version: SchemeVersion, case: ReliefCase | None = None) -> Flow:
+    """The case's flow; a case carrying a start month is 长效帮扶 paid by the month (``rules.paid_monthly``)."""
+    return Flow.of(version.review_steps, version.review_due_days,
+                   monthly=case is not None and case.start_month is not None)
+
+
+def _month_after(day: date, months: int) -> date:
+    """The first day of the month ``months`` after ``day``'s month (negative: before)."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
 
 
 # --- cases ---------------------------------------------------------------------------------------------
@@ -240,6 +249,7 @@ class CaseForm:
     months: int | None = None
     comment: str | None = None
     idempotency_key: str | None = None
+    start_month: date | None = None  # 长效帮扶 by the month: the first month paid (default: the case date's month)
 
 
 def _actor(session: Session, scope: Scope) -> tuple[int, str | None]:
@@ -315,9 +325,11 @@ def register_case(session: Session, scope: Scope, form: CaseForm, today: date | 
         if taken >= version.yearly_limit:
             problems.add("household_id", f"该家庭 {year} 年已有本项目案件 {taken} 件，"
                                          f"每户每年最多 {version.yearly_limit} 件")
+    start, end = _monthly_span(session, scheme, version, form, problems)
     problems.raise_if_any()
     assert home is not None  # check_eligible refused a household with no home on the date
-    case = ReliefCase(scheme_id=scheme.id, version_id=version.id, household_id=form.household_id, org_id=home.id,
+    case = ReliefCase(start_month=start, end_month=end,
+                      scheme_id=scheme.id, version_id=version.id, household_id=form.household_id, org_id=home.id,
                       category=scheme.category, case_date=form.case_date, amount_fen=to_fen(amount),
                       months=form.months if version.amount_rule == AmountRule.monthly else None, payee=payee,
                       summary=summary, state=State.registered.value, recorded_by_id=user_id, pay_attempt=0,
@@ -326,6 +338,29 @@ def register_case(session: Session, scope: Scope, form: CaseForm, today: date | 
     session.flush()
     _step(session, case, Action.register, None, State.registered, user_id, username, today, comment)
     return case
+
+
+def _monthly_span(session: Session, scheme: Scheme, version: SchemeVersion, form: CaseForm,
+                  problems: Problems) -> tuple[date | None, date | None]:
+    """长效帮扶 paid by the month: its start and planned end month; one such case per household at a time, so a
+    household-month of long-term relief is due once (the runs and the reconciliation count household-months)."""
+    if not paid_monthly(scheme.category, version.amount_rule) or not form.months or form.months < 1:
+        if form.start_month is not None:
+            problems.add("start_month", "只有按月发放的长效帮扶案件才有起始月份")
+        return None, None
+    first = _month_after(form.case_date, 0)
+    start = _month_after(form.start_month, 0) if form.start_month is not None else first
+    if start < first:
+        problems.add("start_month", f"起始月份不能早于救助日期所在月（{first:%Y-%m}）")
+    end = _month_after(start, form.months - 1)
+    other = session.scalars(select(ReliefCase).where(
+        ReliefCase.household_id == form.household_id, ReliefCase.start_month.is_not(None),
+        ReliefCase.state.not_in([State.rejected.value, State.withdrawn.value]),
+        ReliefCase.start_month <= end, ReliefCase.end_month >= start).order_by(ReliefCase.id).limit(1)).first()
+    if other is not None and other.start_month is not None and other.end_month is not None:
+        problems.add("household_id", f"该家庭已有长效帮扶案件 {other.id}（{other.start_month:%Y-%m} 至 "
+                                     f"{other.end_month:%Y-%m} 按月发放），期间不能重叠；如需调整请先将其结案")
+    return start, end
 
 
 def _step(session: Session, case: ReliefCase, action: Action, from_state: State | None, to_state: State,
@@ -363,7 +398,7 @@ def act(session: Session, scope: Scope, case_id: int, action: Action, comment: s
     shape.raise_if_any(Invalid)
     version = session.get(SchemeVersion, case.version_id)
     assert version is not None  # foreign key
-    flow = flow_of(version)
+    flow = flow_of(version, case)
     state = State(case.state)
     reviewed = case.reviewed_by_id is not None
     after = next_state(flow, state, action, reviewed=reviewed)
@@ -384,6 +419,10 @@ def act(session: Session, scope: Scope, case_id: int, action: Action, comment: s
             data["late_days"] = max(0, (today - case.review_due_on).days)
     elif action is Action.approve:
         values["approved_by_id"] = user_id
+    elif action is Action.close and flow.monthly and case.end_month is not None:
+        # 终止: paid through the month of closing, not after (never later than the planned end).
+        values["end_month"] = min(case.end_month, _month_after(today, 0))
+        data["end_month"] = f"{values['end_month']:%Y-%m}"
     done = session.execute(update(ReliefCase).where(ReliefCase.id == case.id, ReliefCase.state == state.value)
                            .values(**values).execution_options(synchronize_session=False))
     if done.rowcount != 1:  # type: ignore[attr-defined]
@@ -417,9 +456,9 @@ def pay_case(session: Session, scope: Scope, ledger_dir: Path, case_id: int, *, 
     scheme = session.get(Scheme, case.scheme_id)
     assert version is not None and scheme is not None  # foreign keys
     state = State(case.state)
-    if next_state(flow_of(version), state, Action.pay, reviewed=case.reviewed_by_id is not None) is None:
-        raise DomainError(out_of_order(state, Action.pay, flow_of(version), case.reviewed_by_id is not None),
-                          field="action")
+    flow = flow_of(version, case)
+    if next_state(flow, state, Action.pay, reviewed=case.reviewed_by_id is not None) is None:
+        raise DomainError(out_of_order(state, Action.pay, flow, case.reviewed_by_id is not None), field="action")
     if on < case.case_date:
         raise DomainError(f"发放日期 {on} 早于救助日期 {case.case_date}", field="date")
     case_id, attempt, key = case.id, case.pay_attempt, pay_key(case)
@@ -591,7 +630,7 @@ def waiting_for(principal: Principal, case: ReliefCase, path: str, flow: Flow, p
         if principal.can(Perm.case_approve, path) and me not in (case.recorded_by_id, case.reviewed_by_id):
             return Action.approve
     elif state is State.approved:
-        if principal.can(Perm.fund_write, paying_path):
+        if principal.can(Perm.fund_write, paying_path) and not (flow.monthly or case.start_month is not None):
             return Action.pay
     elif (state is State.paid and not flow.review_first and case.reviewed_by_id is None
           and principal.can(Perm.case_review, path) and me not in (case.recorded_by_id, case.approved_by_id)):
@@ -628,8 +667,8 @@ def list_cases(session: Session, scope: Scope, f: CaseFilter) -> list[ReliefCase
     principal = scope.principal
     out: list[ReliefCase] = []
     for case, path, steps, due_days, paying_path in _chunks(session, stmt, f.after):
-        if f.waiting_for_me and (principal is None or waiting_for(principal, case, path, Flow.of(steps, due_days),
-                                                                  paying_path) is None):
+        flow = Flow.of(steps, due_days, case.start_month is not None)
+        if f.waiting_for_me and (principal is None or waiting_for(principal, case, path, flow, paying_path) is None):
             continue
         out.append(case)
         if len(out) == limit:

@@ -809,6 +809,7 @@ class PostingLine:
     account: str
     amount: Decimal
     reverses_seq: int | None
+    posting_id: int = 0  # the ``after`` of the next page
 
 
 MAX_DRILL = 5000
@@ -833,8 +834,8 @@ def postings(session: Session, scope: Scope, drill: Drill, *, limit: int = 500, 
             .order_by(FundPosting.id).limit(min(limit, MAX_DRILL)))
     if drill.category:
         stmt = stmt.where(FundEntry.category == drill.category)
-    return [PostingLine(b, names[b], seq, day, voucher, narration, account, from_fen(fen), rseq)
-            for _pid, b, seq, day, voucher, narration, account, fen, rseq in session.execute(stmt).tuples()]
+    return [PostingLine(b, names[b], seq, day, voucher, narration, account, from_fen(fen), rseq, pid)
+            for pid, b, seq, day, voucher, narration, account, fen, rseq in session.execute(stmt).tuples()]
 
 
 def postings_total(session: Session, scope: Scope, drill: Drill) -> Decimal:
@@ -861,8 +862,9 @@ class RollLineOut:
     amount: Decimal
 
 
-def roll_lines(session: Session, scope: Scope, drill: Drill, *, limit: int = 500) -> list[RollLineOut]:
-    """The roll lines (发放花名册) behind a households figure; IDs are masked as the rolls store them."""
+def roll_lines(session: Session, scope: Scope, drill: Drill, *, limit: int = 500, offset: int = 0) -> list[RollLineOut]:
+    """The roll lines (发放花名册) behind a households figure; IDs are masked as the rolls store them.
+    ``offset`` pages on (the web page's 下一页)."""
     ctx = context(session, scope, drill.org_id, drill.start, drill.end)
     books = [b for b in ctx.book_ids if not drill.book_ids or b in drill.book_ids]
     if not books:
@@ -872,7 +874,7 @@ def roll_lines(session: Session, scope: Scope, drill: Drill, *, limit: int = 500
                    FundRollLine.period, FundRollLine.amount_fen)
             .join(FundRoll, FundRoll.id == FundRollLine.roll_id).join(FundEntry, FundEntry.id == FundRoll.entry_id)
             .where(FundRoll.book_id.in_(books), FundEntry.date >= drill.start, FundEntry.date <= drill.end)
-            .order_by(FundRoll.id, FundRollLine.line_no).limit(min(limit, MAX_DRILL)))
+            .order_by(FundRoll.id, FundRollLine.line_no).limit(min(limit, MAX_DRILL)).offset(offset))
     if drill.category:
         stmt = stmt.where(FundEntry.category == drill.category)
     return [RollLineOut(names[b], n, ln, p, rid, per, from_fen(fen))

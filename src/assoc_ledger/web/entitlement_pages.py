@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
@@ -22,7 +23,9 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Principal, Scope
 from assoc_ledger.core.errors import DomainError, Invalid
 from assoc_ledger.core.schemas import Id
-from assoc_ledger.entitlements import registry, services
+from assoc_ledger.entitlements import registry, rules, services
+from assoc_ledger.fund import service as fund_service
+from assoc_ledger.fund.chart import FUND_ZH, Fund
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.web.context import page_context
 from assoc_ledger.web.forms import clean, errors_of
@@ -111,4 +114,58 @@ def entitlements_reconcile(request: Request[Any, Any, Any], db: Session, org_sco
         kinds=services.KINDS_ZH))
 
 
-ROUTES = [entitlements_page, entitlements_preview, entitlements_run, entitlement_run_page, entitlements_reconcile]
+# --- programmes: which organisation's book pays a scheme for its subtree, from which month -------------------
+
+PROGRAMME_FIELDS = ("org_id", "scheme", "first_month", "fund")
+SCHEME_OPTIONS = [(s.value, z) for s, z in rules.SCHEME_ZH.items()]
+FUND_OPTIONS = [(f.value, z) for f, z in FUND_ZH.items()]
+
+
+def _programmes_page(request: Request[Any, Any, Any], db: Session, scope: Scope, values: dict[str, str],
+                     errors: dict[str, str] | None = None, *, confirm: bool = False, done: int | None = None,
+                     status_code: int = 200) -> Template:
+    orgs = [(str(o.id), o.name) for _, o in fund_service.list_books(db, scope)]
+    names = {int(i): n for i, n in orgs}
+    rows = [(p, names.get(p.org_id) or getattr(db.get(Organisation, p.org_id), "name", ""))
+            for p in services.list_programmes(db, scope)]
+    shown = {"org_id": dict(orgs).get(values["org_id"], ""), "scheme": dict(SCHEME_OPTIONS).get(values["scheme"], ""),
+             "fund": dict(FUND_OPTIONS).get(values["fund"], "")}
+    return Template("entitlement_programmes.html", status_code=status_code, context=page_context(
+        request, rows=rows, values=values, errors=errors or {}, confirm=confirm, shown=shown, orgs=orgs,
+        schemes=SCHEME_OPTIONS, funds=FUND_OPTIONS, done=done, can_write=_can(request, Perm.fund_write),
+        scheme_zh={s.value: z for s, z in rules.SCHEME_ZH.items()}, fund_zh={f.value: z for f, z in FUND_ZH.items()}))
+
+
+@get("/entitlements/programmes", opt=requires(Perm.fund_read), include_in_schema=False)
+async def programmes_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
+                          done: int | None = Parameter(default=None, ge=1, le=2_147_483_647)) -> Template:
+    values = {"org_id": "", "scheme": rules.Scheme.only_child_reward.value, "first_month": _this_month(),
+              "fund": Fund.general.value}
+    page: Template = await anyio.to_thread.run_sync(lambda: _programmes_page(request, db, org_scope, values,
+                                                                             done=done))
+    return page
+
+
+@post("/entitlements/programmes", opt=requires(Perm.fund_write), include_in_schema=False, sync_to_thread=True)
+def programme_set(request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: Form) -> Response[Any]:
+    """核对 shows who will pay what from when (nothing written); 确认 sets it through the service, which judges
+    it (a refusal comes back under its field with the choices kept). Setting the same programme again
+    changes nothing, so a double submit is harmless."""
+    values = clean(data, PROGRAMME_FIELDS)
+    step = data.get("step", "check")
+    if step != "confirm":
+        return _programmes_page(request, db, org_scope, values, confirm=step == "check")
+    try:
+        if not values["org_id"].isdigit():
+            raise Invalid("请选择发放组织", field="org_id")
+        row, _created = services.set_programme(db, org_scope, int(values["org_id"]), scheme=values["scheme"],
+                                               first_month=values["first_month"], fund=values["fund"])
+    except DomainError as exc:
+        db.rollback()
+        return _programmes_page(request, db, org_scope, values, errors_of(exc, PROGRAMME_FIELDS),
+                                status_code=exc.status_code)
+    return Redirect(f"/entitlements/programmes?done={row.id}", status_code=303)
+
+
+ROUTES = [entitlements_page, entitlements_preview, entitlements_run, entitlement_run_page, entitlements_reconcile,
+          programmes_page, programme_set]

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import anyio
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
@@ -71,6 +72,7 @@ class MoneyForm:
     check: Checker
     post: Poster
     defaults: Mapping[str, str]
+    perm: Perm = Perm.fund_write  # month close is a reviewer's act: fund:close
 
 
 def _seq(posted: list[service.Posted] | service.Posted, book_id: int) -> int:
@@ -164,7 +166,7 @@ CLOSE = MoneyForm(
     (Field("month", "月份", "month", hint="YYYY-MM；月结后该月不能再记账"),),
     lambda db, scope, book, v: _checked(db, scope, book, lambda: Close.parse(book, v["month"], key=v[KEY_FIELD])),
     lambda db, d, scope, book, v: _seq(service.close_month(db, d, scope, book, v["month"], key=v[KEY_FIELD]), book),
-    {})
+    {}, Perm.fund_close)
 
 FORMS = {f.slug: f for f in (RECEIPT, PAYMENT, TRANSFER, REVERSAL, CLOSE)}
 
@@ -224,65 +226,24 @@ async def _in_thread(fn: Callable[..., Template], *args: Any) -> Template:
     return await anyio.to_thread.run_sync(lambda: fn(*args))
 
 
-@get("/fund/books/{book_id:int}/receipt", opt=requires(Perm.fund_write), include_in_schema=False)
-async def receipt_form(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> Template:
-    return await _in_thread(_show, request, db, org_scope, RECEIPT, book_id, dict(request.query_params))
+def _handlers(form: MoneyForm) -> list[HTTPRouteHandler]:
+    """The form's GET (show) and POST (check, confirm) at ``/fund/books/{id}/<slug>``, named ``<slug>_form``
+    and ``<slug>_submit``: one piece of code for the five forms, which differ only in their spec."""
+    path = f"/fund/books/{{book_id:int}}/{form.slug}"
+    name = form.slug
+
+    async def show(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> Template:
+        return await _in_thread(_show, request, db, org_scope, form, book_id, dict(request.query_params))
+
+    def submit(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
+               data: Form) -> Response[Any]:
+        return _submit(request, db, org_scope, form, book_id, data)
+
+    for fn, suffix in ((show, "form"), (submit, "submit")):
+        fn.__name__ = fn.__qualname__ = f"{name}_{suffix}"
+    return [get(path, opt=requires(form.perm), include_in_schema=False, name=f"{name}_form")(show),
+            post(path, opt=requires(form.perm), include_in_schema=False, sync_to_thread=True,
+                 name=f"{name}_submit")(submit)]
 
 
-@post("/fund/books/{book_id:int}/receipt", opt=requires(Perm.fund_write), include_in_schema=False,
-      sync_to_thread=True)
-def receipt_submit(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
-                   data: Form) -> Response[Any]:
-    return _submit(request, db, org_scope, RECEIPT, book_id, data)
-
-
-@get("/fund/books/{book_id:int}/payment", opt=requires(Perm.fund_write), include_in_schema=False)
-async def payment_form(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> Template:
-    return await _in_thread(_show, request, db, org_scope, PAYMENT, book_id, dict(request.query_params))
-
-
-@post("/fund/books/{book_id:int}/payment", opt=requires(Perm.fund_write), include_in_schema=False,
-      sync_to_thread=True)
-def payment_submit(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
-                   data: Form) -> Response[Any]:
-    return _submit(request, db, org_scope, PAYMENT, book_id, data)
-
-
-@get("/fund/books/{book_id:int}/transfer", opt=requires(Perm.fund_write), include_in_schema=False)
-async def transfer_form(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> Template:
-    return await _in_thread(_show, request, db, org_scope, TRANSFER, book_id, dict(request.query_params))
-
-
-@post("/fund/books/{book_id:int}/transfer", opt=requires(Perm.fund_write), include_in_schema=False,
-      sync_to_thread=True)
-def transfer_submit(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
-                    data: Form) -> Response[Any]:
-    return _submit(request, db, org_scope, TRANSFER, book_id, data)
-
-
-@get("/fund/books/{book_id:int}/reverse", opt=requires(Perm.fund_write), include_in_schema=False)
-async def reverse_form(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> Template:
-    return await _in_thread(_show, request, db, org_scope, REVERSAL, book_id, dict(request.query_params))
-
-
-@post("/fund/books/{book_id:int}/reverse", opt=requires(Perm.fund_write), include_in_schema=False,
-      sync_to_thread=True)
-def reverse_submit(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
-                   data: Form) -> Response[Any]:
-    return _submit(request, db, org_scope, REVERSAL, book_id, data)
-
-
-@get("/fund/books/{book_id:int}/close", opt=requires(Perm.fund_close), include_in_schema=False)
-async def close_form(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id) -> Template:
-    return await _in_thread(_show, request, db, org_scope, CLOSE, book_id, dict(request.query_params))
-
-
-@post("/fund/books/{book_id:int}/close", opt=requires(Perm.fund_close), include_in_schema=False,
-      sync_to_thread=True)
-def close_submit(request: Request[Any, Any, Any], db: Session, org_scope: Scope, book_id: Id,
-                 data: Form) -> Response[Any]:
-    return _submit(request, db, org_scope, CLOSE, book_id, data)
-
-
-ROUTES = [receipt_form, receipt_submit, payment_form, payment_submit, transfer_form, transfer_submit,
-          reverse_form, reverse_submit, close_form, close_submit]
+ROUTES = [handler for form in FORMS.values() for handler in _handlers(form)]

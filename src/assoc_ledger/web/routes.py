@@ -39,6 +39,7 @@ from assoc_ledger.web.import_pages import ROUTES as IMPORT_PAGES
 from assoc_ledger.web.money_pages import ROUTES as MONEY_PAGES
 from assoc_ledger.web.pairing_pages import ROUTES as PAIRING_PAGES
 from assoc_ledger.web.report_pages import ROUTES as REPORT_PAGES
+from assoc_ledger.web.scheme_pages import ROUTES as SCHEME_PAGES
 from assoc_ledger.web.statement_pages import ROUTES as STATEMENT_PAGES
 from assoc_ledger.web.visit_pages import ROUTES as VISIT_PAGES
 
@@ -150,4 +151,4 @@ static_router = create_static_files_router(path="/static", directories=[STATIC_D
 ROUTES = [login_page, login_submit, logout_submit, home, orgs_page, members_page, *FUND_PAGES, *IMPORT_PAGES,
           *MONEY_PAGES, *VISIT_PAGES, *CASE_PAGES,
           *ENTITLEMENT_PAGES, *STATEMENT_PAGES, *HOUSEHOLD_FORMS, *HOUSEHOLD_PAGES, *PAIRING_PAGES, *REPORT_PAGES,
-          static_router]
+          *SCHEME_PAGES, static_router]
