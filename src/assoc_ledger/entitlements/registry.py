@@ -233,7 +233,12 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
         lo, hi = ids[0], ids[-1]
         batch = Batch(ids)
         wanted = set(ids)
-        stale = _stale(session, lo, hi, wanted)
+        marks = {r[0]: r for r in core_rows(session, select(
+            EntitlementOutlookMark.household_id, EntitlementOutlookMark.max_event_id,
+            EntitlementOutlookMark.rule_version, EntitlementOutlookMark.payee_person_id,
+            EntitlementOutlookMark.payee, EntitlementOutlookMark.resident_id)
+            .where(EntitlementOutlookMark.household_id.between(lo, hi)))}
+        stale = _stale(session, lo, hi, wanted, marks)
         load_facts(session, batch, sorted(stale))
         for hid in stale:
             events = batch.events.get(hid, [])
@@ -243,7 +248,7 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
             _keep(session, stale, batch)
         clean = wanted - stale
         if clean:
-            _read_outlooks(session, lo, hi, clean, batch, window)
+            _read_outlooks(session, lo, hi, clean, batch, marks, window)
         if with_lines:
             _paid_lines(session, lo, hi, wanted, paid_from, batch)
         else:
@@ -328,11 +333,9 @@ def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_fr
             PaidRange(SCHEME_OF[r.scheme], month_index(r.from_month), month_index(r.to_month), r.monthly_fen))
 
 
-def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
-    """The batch's households whose kept outlook is missing or out of date (three grouped reads)."""
-    marks = {r[0]: (r[1], r[2]) for r in core_rows(session, select(
-        EntitlementOutlookMark.household_id, EntitlementOutlookMark.max_event_id, EntitlementOutlookMark.rule_version)
-        .where(EntitlementOutlookMark.household_id.between(lo, hi)))}
+def _stale(session: Session, lo: int, hi: int, wanted: set[int], marks: dict[int, Any]) -> set[int]:
+    """The batch's households whose kept outlook is missing or out of date (``marks``: the batch's outlook marks,
+    household id first, then the last event id and the rule version it was computed from)."""
     latest = {r[0]: r[1] for r in core_rows(session, select(HouseholdEvent.household_id, func.max(HouseholdEvent.id))
                                             .where(HouseholdEvent.household_id.between(lo, hi))
                                             .group_by(HouseholdEvent.household_id))}
@@ -345,7 +348,7 @@ def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
     version = rules.RULE_VERSION
     for hid in wanted:
         mark = marks.get(hid)
-        if mark is None or mark[1] != version or mark[0] < latest.get(hid, 0) or hid in changed_people:
+        if mark is None or mark[2] != version or mark[1] < latest.get(hid, 0) or hid in changed_people:
             stale.add(hid)
     return stale
 
@@ -378,14 +381,11 @@ OUTLOOK_KEYS = ("household_id", "scheme", "kind", "first_month", "last_month", "
                 "certificate_no", "child_id", "child_birth", "reason")
 
 
-def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch,
+def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch, marks: dict[int, Any],
                    window: tuple[int, int] | None = None) -> None:
-    for hid, person_id, name, resident_id in core_rows(session, select(
-            EntitlementOutlookMark.household_id, EntitlementOutlookMark.payee_person_id,
-            EntitlementOutlookMark.payee, EntitlementOutlookMark.resident_id)
-            .where(EntitlementOutlookMark.household_id.between(lo, hi))):
-        if hid in clean:
-            batch.outlooks[hid] = Outlook([], [], Payee(person_id, name, resident_id))
+    for hid in clean:
+        _, _, _, person_id, name, resident_id = marks[hid]
+        batch.outlooks[hid] = Outlook([], [], Payee(person_id, name, resident_id))
     stmt = (select(EntitlementOutlook.household_id, EntitlementOutlook.scheme, EntitlementOutlook.kind,
                    EntitlementOutlook.first_month, EntitlementOutlook.last_month, EntitlementOutlook.units,
                    EntitlementOutlook.org_id, EntitlementOutlook.qualified_on, EntitlementOutlook.certificate_no,
