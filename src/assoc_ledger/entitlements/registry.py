@@ -174,12 +174,15 @@ def load_facts(session: Session, batch: Batch, ids: Sequence[int]) -> None:
     """Events (as values), the births of the people they name, and the payee, of the households ``ids``."""
     if not ids:
         return
-    wanted = sorted(set(ids))
+    asked = set(ids)
+    wanted = sorted(asked)
     for r in core_rows(session, select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
                                        HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
                                        HouseholdEvent.recorded_at)
-                       .where(among(HouseholdEvent.household_id, wanted))
+                       .where(near(HouseholdEvent.household_id, wanted))
                        .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on, HouseholdEvent.id)):
+        if r.household_id not in asked:
+            continue
         batch.events.setdefault(r.household_id, []).append(
             Event(EventKind(r.kind), r.effective_on, r.person_id, r.data or {}, r.id, r.recorded_at))
     people = people_in(e for h in ids for e in batch.events.get(h, []))
@@ -192,8 +195,10 @@ def load_facts(session: Session, batch: Batch, ids: Sequence[int]) -> None:
                                        Person.name, Person.resident_id_region, Person.resident_id_tail,
                                        Person.died_on)
                        .join(Person, Person.id == HouseholdMember.person_id)
-                       .where(among(HouseholdMember.household_id, wanted),
+                       .where(near(HouseholdMember.household_id, wanted),
                               HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
+        if r.household_id not in asked:
+            continue
         # The head signs, unless dead and a living spouse can: rank (dead, not head).
         rank = (r.died_on is not None) * 2 + (r.relation != Relation.head.value)
         candidates.setdefault(r.household_id, []).append(
@@ -281,13 +286,16 @@ def paid_line_details(session: Session, household_ids: Sequence[int], paid_from:
     out: dict[int, list[PaidLine]] = {}
     if not household_ids:
         return out
+    asked = set(household_ids)
     stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                   EntitlementLine.to_month, EntitlementLine.monthly_fen, EntitlementLine.run_id,
                   EntitlementLine.org_id, EntitlementLine.child_id, EntitlementLine.child_birth).where(
-        EntitlementLine.household_id.in_(sorted(set(household_ids))))
+        near(EntitlementLine.household_id, sorted(asked)))
     if paid_from is not None:
         stmt = stmt.where(EntitlementLine.to_month >= paid_from)
     for h, scheme, f, t, fen, run_id, org_id, child_id, child_birth in core_rows(session, stmt):
+        if h not in asked:
+            continue
         out.setdefault(h, []).append(PaidLine(h, scheme, month_index(f), month_index(t), fen, run_id, org_id,
                                               child_id, child_birth))
     return out
