@@ -521,6 +521,7 @@ class Prices:
                 standards.AidScheme(r.scheme), from_fen(r.amount_fen), r.effective_from, r.org_id, r.basis))
         self._steps: dict[tuple[Scheme, int], list[tuple[int, standards.AidStandard | None]]] = {}
         self.used: dict[tuple[str, str, int | None], str] = {}
+        self._memo: dict[tuple[Scheme, int, int, int], list[Price]] = {}
 
     def _step_list(self, scheme: Scheme, org_id: int) -> list[tuple[int, standards.AidStandard | None]]:
         key = (scheme, org_id)
@@ -535,6 +536,15 @@ class Prices:
         return self._steps[key]
 
     def price(self, scheme: Scheme, org_id: int, first: int, last: int) -> list[Price]:
+        """The months ``first``..``last`` as ranges of one standard each (a county's lines share a few answers:
+        kept, and not to be changed by the caller)."""
+        key = (scheme, org_id, first, last)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._price(scheme, org_id, first, last)
+        return found
+
+    def _price(self, scheme: Scheme, org_id: int, first: int, last: int) -> list[Price]:
         steps = self._step_list(scheme, org_id)
         out: list[Price] = []
         for i, (start, standard) in enumerate(steps):
