@@ -174,12 +174,15 @@ def load_facts(session: Session, batch: Batch, ids: Sequence[int]) -> None:
     """Events (as values), the births of the people they name, and the payee, of the households ``ids``."""
     if not ids:
         return
-    wanted = sorted(set(ids))
+    asked = set(ids)
+    wanted = sorted(asked)
     for r in core_rows(session, select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
                                        HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
                                        HouseholdEvent.recorded_at)
-                       .where(among(HouseholdEvent.household_id, wanted))
+                       .where(near(HouseholdEvent.household_id, wanted))
                        .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on, HouseholdEvent.id)):
+        if r.household_id not in asked:
+            continue
         batch.events.setdefault(r.household_id, []).append(
             Event(EventKind(r.kind), r.effective_on, r.person_id, r.data or {}, r.id, r.recorded_at))
     people = people_in(e for h in ids for e in batch.events.get(h, []))
@@ -192,8 +195,10 @@ def load_facts(session: Session, batch: Batch, ids: Sequence[int]) -> None:
                                        Person.name, Person.resident_id_region, Person.resident_id_tail,
                                        Person.died_on)
                        .join(Person, Person.id == HouseholdMember.person_id)
-                       .where(among(HouseholdMember.household_id, wanted),
+                       .where(near(HouseholdMember.household_id, wanted),
                               HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
+        if r.household_id not in asked:
+            continue
         # The head signs, unless dead and a living spouse can: rank (dead, not head).
         rank = (r.died_on is not None) * 2 + (r.relation != Relation.head.value)
         candidates.setdefault(r.household_id, []).append(
@@ -233,7 +238,12 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
         lo, hi = ids[0], ids[-1]
         batch = Batch(ids)
         wanted = set(ids)
-        stale = _stale(session, lo, hi, wanted)
+        marks = {r[0]: r for r in core_rows(session, select(
+            EntitlementOutlookMark.household_id, EntitlementOutlookMark.max_event_id,
+            EntitlementOutlookMark.rule_version, EntitlementOutlookMark.payee_person_id,
+            EntitlementOutlookMark.payee, EntitlementOutlookMark.resident_id)
+            .where(EntitlementOutlookMark.household_id.between(lo, hi)))}
+        stale = _stale(session, lo, hi, wanted, marks)
         load_facts(session, batch, sorted(stale))
         for hid in stale:
             events = batch.events.get(hid, [])
@@ -243,7 +253,7 @@ def batches(session: Session, household_ids: Sequence[int], *, with_lines: bool 
             _keep(session, stale, batch)
         clean = wanted - stale
         if clean:
-            _read_outlooks(session, lo, hi, clean, batch, window)
+            _read_outlooks(session, lo, hi, clean, batch, marks, window)
         if with_lines:
             _paid_lines(session, lo, hi, wanted, paid_from, batch)
         else:
@@ -276,13 +286,16 @@ def paid_line_details(session: Session, household_ids: Sequence[int], paid_from:
     out: dict[int, list[PaidLine]] = {}
     if not household_ids:
         return out
+    asked = set(household_ids)
     stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                   EntitlementLine.to_month, EntitlementLine.monthly_fen, EntitlementLine.run_id,
                   EntitlementLine.org_id, EntitlementLine.child_id, EntitlementLine.child_birth).where(
-        EntitlementLine.household_id.in_(sorted(set(household_ids))))
+        near(EntitlementLine.household_id, sorted(asked)))
     if paid_from is not None:
         stmt = stmt.where(EntitlementLine.to_month >= paid_from)
     for h, scheme, f, t, fen, run_id, org_id, child_id, child_birth in core_rows(session, stmt):
+        if h not in asked:
+            continue
         out.setdefault(h, []).append(PaidLine(h, scheme, month_index(f), month_index(t), fen, run_id, org_id,
                                               child_id, child_birth))
     return out
@@ -328,11 +341,9 @@ def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_fr
             PaidRange(SCHEME_OF[r.scheme], month_index(r.from_month), month_index(r.to_month), r.monthly_fen))
 
 
-def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
-    """The batch's households whose kept outlook is missing or out of date (three grouped reads)."""
-    marks = {r[0]: (r[1], r[2]) for r in core_rows(session, select(
-        EntitlementOutlookMark.household_id, EntitlementOutlookMark.max_event_id, EntitlementOutlookMark.rule_version)
-        .where(EntitlementOutlookMark.household_id.between(lo, hi)))}
+def _stale(session: Session, lo: int, hi: int, wanted: set[int], marks: dict[int, Any]) -> set[int]:
+    """The batch's households whose kept outlook is missing or out of date (``marks``: the batch's outlook marks,
+    household id first, then the last event id and the rule version it was computed from)."""
     latest = {r[0]: r[1] for r in core_rows(session, select(HouseholdEvent.household_id, func.max(HouseholdEvent.id))
                                             .where(HouseholdEvent.household_id.between(lo, hi))
                                             .group_by(HouseholdEvent.household_id))}
@@ -345,7 +356,7 @@ def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
     version = rules.RULE_VERSION
     for hid in wanted:
         mark = marks.get(hid)
-        if mark is None or mark[1] != version or mark[0] < latest.get(hid, 0) or hid in changed_people:
+        if mark is None or mark[2] != version or mark[1] < latest.get(hid, 0) or hid in changed_people:
             stale.add(hid)
     return stale
 
@@ -378,14 +389,11 @@ OUTLOOK_KEYS = ("household_id", "scheme", "kind", "first_month", "last_month", "
                 "certificate_no", "child_id", "child_birth", "reason")
 
 
-def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch,
+def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch, marks: dict[int, Any],
                    window: tuple[int, int] | None = None) -> None:
-    for hid, person_id, name, resident_id in core_rows(session, select(
-            EntitlementOutlookMark.household_id, EntitlementOutlookMark.payee_person_id,
-            EntitlementOutlookMark.payee, EntitlementOutlookMark.resident_id)
-            .where(EntitlementOutlookMark.household_id.between(lo, hi))):
-        if hid in clean:
-            batch.outlooks[hid] = Outlook([], [], Payee(person_id, name, resident_id))
+    for hid in clean:
+        _, _, _, person_id, name, resident_id = marks[hid]
+        batch.outlooks[hid] = Outlook([], [], Payee(person_id, name, resident_id))
     stmt = (select(EntitlementOutlook.household_id, EntitlementOutlook.scheme, EntitlementOutlook.kind,
                    EntitlementOutlook.first_month, EntitlementOutlook.last_month, EntitlementOutlook.units,
                    EntitlementOutlook.org_id, EntitlementOutlook.qualified_on, EntitlementOutlook.certificate_no,
@@ -513,6 +521,7 @@ class Prices:
                 standards.AidScheme(r.scheme), from_fen(r.amount_fen), r.effective_from, r.org_id, r.basis))
         self._steps: dict[tuple[Scheme, int], list[tuple[int, standards.AidStandard | None]]] = {}
         self.used: dict[tuple[str, str, int | None], str] = {}
+        self._memo: dict[tuple[Scheme, int, int, int], list[Price]] = {}
 
     def _step_list(self, scheme: Scheme, org_id: int) -> list[tuple[int, standards.AidStandard | None]]:
         key = (scheme, org_id)
@@ -527,6 +536,15 @@ class Prices:
         return self._steps[key]
 
     def price(self, scheme: Scheme, org_id: int, first: int, last: int) -> list[Price]:
+        """The months ``first``..``last`` as ranges of one standard each (a county's lines share a few answers:
+        kept, and not to be changed by the caller)."""
+        key = (scheme, org_id, first, last)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._price(scheme, org_id, first, last)
+        return found
+
+    def _price(self, scheme: Scheme, org_id: int, first: int, last: int) -> list[Price]:
         steps = self._step_list(scheme, org_id)
         out: list[Price] = []
         for i, (start, standard) in enumerate(steps):
