@@ -200,6 +200,13 @@ def test_a_run_in_the_background_is_refused_while_another_runs_and_shows_a_failu
         assert busy.status_code == 409 and busy.json()["errors"][0]["field"] == "month"
     with factory() as db:
         assert [r.status for r in db.scalars(select(EntitlementRun))] == ["failed"]
+        # A run left "running" by a process that died (nobody holds the lock) shows as interrupted.
+        row = db.scalars(select(EntitlementRun)).one()
+        row.status = "running"
+        db.commit()
+    assert client.get(f"/api/entitlements/runs/{row.id}", headers=admin).json()["status"] == "interrupted"
+    with ent.run_lock(ledger_dir):  # while some process holds the lock, it is running
+        assert client.get(f"/api/entitlements/runs/{row.id}", headers=admin).json()["status"] == "running"
 
 
 def _seq(settings: Settings, roll: FundRoll) -> int:
