@@ -346,6 +346,9 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     assert made.status_code == 303
     case_url = made.headers["location"]
     case_id = int(case_url.rsplit("/", 1)[1])
+    early_close = web.post(f"{case_url}/close", headers=secretary, data={"decision": "close", "comment": "重复登记"})
+    assert early_close.status_code == 422 and 'value="重复登记"' in early_close.text  # out of order, kept
+    assert 'name="decision" value="withdraw"' in early_close.text  # what may be done instead: withdraw it
     # The reviewer's page says what is missing; reviewing without the application is refused there.
     review_page = web.get(f"{case_url}/review", headers=reviewer)
     assert "申请书 <span class=\"error\">（缺）</span>" in review_page.text
