@@ -9,7 +9,9 @@ The households are written straight into the registry's tables (the event log an
 executemany: this bench measures runs, not registration (bench/import_households.py measures that). Kinds:
 only-child households with certificates issued over 2010–2025 (some children turn 14 in the window, some get
 a sibling, some move between townships or out of the county), special families (the only child died), and
-other kinds that are not due anything. Results: a table and ``bench/results/entitlements.json``.
+other kinds that are not due anything. After the cases, bean-check of the county book the runs wrote is
+measured in the same run as the reference (same machine, same load), and the load average is recorded.
+Results: a table and ``bench/results/entitlements.json``.
 """
 
 from __future__ import annotations
@@ -214,7 +216,29 @@ def _backend(tmp: Path, name: str, url: str) -> list[dict[str, Any]]:
         verdict = "" if target is None else (" ok" if r["seconds"] <= target else f" OVER {target} s")
         print(f"{label:44} {r['seconds']:7.2f} s  peak RSS {r['peak_rss_mb']:6.1f} MB{verdict}  "
               f"{ {k: v for k, v in r.items() if k not in ('seconds', 'peak_rss_mb')} }", flush=True)
+    # The reference measured in the same run, on the same machine and load: bean-check of the county book
+    # the runs wrote (its rolls checked by the plugin), and the load average while the cases ran.
+    for main_file in sorted(ledger_dir.glob("*/main.beancount")):
+        seconds = _bean_check(main_file)
+        label = f"bean-check of the {main_file.parent.name} book ({name})"
+        rows.append({"case": label, "size": SIZE, "metric": "time", "value": round(seconds, 2), "unit": "s"})
+        print(f"{label:44} {seconds:7.2f} s", flush=True)
+    load = os.getloadavg()[1]
+    rows.append({"case": f"load average, 5 min, after the cases ({name})", "size": SIZE, "metric": "load",
+                 "value": round(load, 2), "unit": "count"})
+    print(f"load average (5 min) after the {name} cases: {load:.2f}", flush=True)
     return rows
+
+
+def _bean_check(main_file: Path) -> float:
+    exe = str(Path(sys.executable).with_name("bean-check"))
+    started = time.perf_counter()
+    # --no-cache: a cache hit would skip loading and every plugin, and measure nothing.
+    done = subprocess.run([exe, "--no-cache", str(main_file)], capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bean-check failed on {main_file}: {done.stderr[:2000]}")
+    return elapsed
 
 
 @contextmanager

@@ -6,8 +6,6 @@ the page scroll sideways on a phone (a wide table scrolls inside its own box ins
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,19 +13,19 @@ import pytest
 
 from tests.browser import DESKTOP, PHONE, SCREENSHOTS, LiveServer, demo_env, launch_chromium, start_server
 from tests.conftest import IN_CI
+from tests.demo_cache import DemoBuild
 
 pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.slow]
 DEMO_PASSWORD = "demo-password-2026"
 
 
 @pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def demo_server(demo_build: DemoBuild, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # A copy of the run's demo county, as `assoc-ledger migrate` + `assoc-ledger demo` loaded it
+    # (tests/demo_cache.py); the server finds its key in var/assoc.key, where migrate keeps it.
     root = tmp_path_factory.mktemp("browser-demo")
-    env = demo_env(root)
-    for command in (["migrate"], ["demo"]):
-        subprocess.run([sys.executable, "-m", "assoc_ledger.cli", *command], env=env, cwd=root, check=True,
-                       capture_output=True, timeout=600)
-    yield from start_server(env, root)
+    demo_build.copy(root).write_key_file()
+    yield from start_server(demo_env(root), root)
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.errors import Conflict
+from assoc_ledger.entitlements import registry
 from assoc_ledger.entitlements import services as ent
 from assoc_ledger.entitlements.models import EntitlementExit, EntitlementLine, EntitlementRun
 from assoc_ledger.fund import verify
@@ -97,6 +99,13 @@ def test_a_run_pays_each_due_month_once_through_one_roll_per_book_and_scheme(
             ("2024-01", "2024-05", world.county_book), ("2024-06", "2024-06", world.county_book)]
         # Nothing was paid in the past through this system: every month before the run's month is arrears.
         assert all(x.arrears == (x.to_month < date(2024, 6, 1)) for x in db.scalars(select(EntitlementLine)))
+        # The same months twice are refused by the database, through the run's own bulk write too.
+        line = db.scalars(select(EntitlementLine).order_by(EntitlementLine.id)).first()
+        assert line is not None
+        with pytest.raises(IntegrityError):
+            registry.insert_rows(db, EntitlementLine.__table__, ent.LINE_KEYS,
+                                 [tuple(getattr(line, k) for k in ent.LINE_KEYS)])
+        db.rollback()
 
     again = run(session_factory, world, "2024-06")
     assert (again.status, again.lines, again.total_fen, again.exits) == ("done", 0, 0, 0)

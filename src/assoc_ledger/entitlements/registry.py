@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, Date, Integer, String, Table, and_, delete, func, insert, or_, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from assoc_ledger.core.db import Base, utcnow
@@ -42,6 +43,22 @@ def core_rows(session: Session, stmt: Any) -> Any:
     return session.connection().execute(stmt)
 
 
+def among(column: Any, ids: Sequence[int]) -> Any:
+    """``column`` is one of ``ids`` (sorted, distinct): a range when they are every id from the first to the last
+    (a batch of a whole county usually is), which the database reads off its index without a list of thousands."""
+    if ids and ids[-1] - ids[0] + 1 == len(ids):
+        return column.between(ids[0], ids[-1])
+    return column.in_(ids)
+
+
+def near(column: Any, ids: Sequence[int]) -> Any:
+    """A clause that holds for every one of ``ids`` (sorted, distinct) and a few others at most: a range when
+    the ids lie close together, the list itself otherwise. The caller keeps the rows it wants."""
+    if ids and ids[-1] - ids[0] + 1 <= 2 * len(ids):
+        return column.between(ids[0], ids[-1])
+    return column.in_(ids)
+
+
 def insert_rows(session: Session, table: Table, keys: Sequence[str], values: Iterable[Sequence[Any]],
                 chunk: int = 10_000) -> int:
     """Many rows into ``table`` on the session's connection (its transaction), by the driver's executemany.
@@ -56,6 +73,8 @@ def insert_rows(session: Session, table: Table, keys: Sequence[str], values: Ite
     for key in keys:
         kind = table.c[key].type
         assert isinstance(kind, Integer | String | Boolean | Date), (table.name, key, kind)
+    if dialect.driver == "psycopg":
+        return _copy_rows(conn, table, keys, values)
     compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))  # SQLAlchemy's own statement
     dates = [i for i, k in enumerate(keys) if isinstance(table.c[k].type, Date)] if dialect.name == "sqlite" else []
     order = [keys.index(k) for k in compiled.positiontup or ()]
@@ -86,7 +105,27 @@ def insert_rows(session: Session, table: Table, keys: Sequence[str], values: Ite
     return count
 
 
-@dataclass
+
+def _copy_rows(conn: Any, table: Table, keys: Sequence[str], values: Iterable[Sequence[Any]]) -> int:
+    """PostgreSQL's own bulk load (COPY … FROM STDIN) on the connection's transaction; a refused row (a
+    duplicate line) fails the whole statement as an IntegrityError, like an insert."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table.name),
+                                                          sql.SQL(", ").join(map(sql.Identifier, keys)))
+    count = 0
+    dbapi = conn.connection.dbapi_connection
+    try:
+        with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+                count += 1
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise sa_exc.DBAPIError.instance(f"COPY {table.name} FROM STDIN", None, exc,
+                                         conn.dialect.loaded_dbapi.Error) from exc
+    return count
+
+@dataclass(slots=True)
 class Payee:
     person_id: int | None
     name: str
@@ -139,20 +178,21 @@ def load_facts(session: Session, batch: Batch, ids: Sequence[int]) -> None:
     for r in core_rows(session, select(HouseholdEvent.household_id, HouseholdEvent.id, HouseholdEvent.kind,
                                        HouseholdEvent.effective_on, HouseholdEvent.person_id, HouseholdEvent.data,
                                        HouseholdEvent.recorded_at)
-                       .where(HouseholdEvent.household_id.in_(wanted))
+                       .where(among(HouseholdEvent.household_id, wanted))
                        .order_by(HouseholdEvent.household_id, HouseholdEvent.effective_on, HouseholdEvent.id)):
         batch.events.setdefault(r.household_id, []).append(
             Event(EventKind(r.kind), r.effective_on, r.person_id, r.data or {}, r.id, r.recorded_at))
     people = people_in(e for h in ids for e in batch.events.get(h, []))
     if people:
         batch.births.update((r[0], r[1]) for r in core_rows(session, select(Person.id, Person.birth_date)
-                                                             .where(Person.id.in_(sorted(people)))))
+                                                             .where(near(Person.id, sorted(people))))
+                            if r[0] in people)
     candidates: dict[int, list[tuple[int, Payee]]] = {}
     for r in core_rows(session, select(HouseholdMember.household_id, HouseholdMember.relation, Person.id,
                                        Person.name, Person.resident_id_region, Person.resident_id_tail,
                                        Person.died_on)
                        .join(Person, Person.id == HouseholdMember.person_id)
-                       .where(HouseholdMember.household_id.in_(wanted),
+                       .where(among(HouseholdMember.household_id, wanted),
                               HouseholdMember.relation.in_([Relation.head.value, Relation.spouse.value]))):
         # The head signs, unless dead and a living spouse can: rank (dead, not head).
         rank = (r.died_on is not None) * 2 + (r.relation != Relation.head.value)
@@ -312,33 +352,30 @@ def _stale(session: Session, lo: int, hi: int, wanted: set[int]) -> set[int]:
 
 def _keep(session: Session, stale: set[int], batch: Batch) -> None:
     ids = sorted(stale)
-    session.execute(delete(EntitlementOutlook).where(EntitlementOutlook.household_id.in_(ids)))
-    session.execute(delete(EntitlementOutlookMark).where(EntitlementOutlookMark.household_id.in_(ids)))
-    rows: list[dict[str, object]] = []
+    session.execute(delete(EntitlementOutlook).where(among(EntitlementOutlook.household_id, ids)))
+    session.execute(delete(EntitlementOutlookMark).where(among(EntitlementOutlookMark.household_id, ids)))
+    rows: list[tuple[object, ...]] = []
     marks: list[dict[str, object]] = []
     now = utcnow()
     for hid in ids:
         view = batch.outlooks[hid]
         for d in view.dues:
-            rows.append({"household_id": hid, "scheme": d.scheme.value, "kind": "due",
-                         "first_month": month_start(d.first), "last_month": month_start(min(d.last, OPEN_END)),
-                         "units": d.units, "org_id": d.org_id, "qualified_on": d.qualified_on,
-                         "certificate_no": d.certificate_no, "child_id": d.child_id, "child_birth": d.child_birth,
-                         "reason": None})
+            rows.append((hid, d.scheme.value, "due", month_start(d.first), month_start(min(d.last, OPEN_END)),
+                         d.units, d.org_id, d.qualified_on, d.certificate_no, d.child_id, d.child_birth, None))
         for e in view.exits:
-            rows.append({"household_id": hid, "scheme": e.scheme.value, "kind": "exit",
-                         "first_month": month_start(e.month), "last_month": e.known_on, "units": 0,
-                         "org_id": None, "qualified_on": None, "certificate_no": None, "child_id": None,
-                         "child_birth": None, "reason": e.reason.value})
+            rows.append((hid, e.scheme.value, "exit", month_start(e.month), e.known_on, 0, None, None, None, None,
+                         None, e.reason.value))
         events = batch.events.get(hid, [])
         marks.append({"household_id": hid, "max_event_id": max((e.id for e in events), default=0),
                       "rule_version": rules.RULE_VERSION, "computed_at": now,
                       "payee_person_id": view.payee.person_id, "payee": view.payee.name,
                       "resident_id": view.payee.resident_id})
-    conn = session.connection()
-    if rows:
-        conn.execute(insert(Base.metadata.tables[EntitlementOutlook.__tablename__]), rows)
-    conn.execute(insert(Base.metadata.tables[EntitlementOutlookMark.__tablename__]), marks)
+    insert_rows(session, Base.metadata.tables[EntitlementOutlook.__tablename__], OUTLOOK_KEYS, rows)
+    session.connection().execute(insert(Base.metadata.tables[EntitlementOutlookMark.__tablename__]), marks)
+
+
+OUTLOOK_KEYS = ("household_id", "scheme", "kind", "first_month", "last_month", "units", "org_id", "qualified_on",
+                "certificate_no", "child_id", "child_birth", "reason")
 
 
 def _read_outlooks(session: Session, lo: int, hi: int, clean: set[int], batch: Batch,

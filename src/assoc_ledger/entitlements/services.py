@@ -330,10 +330,10 @@ def _home(events: Sequence[Event]) -> int | None:
 def _recorded_exits(session: Session, household_ids: Sequence[int]) -> set[tuple[int, str, dt.date, str]]:
     if not household_ids:
         return set()
-    rows = session.execute(select(EntitlementExit.household_id, EntitlementExit.scheme, EntitlementExit.month,
-                                  EntitlementExit.reason)
-                           .where(EntitlementExit.household_id.between(household_ids[0], household_ids[-1])))
-    return {(r.household_id, r.scheme, r.month, r.reason) for r in rows}
+    rows = registry.core_rows(session, select(EntitlementExit.household_id, EntitlementExit.scheme,
+                                              EntitlementExit.month, EntitlementExit.reason)
+                              .where(EntitlementExit.household_id.between(household_ids[0], household_ids[-1])))
+    return {(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 def preview(session: Session, scope: Scope, month: object, org_id: int | None = None,
@@ -616,8 +616,9 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
             for hid, priced_dues in differing:
                 view = batch.outlooks.get(hid)
                 payee = view.payee if view is not None else registry.Payee(None, f"户{hid}", "")
-                _differences(hid, priced_dues, details.get(hid, []), batch.events.get(hid, []), batch.births,
-                             runs, payee, lo, hi, result, found)
+                lines = [x for x in details.get(hid, []) if x.scheme != Scheme.long_term.value]  # see long_term
+                _differences(hid, priced_dues, lines, batch.events.get(hid, []), batch.births, runs, payee, lo,
+                             hi, result, found)
         done += len(batch.household_ids)
         session.expunge_all()
         if progress:
