@@ -718,6 +718,10 @@ def test_scheme_pages_refuse_in_place_confirm_then_add_a_version(web: TestClient
     # Another township's secretary sees neither the form nor the scheme; an auditor may not write.
     other = auth_for(Role.secretary, tree.town_b.id)
     assert web.get(version_url, headers=other).status_code == 404
+    assert f'href="{version_url}"' in web.get(scheme_url, headers=h).text
+    village = auth_for(Role.secretary, tree.village_a1.id)  # sees the township's scheme, may not change it
+    seen = web.get(scheme_url, headers=village)
+    assert seen.status_code == 200 and f'href="{version_url}"' not in seen.text
     assert web.get("/schemes/new", headers=auth_for(Role.auditor, tree.town_a.id)).status_code == 403
 
 
