@@ -346,6 +346,9 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     assert made.status_code == 303
     case_url = made.headers["location"]
     case_id = int(case_url.rsplit("/", 1)[1])
+    early_close = web.post(f"{case_url}/close", headers=secretary, data={"decision": "close", "comment": "重复登记"})
+    assert early_close.status_code == 422 and 'value="重复登记"' in early_close.text  # out of order, kept
+    assert 'name="decision" value="withdraw"' in early_close.text  # what may be done instead: withdraw it
     # The reviewer's page says what is missing; reviewing without the application is refused there.
     review_page = web.get(f"{case_url}/review", headers=reviewer)
     assert "申请书 <span class=\"error\">（缺）</span>" in review_page.text
@@ -715,6 +718,10 @@ def test_scheme_pages_refuse_in_place_confirm_then_add_a_version(web: TestClient
     # Another township's secretary sees neither the form nor the scheme; an auditor may not write.
     other = auth_for(Role.secretary, tree.town_b.id)
     assert web.get(version_url, headers=other).status_code == 404
+    assert f'href="{version_url}"' in web.get(scheme_url, headers=h).text
+    village = auth_for(Role.secretary, tree.village_a1.id)  # sees the township's scheme, may not change it
+    seen = web.get(scheme_url, headers=village)
+    assert seen.status_code == 200 and f'href="{version_url}"' not in seen.text
     assert web.get("/schemes/new", headers=auth_for(Role.auditor, tree.town_a.id)).status_code == 403
 
 
