@@ -57,6 +57,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item._id = NodeId.parse(item.nodeid + suffix)
         if not item.nodeid.endswith(suffix):
             raise pytest.UsageError(f"cannot mark {item.nodeid} with its xdist group {suffix}: see tests/conftest.py")
+    # Longest first: the scheduler hands out the groups (largest first), then single tests in this order; a
+    # long test handed out last keeps one worker busy while the other has finished. Slow-marked tests, then
+    # the modules whose tests each take tens of seconds, then the rest in their usual order.
+    items.sort(key=_start_early)
+
+
+# Modules of many tests of tens of seconds each (durations of the last runs); not marked slow.
+LONG_MODULES = ("tests/test_access_matrix.py", "tests/test_backup.py", "tests/test_demo_and_cli.py",
+                "tests/test_concurrent_writes.py", "tests/test_entitlements_api.py")
+
+
+def _start_early(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow"):
+        return 0
+    return 1 if item.nodeid.split("::")[0] in LONG_MODULES else 2
 
 
 @pytest.fixture(autouse=True)

@@ -159,6 +159,7 @@ def test_sqlite_file_holds_no_demo_id(demo_build: DemoBuild, demo_copy: DemoCopy
     _refused_without_the_key(f"sqlite:///{copy}", demo_copy.key)
 
 
+@pytest.mark.slow  # the demo loaded for real through the CLI into PostgreSQL: over a minute
 def test_pg_dump_holds_no_demo_id(pg_server: str, tmp_path: Path, id_key: str) -> None:
     name = "ids_" + uuid.uuid4().hex[:10]
     admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
