@@ -436,7 +436,9 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     _shot(county, "entitlement-preview-desktop")
     _submit(county, "确认发放")
     assert "/entitlements/runs/" in county.url, county.locator(".error, .field-error").all_inner_texts()
-    assert "done" in county.content()
+    # The run goes on in the server's background; its page reloads itself until it has finished.
+    county.locator("[data-status='done']").wait_for(timeout=180_000)
+    assert "已完成" in county.content()
     run_path = county.url.removeprefix(base)
     county.goto(base + "/")  # the dashboard names the run and whether its books agree with it
     home = county.content()

@@ -32,6 +32,7 @@ from assoc_ledger.core.db import utcnow
 from assoc_ledger.core.errors import DomainError
 from assoc_ledger.entitlements import registry, rules
 from assoc_ledger.entitlements.models import EntitlementRun
+from assoc_ledger.orgs.models import Organisation
 
 CLAIM_WAIT = 120.0
 """Seconds a request waits for its worker to hold the run lock and write the run's row (normally milliseconds)."""
@@ -54,6 +55,24 @@ def claim(session: Session, scope: Scope, target: int, org_id: int | None, pay_o
     session.commit()
     on_started(row.id)
     return row.id
+
+
+STATUS_ZH = {"running": "进行中", "done": "已完成", "partial": "部分完成（其他付款组织的行未发放）",
+             "failed": "失败", "interrupted": "已中断（下次发放时补齐）"}
+
+
+def view(session: Session, ledger_dir: Path, row: EntitlementRun) -> dict[str, Any]:
+    """The run as stored, with the worker's progress while it runs here; a run left "running" by a process that
+    died (nobody holds the run lock) shows as interrupted, as the next run will mark it."""
+    from assoc_ledger.entitlements.services import LOCK_NAME, run_out
+
+    org = session.get(Organisation, row.org_id)
+    out = run_out(row, org.name if org else None)
+    out["progress"] = progress_of(ledger_dir, row.id)
+    if row.status == "running" and out["progress"] is None and not lock_held(ledger_dir, LOCK_NAME):
+        out["status"] = "interrupted"
+    out["status_zh"] = STATUS_ZH.get(out["status"], out["status"])
+    return out
 
 
 def fail(session: Session, run_id: int, exc: BaseException) -> None:

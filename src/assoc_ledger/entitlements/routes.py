@@ -19,8 +19,6 @@ from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Scope
 from assoc_ledger.core.schemas import Id, IdField, OptionalId, Schema
 from assoc_ledger.entitlements import jobs, registry, rolls_xlsx, services
-from assoc_ledger.entitlements.models import EntitlementRun
-from assoc_ledger.orgs.models import Organisation
 
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MONTH = Parameter(pattern=r"^\d{4}-\d{2}$", description="月份 YYYY-MM")
@@ -43,18 +41,6 @@ class RunIn(Schema):
 def _programme_out(p: Any) -> dict[str, Any]:
     return {"id": p.id, "scheme": p.scheme, "org_id": p.org_id, "fund": p.fund,
             "first_month": p.first_month.strftime("%Y-%m"), "scheme_version_id": p.scheme_version_id}
-
-
-def _run_view(db: Session, ledger_dir: Path, row: EntitlementRun) -> dict[str, Any]:
-    """The run as stored, with the worker's progress while it runs here; a run left "running" by a process that
-    died (nobody holds the run lock) shows as interrupted, as the next run will mark it."""
-    org = db.get(Organisation, row.org_id)
-    out = services.run_out(row, org.name if org else None)
-    out["progress"] = jobs.progress_of(ledger_dir, row.id)
-    if (row.status == "running" and out["progress"] is None
-            and not jobs.lock_held(ledger_dir, services.LOCK_NAME)):
-        out["status"] = "interrupted"
-    return out
 
 
 def _xlsx(data: bytes, name: str, ascii_name: str) -> Response[bytes]:
@@ -92,7 +78,7 @@ class EntitlementController(Controller):
         factory = request.app.state.session_factory
         run_id = jobs.start(factory, ledger_dir, org_scope, actor, data.month, data.org_id, data.pay_date)
         with factory() as db:
-            body = _run_view(db, ledger_dir, services.get_run(db, org_scope, run_id))
+            body = jobs.view(db, ledger_dir, services.get_run(db, org_scope, run_id))
         return Response(body, status_code=202, headers={"Location": f"/api/entitlements/runs/{run_id}"})
 
     @get("/runs", opt=requires(Perm.fund_read), sync_to_thread=True)
@@ -102,7 +88,7 @@ class EntitlementController(Controller):
     @get("/runs/{run_id:int}", opt=requires(Perm.fund_read), sync_to_thread=True,
          summary="发放批次：状态 running/done/partial/interrupted/failed、计数与进度")
     def get_run(self, request: Request[Any, Any, Any], db: Session, org_scope: Scope, run_id: Id) -> dict[str, Any]:
-        return _run_view(db, Path(request.app.state.settings.ledger_dir), services.get_run(db, org_scope, run_id))
+        return jobs.view(db, Path(request.app.state.settings.ledger_dir), services.get_run(db, org_scope, run_id))
 
     @get("/reconcile", opt=requires(Perm.fund_read), sync_to_thread=True,
          summary="对账：现登记应发与实发逐户逐月核对")

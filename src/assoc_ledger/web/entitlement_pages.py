@@ -19,11 +19,13 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from assoc_ledger.auth.audit import Actor
+from assoc_ledger.auth.deps import client_of
 from assoc_ledger.auth.guards import requires
 from assoc_ledger.auth.scope import Perm, Principal, Scope
 from assoc_ledger.core.errors import DomainError, Invalid
 from assoc_ledger.core.schemas import Id
-from assoc_ledger.entitlements import registry, rules, services
+from assoc_ledger.entitlements import jobs, registry, rules, services
 from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.chart import FUND_ZH, Fund
 from assoc_ledger.orgs.models import Organisation
@@ -45,10 +47,8 @@ def _can(request: Request[Any, Any, Any], perm: Perm) -> bool:
 
 @get("/entitlements", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
 def entitlements_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope) -> Template:
-    runs = []
-    for r in services.list_runs(db, org_scope):
-        org = db.get(Organisation, r.org_id)
-        runs.append(services.run_out(r, org.name if org else None))
+    ledger_dir = Path(request.app.state.settings.ledger_dir)
+    runs = [jobs.view(db, ledger_dir, r) for r in services.list_runs(db, org_scope)]
     return Template("entitlements.html", context=page_context(
         request, runs=runs, programmes=services.list_programmes(db, org_scope), month=_this_month(),
         year=dt.date.today().year))
@@ -77,29 +77,33 @@ def entitlements_preview(request: Request[Any, Any, Any], db: Session, org_scope
 
 @post("/entitlements/run", opt=requires(Perm.fund_write), include_in_schema=False, sync_to_thread=True)
 def entitlements_run(request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: Form) -> Response[Any]:
+    """The run goes on in the server's background (``entitlements.jobs``): the page of the run follows it."""
     values = clean(data, ["month", "pay_date"])
+    principal = org_scope.principal
+    actor = Actor(principal.user_id if principal else None, principal.username if principal else None,
+                  client_of(request))
     try:
         try:
             pay_date = dt.date.fromisoformat(values["pay_date"]) if values["pay_date"] else None
         except ValueError:
             raise Invalid("日期格式无效，应为 YYYY-MM-DD", field="pay_date") from None
-        row = services.run(db, Path(request.app.state.settings.ledger_dir), org_scope, values["month"],
-                           pay_date=pay_date)
+        run_id = jobs.start(request.app.state.session_factory, Path(request.app.state.settings.ledger_dir),
+                            org_scope, actor, values["month"], None, pay_date)
     except DomainError as exc:
         db.rollback()
         month = values["month"] if len(values["month"]) == 7 else _this_month()
         return _preview_page(request, db, org_scope, month, errors_of(exc, ["pay_date"]), values,
                              status_code=exc.status_code)
-    return Redirect(f"/entitlements/runs/{row.id}", status_code=303)
+    return Redirect(f"/entitlements/runs/{run_id}", status_code=303)
 
 
 @get("/entitlements/runs/{run_id:int}", opt=requires(Perm.fund_read), include_in_schema=False,
      sync_to_thread=True)
 def entitlement_run_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, run_id: Id) -> Template:
+    """The run; while it is running the page reloads itself every two seconds (no script needed)."""
     row = services.get_run(db, org_scope, run_id)
-    org = db.get(Organisation, row.org_id)
     return Template("entitlement_run.html", context=page_context(
-        request, r=services.run_out(row, org.name if org else None)))
+        request, r=jobs.view(db, Path(request.app.state.settings.ledger_dir), row)))
 
 
 @get("/entitlements/reconcile", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
