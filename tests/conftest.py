@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.nodeid import NodeId
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +24,7 @@ from assoc_ledger.core.db import make_engine, make_sessionmaker
 from assoc_ledger.core.migrate import upgrade
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.orgs.services import create_org
+from tests.demo_cache import DemoBuild, DemoCopy, demo_county
 from tests.pg import Cluster
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -34,6 +36,44 @@ audit.install()
 os.environ.setdefault("ASSOC_ID_KEY", new_key_text())
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` keep each ``xdist_group`` on one worker again.
+
+    pytest-xdist 3.8 tells its scheduler a test's group by appending ``@group`` to ``item._nodeid``, but pytest
+    9.2 keeps a node's id in ``item._id``: the suffix was lost, every group was spread over both workers and
+    each worker built the group's expensive fixtures (the browser's demo server, the reports' demo) again.
+    Same suffix, set where pytest reads it; a version where that stops working fails here instead of silently.
+    """
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers when run with --dist loadgroup
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if not names:
+            continue
+        suffix = "@" + "_".join(names)
+        if not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+        if not item.nodeid.endswith(suffix):
+            raise pytest.UsageError(f"cannot mark {item.nodeid} with its xdist group {suffix}: see tests/conftest.py")
+    # Longest first: the scheduler hands out the groups (largest first), then single tests in this order; a
+    # long test handed out last keeps one worker busy while the other has finished. Slow-marked tests, then
+    # the modules whose tests each take tens of seconds, then the rest in their usual order.
+    items.sort(key=_start_early)
+
+
+# Modules of many tests of tens of seconds each (durations of the last runs); not marked slow.
+LONG_MODULES = ("tests/test_access_matrix.py", "tests/test_backup.py", "tests/test_demo_and_cli.py",
+                "tests/test_concurrent_writes.py", "tests/test_entitlements_api.py")
+
+
+def _start_early(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow"):
+        return 0
+    return 1 if item.nodeid.split("::")[0] in LONG_MODULES else 2
+
+
 @pytest.fixture(autouse=True)
 def id_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh resident-ID key per test, in the environment (CLI subprocesses, services) and in ``settings``."""
@@ -42,6 +82,21 @@ def id_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
     yield key
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
+    """The demo county loaded once per run by the real CLI (tests/demo_cache.py); use ``demo_copy`` to read it."""
+    return demo_county(tmp_path_factory)
+
+
+@pytest.fixture
+def demo_copy(demo_build: DemoBuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoCopy:
+    """This test's own copy of the demo county; its key is the environment's (CLI processes, ``get_settings``)."""
+    copy = demo_build.copy(tmp_path / "demo")
+    monkeypatch.setenv("ASSOC_ID_KEY", copy.key)
+    get_settings.cache_clear()
+    return copy
 
 
 @pytest.fixture(scope="session")

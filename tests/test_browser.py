@@ -6,8 +6,6 @@ the page scroll sideways on a phone (a wide table scrolls inside its own box ins
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,19 +13,19 @@ import pytest
 
 from tests.browser import DESKTOP, PHONE, SCREENSHOTS, LiveServer, demo_env, launch_chromium, start_server
 from tests.conftest import IN_CI
+from tests.demo_cache import DemoBuild
 
 pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.slow]
 DEMO_PASSWORD = "demo-password-2026"
 
 
 @pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def demo_server(demo_build: DemoBuild, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # A copy of the run's demo county, as `assoc-ledger migrate` + `assoc-ledger demo` loaded it
+    # (tests/demo_cache.py); the server finds its key in var/assoc.key, where migrate keeps it.
     root = tmp_path_factory.mktemp("browser-demo")
-    env = demo_env(root)
-    for command in (["migrate"], ["demo"]):
-        subprocess.run([sys.executable, "-m", "assoc_ledger.cli", *command], env=env, cwd=root, check=True,
-                       capture_output=True, timeout=600)
-    yield from start_server(env, root)
+    demo_build.copy(root).write_key_file()
+    yield from start_server(demo_env(root), root)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +52,14 @@ UNLABELLED_INPUTS = """() => [...document.querySelectorAll('input, select, texta
   if (el.closest('label')) return false;
   return !(el.id && document.querySelector(`label[for="${el.id}"]`));
 }).map(el => el.name)"""
+
+
+# Every link, button and form control can be reached with Tab (nothing taken out of the tab order, nothing
+# clickable that is not a real control).
+OUT_OF_TAB_ORDER = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, [onclick]')]
+  .filter(el => el.type !== 'hidden' && (el.tabIndex < 0 || el.disabled
+                || !['A', 'BUTTON', 'INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName)))
+  .map(el => el.outerHTML.slice(0, 80))"""
 
 
 def _sideways_overflow(page: Any) -> int:
@@ -87,16 +93,26 @@ def test_every_page_fits_the_screen(demo_server: LiveServer, browser: Any, viewp
               ("statements", "/statements"), ("households", "/households"),
               ("household-new", "/households/new"), ("pairings-all", "/pairings/all"),
               ("pairing-new", "/pairings/new"),
-              ("reports", "/reports?name=income-by-source&from=2025-01-01&to=2025-12-31")]
-    # One of each record page, found through its list (the demo keeps members, households, cases and runs).
+              ("reports", "/reports?name=income-by-source&from=2025-01-01&to=2025-12-31"),
+              ("schemes", "/schemes"), ("scheme-new", "/schemes/new"),
+              ("entitlement-programmes", "/entitlements/programmes")]
+    # One of each record page, found through its list (the demo keeps members, households, cases, runs and
+    # schemes); a report's drill-downs, found on the report.
     for name, listing, link in (("person", "/members", "a[href^='/people/']"),
                                 ("household", "/households", "table a[href^='/households/']"),
                                 ("case", "/cases", "table a[href^='/cases/']"),
-                                ("entitlement-run", "/entitlements", "table a[href^='/entitlements/runs/']")):
+                                ("entitlement-run", "/entitlements", "table a[href^='/entitlements/runs/']"),
+                                ("scheme", "/schemes", "table a[href^='/schemes/']"),
+                                ("pairing-end", "/pairings/all", "table a[href$='/end']"),
+                                ("report-postings", "/reports?name=spending-by-category&from=2025-01-01&to=2025-12-31",
+                                 "a[href^='/reports/postings?']"),
+                                ("report-roll-lines", "/reports?name=entitlement-runs&from=2025-01-01&to=2025-12-31",
+                                 "a[href^='/reports/roll-lines?']")):
         page.goto(demo_server.base_url + listing)
         found = page.locator(link)
         assert found.count() > 0, f"{listing} lists nothing to open"
         pages.append((name, str(found.first.get_attribute("href"))))
+    pages.append(("scheme-version-new", dict(pages)["scheme"] + "/versions/new"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     overflowing = {}
     for name, path in pages:
@@ -111,6 +127,8 @@ def test_every_page_fits_the_screen(demo_server: LiveServer, browser: Any, viewp
         assert "服务器内部错误" not in target.content()
         unlabelled = target.evaluate(UNLABELLED_INPUTS)
         assert unlabelled == [], f"{path}: inputs without a label: {unlabelled}"
+        untabbable = target.evaluate(OUT_OF_TAB_ORDER)
+        assert untabbable == [], f"{path}: controls the keyboard cannot reach: {untabbable}"
         target.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=False)
         excess = _sideways_overflow(target)
         if excess > 0:
@@ -175,11 +193,11 @@ def test_secretary_imports_a_roster_fixing_the_bad_row_then_visits(demo_server: 
     base = demo_server.base_url
     page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
     _login(page, base, "wangzhuang-secretary")
-    headers = ["姓名", "身份证号", "联系电话", "所属组织", "职务", "入会日期"]
+    headers = ["姓名", "身份证号", "联系电话", "所属组织", "职务", "入会日期", "是否志愿者"]
     volunteer_id = resident_id("341799", dt.date(1986, 6, 6), 401, True)
     head_id = resident_id("341799", dt.date(1958, 2, 3), 402, False)
-    rows: list[list[Any]] = [["浏览器志愿者", volunteer_id, "13700001111", "王庄村", "会员", "45000"],
-                             ["浏览器户主", head_id, "13700002222", "王庄村", "组长", "2024-03-01"]]
+    rows: list[list[Any]] = [["浏览器志愿者", volunteer_id, "13700001111", "王庄村", "会员", "45000", "是"],
+                             ["浏览器户主", head_id, "13700002222", "王庄村", "组长", "2024-03-01", ""]]
     sheet = tmp_path / "名册.csv"
     sheet.write_bytes(to_csv(rows, "utf-8", headers))
     page.goto(base + "/members/import")
@@ -202,21 +220,23 @@ def test_secretary_imports_a_roster_fixing_the_bad_row_then_visits(demo_server: 
     page.goto(base + "/members?q=浏览器志愿者")
     assert "2023-03-15" in page.locator("table tbody").inner_text()  # 45000 was a date
 
-    # A household and a pairing through the API with the page's session (those pages are not built yet).
+    # The household of a person already on the roster, through the API with the page's session (the 登记家庭
+    # page registers new people: the full scenario below uses it); the volunteer, imported as one, is paired
+    # with it on the pairing page.
     csrf = {"X-CSRF-Token": _csrf(page)}
     api = page.request
     people = {m["person"]["name"]: m for m in api.get(base + "/api/members?q=浏览器").json()["items"]}
-    org_id = people["浏览器户主"]["org_id"]
+    assert people["浏览器志愿者"]["is_volunteer"] is True and people["浏览器户主"]["is_volunteer"] is False
     household = api.post(base + "/api/households", headers=csrf, data={
-        "org_id": org_id, "registered_on": "2024-03-01", "address": "王庄村三组",
+        "org_id": people["浏览器户主"]["org_id"], "registered_on": "2024-03-01", "address": "王庄村三组",
         "members": [{"person_id": people["浏览器户主"]["person"]["id"], "relation": "户主"}]})
     assert household.ok, household.text()
-    volunteer = people["浏览器志愿者"]["id"]
-    assert api.patch(base + f"/api/members/{volunteer}/volunteer", headers=csrf,
-                     data={"is_volunteer": True, "skills": "农技"}).ok
-    pairing = api.post(base + "/api/pairings", headers=csrf, data={
-        "membership_id": volunteer, "household_ids": [household.json()["id"]], "from_date": "2024-03-01"})
-    assert pairing.ok, pairing.text()
+    page.goto(base + f"/pairings/new?household_id={household.json()['id']}")
+    page.get_by_label("志愿者").select_option(str(people["浏览器志愿者"]["id"]))
+    page.get_by_label("开始日期").fill("2024-03-01")
+    with page.expect_navigation():
+        page.get_by_role("button", name="登记结对").click()
+    assert "结对已登记" in page.content(), page.locator(".field-error, .error").all_inner_texts()
     page.goto(base + "/pairings")
     page.get_by_role("link", name="登记走访").first.click()
     page.wait_for_load_state()
@@ -265,6 +285,15 @@ def test_a_double_clicked_receipt_posts_once(demo_server: LiveServer, browser: A
     assert "321.00" in rows[0]
 
 
+def _both_sizes(page: Any, name: str) -> None:
+    """A page only a scenario reaches (a case's step, a statement), saved at both sizes like every other."""
+    shown = page.viewport_size
+    for size, label in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        page.set_viewport_size(size)
+        _shot(page, f"{name}-{label}")
+    page.set_viewport_size(shown)
+
+
 def _session_page(browser: Any, base: str, username: str, viewport: dict[str, int] = PHONE) -> Any:
     page = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True).new_page()
     _login(page, base, username)
@@ -289,30 +318,57 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
 
     base = demo_server.base_url
     sec = _session_page(browser, base, "hekou-secretary")
-    api, csrf = sec.request, {"X-CSRF-Token": _csrf(sec)}
-    town = api.get(base + "/api/orgs?q=河口镇").json()["items"][0]["id"]
-    village = api.get(base + f"/api/orgs?q=王庄村&under={town}").json()["items"][0]["id"]
 
-    def person(name: str, born: dt.date, seq: int) -> int:
-        r = api.post(base + "/api/people", headers=csrf, data={
-            "name": name, "org_id": village, "resident_id": resident_id("341799", born, seq, False)})
-        assert r.ok, r.text()
-        return int(r.json()["id"])
+    # 登记家庭 on its page, as a secretary does: a mistyped 身份证号 (its check digit) is refused under that
+    # field with everything typed kept; corrected, the form is sent from the keyboard (Enter).
+    head_id = resident_id("341799", dt.date(1980, 1, 2), 451, False)
+    child_id = resident_id("341799", dt.date(2018, 5, 6), 452, False)
+    mistyped = child_id[:-1] + ("0" if child_id[-1] != "0" else "1")
+    sec.goto(base + "/households/new")
+    sec.get_by_label("所属村（社区）").select_option(label="王庄村")
+    sec.get_by_label("住址").fill("王庄村五组")
+    sec.locator("#f-registered_on").fill("2019-01-01")
+    for row, (name, rid, relation) in enumerate((("场景户主", head_id, "户主"), ("场景孩子", mistyped, "子女"))):
+        sec.locator(f"#f-m{row}_name").fill(name)
+        sec.locator(f"#f-m{row}_resident_id").fill(rid)
+        sec.locator(f"#f-m{row}_relation").select_option(relation)
+    sec.get_by_label("类别", exact=True).select_option(label="独生子女户")
+    sec.locator("#f-kind_since").fill("2019-01-01")
+    sec.get_by_label("《独生子女父母光荣证》编号").fill("GRZ-WEB-1")
+    _submit(sec, "登记")
+    assert sec.locator("#e-m1_resident_id").is_visible(), sec.locator(".field-error, .error").all_inner_texts()
+    assert sec.locator("#f-m1_resident_id").get_attribute("aria-describedby") == "e-m1_resident_id"
+    kept = {f: sec.locator(f"#f-{f}").input_value() for f in ("address", "m0_name", "m0_resident_id", "m1_name",
+                                                               "m1_resident_id", "kind_certificate_no", "kind")}
+    assert kept == {"address": "王庄村五组", "m0_name": "场景户主", "m0_resident_id": head_id, "m1_name": "场景孩子",
+                    "m1_resident_id": mistyped, "kind_certificate_no": "GRZ-WEB-1", "kind": "only_child"}, kept
+    _shot(sec, "household-new-error-phone")
+    sec.locator("#f-m1_resident_id").fill(child_id)
+    with sec.expect_navigation():
+        sec.locator("#f-m1_resident_id").press("Enter")
+    assert "/households/" in sec.url and "场景孩子" in sec.content(), sec.url
+    assert "GRZ-WEB-1" in sec.content() and child_id not in sec.content()  # the ID is masked on the page
+    household_page = sec.url
 
-    head, child = person("场景户主", dt.date(1980, 1, 2), 451), person("场景孩子", dt.date(2018, 5, 6), 452)
-    household = api.post(base + "/api/households", headers=csrf, data={
-        "org_id": village, "registered_on": "2019-01-01", "address": "王庄村五组",
-        "members": [{"person_id": head, "relation": "户主"}, {"person_id": child, "relation": "子女"}],
-        "kinds": [{"kind": "only_child", "since": "2019-01-01", "certificate_no": "GRZ-WEB-1", "child_id": child}]})
-    assert household.ok, household.text()
-    household_id = household.json()["id"]
-    assert api.post(base + "/api/relief/schemes", headers=csrf, data={
-        "code": "web-scenario", "name": "困难家庭一般帮扶", "category": "general", "org_id": town,
-        "effective_from": "2025-01-01", "amount_rule": "ceiling", "amount": "1000.00",
-        "documents": ["申请书"]}).ok
+    # 救助项目 on its page: the standard is checked (核对) before anything is saved.
+    sec.goto(base + "/schemes/new")
+    sec.get_by_label("项目代码").fill("web-scenario")
+    sec.get_by_label("项目名称").fill("困难家庭一般帮扶")
+    sec.locator("#f-category").select_option(label="一般帮扶")
+    sec.get_by_label("实施并付款的组织").select_option(label="河口镇")
+    sec.get_by_label("生效日期").fill("2025-01-01")
+    sec.get_by_label("金额（元）").fill("1000.00")
+    sec.get_by_label("必备材料").fill("申请书")
+    _submit(sec, "下一步：核对")
+    assert "请核对" in sec.content() and "1000.00" in sec.content()
+    _shot(sec, "scheme-confirm-phone")
+    _submit(sec, "确认保存")
+    assert "已保存第 1 版标准" in sec.content()
 
-    # 登记 (secretary) on the case form, with the application photographed.
-    sec.goto(base + f"/cases/new?household_id={household_id}")
+    # 登记 (secretary) from the household's page, on the case form, with the application photographed.
+    sec.goto(household_page)
+    sec.get_by_role("link", name="登记救助案件").click()
+    sec.wait_for_url("**/cases/new?household_id=*")
     sec.get_by_label("救助项目").select_option(label="困难家庭一般帮扶（一般帮扶）")
     sec.get_by_label("收款人").fill("场景户主")
     sec.get_by_label("救助事由").fill("因病致困，申请一般帮扶")
@@ -329,19 +385,20 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     reviewer = _session_page(browser, base, "reviewer")
     reviewer.goto(case_url + "/review")
     assert "需要判断的事项" in reviewer.content() and "申请书 ✓" in reviewer.content()
-    _shot(reviewer, "case-review-phone")
+    _both_sizes(reviewer, "case-review")
     reviewer.get_by_label("意见").fill("材料齐全，情况属实")
     _submit(reviewer, "审核通过")
     approver = _session_page(browser, base, "admin")
     approver.goto(case_url)
     approver.get_by_role("link", name="审批").click()
     approver.wait_for_url("**/approve")
+    _both_sizes(approver, "case-approve")
     _submit(approver, "批准")
     assert "已审批" in approver.content()
     # 发放 (secretary): the page shows the fund's balance; the payment lands in the journal.
     sec.goto(case_url + "/pay")
     assert "确认发放 600.00 元给 场景户主" in sec.content()
-    _shot(sec, "case-pay-phone")
+    _both_sizes(sec, "case-pay")
     _submit(sec, "确认发放")
     assert "已发放" in sec.content()
     case_id = case_url.rsplit("/", 1)[1]
@@ -350,19 +407,50 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     sec.goto(base + book + "?q=场景户主")
     journal = sec.locator("table tbody").last.inner_text()
     assert f"案件{case_id}" in journal and "600.00" in journal, journal
+    # The same payment found from the reports page: the 一般帮扶 row drills to a journal page of its postings.
+    year = dt.date.today().year
+    sec.goto(base + f"/reports?name=spending-by-category&from={year}-01-01&to={year}-12-31")
+    sec.locator("table tbody tr", has_text="一般帮扶").first.get_by_role("link", name="分录").click()
+    sec.wait_for_url("**/reports/postings?*")
+    assert f"案件{case_id}" in sec.locator("table tbody").inner_text()
+    _shot(sec, "report-postings-case-phone")
 
     county = _session_page(browser, base, "county-secretary", DESKTOP)
     # An entitlement month previewed and run by the county (the demo's special-family programme is the
     # county's: a township secretary's run would reach a book outside their scope).
     month = f"{dt.date.today():%Y-%m}"
-    assert api.post(base + "/api/entitlements/programmes", headers=csrf, data={
-        "org_id": town, "scheme": "only_child_reward", "first_month": month}).ok
+    # The township's programme is set on its page by keyboard: the paying book chosen with the arrow key, then
+    # 核对 and 确认 with Enter.
+    sec.goto(base + "/entitlements/programmes")
+    sec.locator("#f-org_id").focus()
+    sec.keyboard.press("ArrowDown")  # from 请选择 to the one book the township keeps
+    assert sec.locator("#f-org_id option:checked").inner_text() == "河口镇"
+    assert sec.locator("#f-first_month").input_value() == month
+    for button in ("下一步：核对", "确认设定"):
+        sec.get_by_role("button", name=button).focus()
+        with sec.expect_navigation():
+            sec.keyboard.press("Enter")
+    assert "发放项目已设定" in sec.content() and "独生子女父母奖励" in sec.content()
     county.goto(base + f"/entitlements/preview?month={month}")
     assert "独生子女父母奖励" in county.content() and "王庄村" in county.content()
     _shot(county, "entitlement-preview-desktop")
     _submit(county, "确认发放")
     assert "/entitlements/runs/" in county.url, county.locator(".error, .field-error").all_inner_texts()
     assert "done" in county.content()
+    run_path = county.url.removeprefix(base)
+    county.goto(base + "/")  # the dashboard names the run and whether its books agree with it
+    home = county.content()
+    assert f'href="{run_path}"' in home and '<span class="ok">一致</span>' in home, run_path
+    # Its roll lines, from the entitlement-runs report, a page at a time, resident IDs masked.
+    county.goto(base + f"/reports?name=entitlement-runs&from={month}-01&to={dt.date.today().isoformat()}")
+    county.locator("a[href^='/reports/roll-lines?']").last.click()
+    county.wait_for_url("**/reports/roll-lines?*")
+    lines = county.locator("table tbody tr").all_inner_texts()
+    assert lines and all("*" in line for line in lines), lines[:3]
+    assert len(lines) == 50  # the month pays more households than one page holds
+    county.get_by_role("link", name="下一页").click()
+    county.wait_for_url("**page=2*")
+    assert county.locator("table tbody tr").first.inner_text().startswith("51")
 
     # The annual statement: prepared by the county secretary, signed by the auditor, its PDF downloaded.
     county.goto(base + "/statements")
@@ -373,7 +461,7 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     auditor = _session_page(browser, base, "auditor", DESKTOP)
     auditor.goto(statement_url)
     assert "<svg" in auditor.content()
-    _shot(auditor, "statement-desktop")
+    _both_sizes(auditor, "statement")
     auditor.get_by_label("签发意见").fill("经审计，账实相符，同意公开")
     _submit(auditor, "签发")
     assert "已签发" in auditor.content()
@@ -385,4 +473,4 @@ def test_full_scenario_case_entitlements_and_signed_statement(demo_server: LiveS
     anonymous = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
     anonymous.goto(base + "/public/statements")
     assert "河口镇" in anonymous.content() and "2025" in anonymous.content()
-    _shot(anonymous, "public-statements-phone")
+    _both_sizes(anonymous, "public-statements")

@@ -24,6 +24,7 @@ from assoc_ledger.entitlements.models import EntitlementLine, EntitlementRun
 from assoc_ledger.fund import service, verify
 from assoc_ledger.fund.models import FundBook
 from tests.conftest import Tree
+from tests.crash import preloaded
 from tests.entitlements_world import ALL, build
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,24 +52,25 @@ def test_runs_killed_twenty_times_pay_every_month_once(sqlite_url: str, tmp_path
     build(factory, ledger_dir, tree, extra=150)
     rng = random.Random(20261123)
     kinds = []
-    for n, (month, day) in enumerate(_months()):
-        # Every other run dies exactly after a commit (a roll about to be renamed into place, an entry's text
-        # about to be appended); the others at a random moment of the run.
-        moment = {0: "roll", 2: "text"}.get(n % 4)
-        extra = {"KILL_AT": moment, "KILL_NTH": "1"} if moment else {}
-        proc = subprocess.Popen([sys.executable, "-m", "tests.test_entitlements_crash", month, day], cwd=ROOT,
-                                env=_env(sqlite_url, ledger_dir, **extra), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        if moment:
-            proc.wait(timeout=300)
-        else:
-            time.sleep(rng.uniform(0.8, 3.0))
-            os.kill(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate(timeout=300)
-        kinds.append(proc.returncode)
-        # A run told where to die dies there; one killed at a random moment may have finished first (a slow or
-        # a fast machine), which is fine: the next run then has less to do.
-        assert proc.returncode in ((-signal.SIGKILL,) if moment else (-signal.SIGKILL, 0)), err[-2000:]
+    # The runs are forked from an interpreter that has imported the CLI (tests/crash.py): a random kill's pause
+    # is counted from the start of the run itself, not from a fresh interpreter's second or two of imports.
+    with preloaded("tests.test_entitlements_crash", "assoc_ledger.cli") as runs:
+        for n, (month, day) in enumerate(_months()):
+            # Every other run dies exactly after a commit (a roll about to be renamed into place, an entry's
+            # text about to be appended); the others at a random moment of the run.
+            moment = {0: "roll", 2: "text"}.get(n % 4)
+            extra = {"KILL_AT": moment, "KILL_NTH": "1"} if moment else {}
+            victim = runs.start([month, day], _env(sqlite_url, ledger_dir, **extra))
+            if moment:
+                victim.wait(timeout=300)
+            else:
+                time.sleep(rng.uniform(0.0, 2.2))
+                victim.kill()
+            _, err = victim.communicate(timeout=300)
+            kinds.append(victim.returncode)
+            # A run told where to die dies there; one killed at a random moment may have finished first (a slow
+            # or a fast machine), which is fine: the next run then has less to do.
+            assert victim.returncode in ((-signal.SIGKILL,) if moment else (-signal.SIGKILL, 0)), err[-2000:]
     assert kinds.count(-signal.SIGKILL) >= 10, kinds
     # What start-up does, then one run to the end.
     with factory() as db:

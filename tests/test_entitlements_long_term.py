@@ -39,13 +39,19 @@ def user(tree: Tree, name: str) -> Scope:
     return Scope(perm=Perm.household_write, paths=("/",), principal=principal)
 
 
-def household(db: Session, org_id: int, name: str) -> int:
+def household(db: Session, org_id: int, name: str, only_child: bool = False) -> int:
+    """A hardship household; with ``only_child`` also an only-child household with a certificate (奖励 too)."""
     head = people.create_person(db, ALL, name=name, resident_id=factories.resident_id(dt.date(1970, 5, 5)),
                                 org_id=org_id).id
-    return hh.register_household(db, ALL, org_id=org_id, address=f"{name}家", registered_on=dt.date(2023, 1, 1),
-                                 members=[(head, Relation.head.value)],
-                                 kinds=[hh.KindSpec("hardship", dt.date(2023, 1, 1), "乡镇认定")],
-                                 today=dt.date(2026, 11, 1)).id
+    members = [(head, Relation.head.value)]
+    kinds = [hh.KindSpec("hardship", dt.date(2023, 1, 1), "乡镇认定")]
+    if only_child:
+        child = people.create_person(db, ALL, name=f"{name}子", resident_id=factories.resident_id(
+            dt.date(2016, 3, 3)), org_id=org_id).id
+        members.append((child, Relation.child.value))
+        kinds.append(hh.KindSpec("only_child", dt.date(2017, 1, 9), "乡计生办", f"GRZ-{name}", child))
+    return hh.register_household(db, ALL, org_id=org_id, address=f"{name}家", registered_on=dt.date(2016, 3, 3),
+                                 members=members, kinds=kinds, today=dt.date(2026, 11, 1)).id
 
 
 def case(factory: sessionmaker[Session], tree: Tree, scheme: int, hid: int, on: str, months: int) -> int:
@@ -104,8 +110,9 @@ def test_long_term_cases_paid_by_the_month_and_reconciled(session_factory: sessi
                                           effective_from=dt.date(2024, 1, 1), amount_rule="monthly", amount="150.00",
                                           months=12, basis="县计生协〔2024〕1号")).id
         ent.set_programme(db, ALL, tree.county.id, scheme="long_term", first_month="2024-01")
+        ent.set_programme(db, ALL, tree.county.id, scheme="only_child_reward", first_month="2024-01")
         h1, h2 = household(db, tree.village_a1.id, "张桂兰"), household(db, tree.village_b1.id, "李建国")
-        h3 = household(db, tree.village_a2.id, "王秀英")
+        h3 = household(db, tree.village_a2.id, "王秀英", only_child=True)  # 长效帮扶 and 独生子女父母奖励
         db.commit()
     c1 = case(factory, tree, scheme, h1, "2024-02-10", 6)  # February–July
     c2 = case(factory, tree, scheme, h2, "2024-01-20", 12)  # January–December, approved late, closed in June
@@ -121,7 +128,7 @@ def test_long_term_cases_paid_by_the_month_and_reconciled(session_factory: sessi
         case(factory, tree, scheme, h1, "2024-05-01", 3)
     assert overlap.value.field == "household_id" and str(c1) in overlap.value.detail
 
-    assert run(factory, ledger_dir, "2024-03") == 3  # c1 February (arrears) and March, c3 March
+    assert run(factory, ledger_dir, "2024-03") == 3 + 2  # c1 Feb (arrears) and March, c3 March; h3 reward
     assert run(factory, ledger_dir, "2024-03") == 0  # the same month again: nothing
     approve(factory, tree, c2, "2024-04-02")
     run(factory, ledger_dir, "2024-04")  # c2 January–March as arrears, and April
@@ -152,7 +159,7 @@ def test_long_term_cases_paid_by_the_month_and_reconciled(session_factory: sessi
         assert sum(by_entry.values()) == sum(fen for fen, _, _ in expected.values())
 
     report = _reconcile(factory)
-    assert report.clean and report.household_months_due == report.household_months_paid == 13
+    assert report.clean and report.household_months_due == report.household_months_paid == 13 + 9  # h3's reward
 
     # Today's facts change: c1 closed back in May (June and July were paid), a third version from June
     # (c2's June paid at the old amount), a case approved with no run since (missing), and a month paid twice.
@@ -162,6 +169,10 @@ def test_long_term_cases_paid_by_the_month_and_reconciled(session_factory: sessi
                                                                amount_rule="monthly", amount="200.00", months=12))
         db.commit()
     c4 = case(factory, tree, scheme, h3, "2024-08-08", 2)  # August–September, never run since
+    with factory() as db:  # h3's certificate revoked in February: its reward differs too, and says so apart
+        hh.record_event(db, ALL, h3, hh.event_from("certificate_revoked", dt.date(2024, 2, 10), None),
+                        today=dt.date(2026, 11, 1))
+        db.commit()
     approve(factory, tree, c4, "2024-08-09")
     with factory() as db:
         line = db.scalars(select(EntitlementLine).where(EntitlementLine.relief_case_id == c3)).one()
@@ -171,19 +182,21 @@ def test_long_term_cases_paid_by_the_month_and_reconciled(session_factory: sessi
                      "amount_fen": 30000}])  # an overlapping line: February (not due) and March again
         db.commit()
     report = _reconcile(factory)
-    found = sorted((d.kind, d.household_id, f"{d.month // 12}-{d.month % 12 + 1:02d}") for d in report.rows)
+    rows = [d for d in report.rows if d.scheme.value == "long_term"]
+    reward = {(d.kind, d.household_id, d.month % 12 + 1) for d in report.rows if d.scheme.value == "only_child_reward"}
+    assert reward == {("not_eligible", h3, m) for m in range(3, 10)}  # paid March–September, revoked in February
+    found = sorted((d.kind, d.household_id, f"{d.month // 12}-{d.month % 12 + 1:02d}") for d in rows)
     assert found == sorted([
         ("not_eligible", h1, "2024-06"), ("not_eligible", h1, "2024-07"), ("wrong_amount", h2, "2024-06"),
         ("missing", h3, "2024-08"), ("missing", h3, "2024-09"), ("not_eligible", h3, "2024-02"),
         ("twice", h3, "2024-03")])
-    assert report.counts == {"missing": 2, "twice": 1, "not_eligible": 3, "wrong_amount": 1}
-    wrong = next(d for d in report.rows if d.kind == "wrong_amount")
+    assert report.counts == {"missing": 2, "twice": 1, "not_eligible": 3 + 7, "wrong_amount": 1}
+    wrong = next(d for d in rows if d.kind == "wrong_amount")
     assert (wrong.due_fen, wrong.paid_fen) == (20000, 18000) and "第 3 版" in wrong.reason
-    assert all(d.scheme.value == "long_term" for d in report.rows)
     with factory() as db:
         assert db.get(ReliefCase, c1).state == State.closed.value  # type: ignore[union-attr]
 
 
 def _reconcile(factory: sessionmaker[Session]) -> ent.Reconciliation:
     with factory() as db:
-        return ent.reconcile(db, Scope.everything(Perm.fund_read), "2024-01", "2024-12")
+        return ent.reconcile(db, Scope.everything(Perm.fund_read), "2024-01", "2024-09")  # the months run

@@ -5,12 +5,7 @@ entry, every such entry has its row, the books and their payment rolls verify cl
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +18,7 @@ from assoc_ledger.core.errors import Conflict, DomainError
 from assoc_ledger.fund import files, service, verify
 from assoc_ledger.fund.models import FundBook, FundEntry, FundRoll
 from tests.conftest import Tree
+from tests.crash import preloaded, run_and_kill
 from tests.fund_caller_writer import CALLER, PAYOUTS, mark_paid, pay, payout_key
 from tests.fund_support import EVERYTHING, Books, bean_check, open_books, snapshot
 
@@ -172,43 +168,31 @@ def test_caller_killed_fifty_times(sqlite_url: str, tmp_path: Path) -> None:
     next_row = 0
     kills = 0
     forced = 0
-    while kills < 50:
-        # Every fifth run dies exactly after a commit (before a roll is in place, or before an entry's
-        # text is appended), a window random kills seldom hit; the others die at a random moment.
-        moment = {1: "roll", 3: "text"}.get(kills % 5)
-        env = {**os.environ, "KILL_AT": moment, "KILL_NTH": str(rng.randint(1, 4))} if moment else None
-        proc = subprocess.Popen([sys.executable, "-m", "tests.fund_caller_writer", sqlite_url, str(ledger_dir),
-                                 str(books.county), str(next_row), str(ROWS - next_row)],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # importing until the first write returns
-        if moment:
-            proc.wait(timeout=120)
-            assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
-            forced += 1
-        else:
-            time.sleep(rng.uniform(0.0, 0.25))
-            os.kill(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        kills += 1
-        for line in [first, *out.splitlines()]:
-            if line.startswith("ACK"):
-                _, row, seq = line.split()
-                acked[int(row)] = int(seq)
-        # Resume after the last acknowledged row: a row committed but not acknowledged is posted
-        # again with the same key, which must answer the first entry and not run the caller's part twice.
-        next_row = max(acked, default=-1) + 1
-        with factory() as db:
-            repairs.extend(service.recover_all(db, ledger_dir))  # what start-up does
-            book = db.get(FundBook, books.county)
-            assert book is not None
-            report = verify.verify_book(db, ledger_dir, book)
-            assert report.ok, [str(p) for p in report.problems[:5]]
-            assert verify.verify_rolls(db, ledger_dir, book) == []
-            paid_count = _check_pairs(db, books.county)
-            paid = _paid(db)
-            assert all(paid[r][1] == seq for r, seq in acked.items())
-            assert paid_count >= len(acked)
+    with preloaded("tests.fund_caller_writer") as writers:
+        while kills < 50:
+            # Every fifth run dies exactly after a commit (before a roll is in place, or before an entry's
+            # text is appended), a window random kills seldom hit; the others die at a random moment.
+            moment = {1: "roll", 3: "text"}.get(kills % 5)
+            run = run_and_kill(writers, [sqlite_url, str(ledger_dir), str(books.county), str(next_row),
+                                         str(ROWS - next_row)], rng,
+                               kill_at=(moment, rng.randint(1, 4)) if moment else None, after=(0.0, 0.25))
+            forced += moment is not None
+            kills += 1
+            acked.update(run.acks)
+            # Resume after the last acknowledged row: a row committed but not acknowledged is posted
+            # again with the same key, which must answer the first entry and not run the caller's part twice.
+            next_row = max(acked, default=-1) + 1
+            with factory() as db:
+                repairs.extend(service.recover_all(db, ledger_dir))  # what start-up does
+                book = db.get(FundBook, books.county)
+                assert book is not None
+                report = verify.verify_book(db, ledger_dir, book)
+                assert report.ok, [str(p) for p in report.problems[:5]]
+                assert verify.verify_rolls(db, ledger_dir, book) == []
+                paid_count = _check_pairs(db, books.county)
+                paid = _paid(db)
+                assert all(paid[r][1] == seq for r, seq in acked.items())
+                assert paid_count >= len(acked)
     with factory() as db:
         roll_count = db.scalar(select(func.count()).select_from(FundRoll)) or 0
     print(f"{kills} kills ({forced} right after a commit), {len(acked)} acknowledged, {len(repairs)} repairs, "

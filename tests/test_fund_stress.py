@@ -3,12 +3,9 @@ entry is in the books exactly once, the hash chain holds, bean-check is clean, b
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +19,7 @@ from assoc_ledger.core.money import from_fen
 from assoc_ledger.fund import service, verify
 from assoc_ledger.fund.models import FundAccount, FundBook, FundEntry, FundPosting
 from tests.conftest import Tree
+from tests.crash import preloaded, run_and_kill
 from tests.fund_support import Books, bean_check, open_books
 from tests.fund_writer import amount_for
 
@@ -99,23 +97,16 @@ def test_writer_killed_fifty_times(sqlite_books: Books, sqlite_url: str) -> None
     next_index = 0
     kills = 0
     repairs: list[object] = []
-    while kills < 50:
-        proc = _writer(sqlite_url, books, 0, next_index, 10_000)
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # the process is importing until its first write returns
-        if first.startswith("ACK"):
-            acked.add(f"w0-{first.split()[1]}")
-        time.sleep(rng.uniform(0.0, 0.25))
-        os.kill(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        kills += 1
-        for line in out.splitlines():
-            if line.startswith("ACK"):
-                acked.add(f"w0-{line.split()[1]}")
-        # A restarted writer resumes after the last acknowledged entry; an entry committed but not
-        # acknowledged is posted again with the same key and must not appear twice.
-        next_index = max((int(k.split("-")[1]) for k in acked), default=-1) + 1
-        _check_books(books, books.factory, acked, repairs)
+    with preloaded("tests.fund_writer") as writers:
+        while kills < 50:
+            run = run_and_kill(writers, [sqlite_url, str(books.ledger_dir), str(books.county), "0", str(next_index),
+                                         "10000"], rng, kill_at=None, after=(0.0, 0.25))
+            kills += 1
+            acked |= {f"w0-{i}" for i, _ in run.acks}
+            # A restarted writer resumes after the last acknowledged entry; an entry committed but not
+            # acknowledged is posted again with the same key and must not appear twice.
+            next_index = max((int(k.split("-")[1]) for k in acked), default=-1) + 1
+            _check_books(books, books.factory, acked, repairs)
     print(f"{kills} kills, {len(acked)} acknowledged, {len(repairs)} file repairs at restart")
     assert len(acked) > 50
     book = _check_books(books, books.factory, acked)

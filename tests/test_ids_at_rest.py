@@ -1,6 +1,7 @@
 """Resident IDs at rest: after the demo loads, no demo ID is anywhere in the database file or a pg_dump.
 
-The demo is loaded by the real CLI into a fresh SQLite file and a fresh PostgreSQL database. The
+The demo is loaded by the real CLI into a fresh SQLite file (the run's one load, tests/demo_cache.py, copied
+here) and a fresh PostgreSQL database. The
 raw SQLite bytes (and its -wal) and the ``pg_dump`` text are searched for every demo number; the
 same search finds a number planted on purpose, so it can fail. On the same databases, through
 the API: a duplicate ID is still refused, the last four still find a person, reveal still shows
@@ -31,6 +32,7 @@ from assoc_ledger.demo import county
 from assoc_ledger.demo.load import DEMO_PASSWORD
 from assoc_ledger.people.keys import check_key
 from assoc_ledger.people.models import Person
+from tests.demo_cache import DemoBuild, DemoCopy
 
 # Overlapping matches: in raw pages a number may follow other digit bytes (a record header, a length).
 ID_SHAPE = re.compile(rb"(?=(\d{17}[\dX]))")
@@ -130,13 +132,14 @@ def _raised(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def test_sqlite_file_holds_no_demo_id(tmp_path: Path, id_key: str) -> None:
-    path = tmp_path / "demo.sqlite3"
-    url = f"sqlite:///{path}"
+def test_sqlite_file_holds_no_demo_id(demo_build: DemoBuild, demo_copy: DemoCopy, tmp_path: Path) -> None:
+    path = demo_copy.db_path
+    url = demo_copy.url
     ids = _demo_ids()
     assert len(ids) > 3000
-    _load_demo(url, tmp_path)
-    _works_through_the_api(url, tmp_path, ids)
+    # The CLI loaded it with the key from the environment: no key file was written next to the data.
+    assert not demo_build.key_file_written
+    _works_through_the_api(url, demo_copy.root, ids)
     raw = _sqlite_bytes(path)
     assert _found(raw, ids) == set()
 
@@ -153,9 +156,10 @@ def test_sqlite_file_holds_no_demo_id(tmp_path: Path, id_key: str) -> None:
     # A copy of the file without the key shows nothing.
     copy = tmp_path / "copied.sqlite3"
     shutil.copy(path, copy)
-    _refused_without_the_key(f"sqlite:///{copy}", id_key)
+    _refused_without_the_key(f"sqlite:///{copy}", demo_copy.key)
 
 
+@pytest.mark.slow  # the demo loaded for real through the CLI into PostgreSQL: over a minute
 def test_pg_dump_holds_no_demo_id(pg_server: str, tmp_path: Path, id_key: str) -> None:
     name = "ids_" + uuid.uuid4().hex[:10]
     admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")

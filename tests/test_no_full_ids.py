@@ -1,6 +1,7 @@
 """No full resident ID of the demo county appears in any list response, export, page or log line.
 
-The demo is loaded by the real CLI; then, as the county admin, every list endpoint is paged through,
+The demo is loaded by the real CLI (once per run, tests/demo_cache.py; this test reads a copy and what the
+CLI printed); then, as the county admin, every list endpoint is paged through,
 every export downloaded (XLSX unzipped and read as text), member pages rendered, and every log line
 of the CLI and the service captured. Each blob is searched for all demo ID numbers.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from assoc_ledger.app import create_app
 from assoc_ledger.core.config import Settings
 from assoc_ledger.demo import county
+from tests.demo_cache import DemoBuild, DemoCopy
 
 ID_SHAPE = re.compile(r"\d{17}[\dXx]")
 DEMO_PASSWORD = "demo-password-2026"
@@ -43,15 +44,19 @@ def _xlsx_text(content: bytes) -> str:
         return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
 
 
-def test_demo_ids_never_leave_unmasked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    env = {**os.environ, "ASSOC_DATABASE_URL": url, "ASSOC_LEDGER_DIR": str(tmp_path / "ledgers")}
+def test_demo_ids_never_leave_unmasked(demo_build: DemoBuild, demo_copy: DemoCopy, tmp_path: Path,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    url = demo_copy.url
     blobs: dict[str, str] = {}
-    for args in (["migrate"], ["demo"], ["export", str(tmp_path / "members.xlsx"), "--status", "all"]):
-        run = subprocess.run([sys.executable, "-m", "assoc_ledger.cli", *args], env=env, capture_output=True,
-                             text=True, check=False)
-        assert run.returncode == 0, run.stdout + run.stderr
-        blobs[f"cli {args[0]}"] = run.stdout + run.stderr
+    # What `assoc-ledger migrate` and `assoc-ledger demo` printed when the run's demo was loaded (demo_cache.py).
+    for command, output in demo_build.outputs.items():
+        blobs[f"cli {command}"] = output
+    assert set(demo_build.outputs) == {"migrate", "demo"}
+    run = subprocess.run([sys.executable, "-m", "assoc_ledger.cli", "export", str(tmp_path / "members.xlsx"),
+                          "--status", "all"], env=demo_copy.env(), capture_output=True, text=True, check=False,
+                         cwd=demo_copy.root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    blobs["cli export"] = run.stdout + run.stderr
     blobs["cli export file"] = _xlsx_text((tmp_path / "members.xlsx").read_bytes())
 
     # The database holds no number to read back: the demo's own (seeded, deterministic) list is the truth.
@@ -63,7 +68,8 @@ def test_demo_ids_never_leave_unmasked(tmp_path: Path, caplog: pytest.LogCapture
     assert len(ids) > 3000
 
     caplog.set_level(logging.DEBUG)
-    app = create_app(Settings(database_url=url, ledger_dir=tmp_path / "ledgers", debug=False))
+    app = create_app(Settings(database_url=url, ledger_dir=demo_copy.ledger_dir, upload_dir=demo_copy.upload_dir,
+                              debug=False))
     with TestClient(app=app, raise_server_exceptions=False) as client:
         login = client.post("/api/auth/login", json={"username": "admin", "password": DEMO_PASSWORD})
         assert login.status_code == 200, login.text

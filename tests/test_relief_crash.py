@@ -11,10 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +28,7 @@ from assoc_ledger.fund.models import FundBook, FundEntry
 from assoc_ledger.relief import services as relief
 from assoc_ledger.relief.models import ReliefCase
 from assoc_ledger.relief.rules import Action, State
+from tests.crash import preloaded, run_and_kill
 from tests.fund_caller_writer import kill_at
 from tests.fund_support import bean_check
 from tests.test_relief import World, make_world, user
@@ -80,31 +79,18 @@ def test_kill_nine_during_case_payments(sqlite_url: str, tmp_path: Path) -> None
     rng = random.Random(20261124)
     acked: dict[int, int] = {}
     kills = forced = repairs = 0
-    while kills < 7:
-        moment = "text" if kills % 3 == 0 else None
-        env = {**os.environ, "KILL_AT": "text", "KILL_NTH": str(rng.randint(2, 6))} if moment else None
-        proc = subprocess.Popen([sys.executable, "-m", "tests.test_relief_crash", sqlite_url, str(w.ledger_dir),
-                                 str(county.id), county.path], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        if moment:
-            proc.wait(timeout=120)
-            assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
-            forced += 1
-        else:
-            time.sleep(rng.uniform(0.0, 0.3))
-            os.kill(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        kills += 1
-        for line in [first, *out.splitlines()]:
-            if line.startswith("ACK"):
-                _, case_id, entry_id = line.split()
-                acked[int(case_id)] = int(entry_id)
-        with factory() as db:
-            repairs += sum(r.appended_entries for r in fund_service.recover_all(db, w.ledger_dir))
-        paid = _check(factory, w.town_book)
-        assert all(paid.get(c) == e for c, e in acked.items())
+    with preloaded("tests.test_relief_crash") as payers:
+        while kills < 7:
+            moment = "text" if kills % 3 == 0 else None
+            run = run_and_kill(payers, [sqlite_url, str(w.ledger_dir), str(county.id), county.path], rng,
+                               kill_at=("text", rng.randint(2, 6)) if moment else None, after=(0.0, 0.3))
+            forced += moment is not None
+            kills += 1
+            acked.update(run.acks)
+            with factory() as db:
+                repairs += sum(r.appended_entries for r in fund_service.recover_all(db, w.ledger_dir))
+            paid = _check(factory, w.town_book)
+            assert all(paid.get(c) == e for c, e in acked.items())
     # A last run without a kill pays the rest.
     done = subprocess.run([sys.executable, "-m", "tests.test_relief_crash", sqlite_url, str(w.ledger_dir),
                            str(county.id), county.path], cwd=ROOT, capture_output=True, text=True, timeout=300,

@@ -300,6 +300,19 @@ def test_drill_down_adds_up_to_each_figure(demo: Demo) -> None:
         drill = client.get(row["drill"], headers=token)
         assert drill.status_code == 200, drill.text
         assert drill.json()["total"] == row["cells"][2], row
+    # A drill-down by case category: its total is the sum of exactly the postings it lists, page by page.
+    cases = client.get(f"/api/reports/cases-by-state?org={demo.county_id}&from={START}&to={END}", headers=token)
+    drilled = [row for row in cases.json()["rows"] if row["drill"]]
+    assert drilled
+    for row in drilled:
+        first = client.get(row["drill"] + "&limit=2", headers=token).json()
+        listed, page = list(first["postings"]), first["postings"]
+        while len(page) == 2:
+            after = page[-1]["posting_id"]
+            page = client.get(row["drill"] + f"&limit=2&after={after}", headers=token).json()["postings"]
+            listed += page
+        assert Decimal(first["total"]) == sum(Decimal(p["amount"]) for p in listed), row
+        assert len({p["posting_id"] for p in listed}) == len(listed)
     visits = next(row for row in rows if row["cells"][0] == "visits")
     postings = client.get(visits["drill"], headers=token).json()["postings"]
     assert any(p["reverses_seq"] for p in postings)  # the demo's reversal is among the visit postings

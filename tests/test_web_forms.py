@@ -121,6 +121,7 @@ def test_payment_and_other_money_forms_name_the_field(web: TestClient[Any], tree
         "voucher": "T-1", "via": "Bank", "narration": "", "step": "check"})
     assert transfer.status_code in (400, 422)
     assert _error_of(transfer.text, "to_book_id") == "请选择收款账簿"
+    assert 'value="T-1"' in transfer.text and 'value="5.00"' in transfer.text
     # Reversal of an entry that does not exist; a reason is required.
     rev = web.post(f"/fund/books/{town_book}/reverse", headers=h, data={
         "idempotency_key": "web-rev-1", "seq": "abc", "date": "2026-03-11", "reason": "", "voucher": "V-1",
@@ -199,6 +200,12 @@ def test_roster_import_page_shows_the_bad_row_then_imports_the_fixed_file(
         assert s.scalar(select(func.count()).select_from(Membership)) == (members_before or 0) + 2
     listed = web.get("/api/members?q=王秀英", headers=h).json()["items"][0]
     assert listed["joined_on"] == "2023-03-15" and listed["is_volunteer"] is False
+    # The roster page exports what it shows (its filters), as a spreadsheet with IDs masked.
+    roster = web.get("/members?q=王秀英&status=all", headers=h)
+    export = re.search(r'href="(/api/members/export\.xlsx\?[^"]+)"', roster.text)
+    assert export and "q=" in export.group(1) and "status=all" in export.group(1)
+    sheet = web.get(export.group(1).replace("&amp;", "&"), headers=h)
+    assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
 
 
 def test_dashboard_shows_balances_restricted_part_and_target(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
@@ -209,9 +216,19 @@ def test_dashboard_shows_balances_restricted_part_and_target(web: TestClient[Any
     with session_factory() as s:  # 20 % of a central transfer share is restricted (奖励扶助)
         fund_service.post_income(s, settings.ledger_dir, EVERYTHING, book_id, key="d-1", date="2025-05-01",
                                  amount="10000.00", source="central_transfer", payer="县财政局", voucher="D-1")
+    import datetime as dt
+
+    from assoc_ledger.entitlements import services as entitlements
+
+    with session_factory() as s:  # an entitlement month with nobody due: a run of 0 lines that agrees with its books
+        entitlements.set_programme(s, EVERYTHING, tree.town_a.id, scheme="only_child_reward", first_month="2025-05")
+    with session_factory() as s:
+        run_id = entitlements.run(s, settings.ledger_dir, EVERYTHING, "2025-05", tree.town_a.id,
+                                  pay_date=dt.date(2025, 5, 25)).id
     h = auth_for(Role.secretary, tree.town_a.id)
     page = web.get("/?year=2025", headers=h)
     assert page.status_code == 200
+    assert f'href="/entitlements/runs/{run_id}"' in page.text and '<span class="ok">一致</span>' in page.text
     assert "公益金余额" in page.text and "10,000.00" in page.text and "2,000.00" in page.text
     assert "甲镇：10,000.00 / 50,000.00 元（20%）" in page.text
     assert "看 2024 年" in page.text
@@ -329,11 +346,17 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     assert made.status_code == 303
     case_url = made.headers["location"]
     case_id = int(case_url.rsplit("/", 1)[1])
+    early_close = web.post(f"{case_url}/close", headers=secretary, data={"decision": "close", "comment": "重复登记"})
+    assert early_close.status_code == 422 and 'value="重复登记"' in early_close.text  # out of order, kept
+    assert 'name="decision" value="withdraw"' in early_close.text  # what may be done instead: withdraw it
     # The reviewer's page says what is missing; reviewing without the application is refused there.
     review_page = web.get(f"{case_url}/review", headers=reviewer)
     assert "申请书 <span class=\"error\">（缺）</span>" in review_page.text
     no_doc = web.post(f"{case_url}/review", headers=reviewer, data={"decision": "review", "comment": "同意"})
     assert no_doc.status_code == 422 and "缺少必备材料" in no_doc.text and 'value="同意"' in no_doc.text
+    no_file = web.post(f"{case_url}/documents", headers=secretary, data={"doc_type": "申请书"},
+                       files={"file": ("", b"", "application/octet-stream")})
+    assert no_file.status_code == 400 and _error_of(no_file.text, "file") and 'value="申请书"' in no_file.text
     upload = web.post(f"{case_url}/documents", headers=secretary, data={"doc_type": "申请书"},
                       files={"file": ("a.png", _png(), "image/png")}, follow_redirects=False)
     assert upload.status_code == 303
@@ -349,6 +372,11 @@ def test_a_case_through_its_pages_three_people_and_one_payment(web: TestClient[A
     pay_page = web.get(f"{case_url}/pay", headers=secretary)
     assert "确认发放 300.00 元给 王大娘" in pay_page.text and "非限定资金余额" in pay_page.text
     before = _entries(session_factory, town_book)
+    typo = web.post(f"{case_url}/pay", headers=secretary, data={"date": "2026-02-30", "voucher": "救-手填",
+                                                                "via": "Cash"})
+    assert typo.status_code == 400 and "日期" in _error_of(typo.text, "date")
+    assert 'value="救-手填"' in typo.text and '<option value="Cash" selected>' in typo.text
+    assert _entries(session_factory, town_book) == before
     pay = {"date": "2026-03-10", "voucher": "", "via": "Bank"}
     first = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
     second = web.post(f"{case_url}/pay", headers=secretary, data=pay, follow_redirects=False)
@@ -690,6 +718,10 @@ def test_scheme_pages_refuse_in_place_confirm_then_add_a_version(web: TestClient
     # Another township's secretary sees neither the form nor the scheme; an auditor may not write.
     other = auth_for(Role.secretary, tree.town_b.id)
     assert web.get(version_url, headers=other).status_code == 404
+    assert f'href="{version_url}"' in web.get(scheme_url, headers=h).text
+    village = auth_for(Role.secretary, tree.village_a1.id)  # sees the township's scheme, may not change it
+    seen = web.get(scheme_url, headers=village)
+    assert seen.status_code == 200 and f'href="{version_url}"' not in seen.text
     assert web.get("/schemes/new", headers=auth_for(Role.auditor, tree.town_a.id)).status_code == 403
 
 
@@ -723,3 +755,61 @@ def test_programme_page_confirms_then_sets_refusing_in_place(web: TestClient[Any
     changed = web.post("/entitlements/programmes", headers=h, data={**typed, "first_month": "2026-03",
                                                                     "step": "confirm"})
     assert changed.status_code == 409 and "不能修改" in _error_of(changed.text, "first_month") and count() == 1
+
+
+def test_drill_down_journal_page_goes_page_by_page(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                   settings: Settings, town_book: int,
+                                                   session_factory: sessionmaker[Session]) -> None:
+    """51 postings to cash behind one figure: the drill page lists 50, then the 51st on the next page."""
+    with session_factory() as s:
+        fund_service.post_entry(s, settings.ledger_dir, EVERYTHING, town_book, key="drill-many", date="2026-03-02",
+                                narration="银行取现（分笔）", payee=None, voucher="D-51",
+                                postings=[*({"account": "Assets:Cash:General", "amount": f"{n / 100:.2f}"}
+                                            for n in range(1, 52)),
+                                          {"account": "Assets:Bank:General", "amount": "-13.26"}])
+    h = auth_for(Role.secretary, tree.town_a.id)
+    url = f"/reports/postings?org={tree.town_a.id}&from=2026-01-01&to=2026-12-31&account=Assets:Cash"
+    first = web.get(url, headers=h)
+    assert first.status_code == 200 and ">13.26" in first.text  # the total of all 51, on every page
+    assert first.text.count('class="wrap">银行取现（分笔）') == 50
+    more = re.search(r'href="\?([^"]*after=\d+)">下一页', first.text)
+    assert more, first.text[-1500:]
+    second = web.get("/reports/postings?" + more.group(1).replace("&amp;", "&"), headers=h)
+    assert second.text.count('class="wrap">银行取现（分笔）') == 1
+    assert ">0.51<" in second.text and ">13.26" in second.text
+    assert "下一页" not in second.text and "第一页" in second.text
+
+
+def test_a_long_term_case_form_takes_its_start_month(web: TestClient[Any], tree: Tree, auth_for: AuthFor,
+                                                     town_book: int, session_factory: sessionmaker[Session]) -> None:
+    """长效帮扶 paid by the month: the case form carries the start month; a bad one is named and kept, and the
+    case's page says the monthly runs pay it (no pay step is offered)."""
+    import datetime as dt
+
+    from assoc_ledger.households import services as households
+    from assoc_ledger.relief import services as relief
+    from tests import factories
+
+    with session_factory() as s:
+        scheme = relief.create_scheme(s, EVERYTHING, code="web-lt", name="长效帮扶", category="long_term",
+                                      org_id=tree.town_a.id, spec=relief.VersionSpec(
+                                          effective_from=dt.date(2024, 1, 1), amount_rule="monthly",
+                                          amount="150.00", months=12))
+        head = factories.person(s, tree.village_a1.id)
+        household = households.register_household(s, EVERYTHING, org_id=tree.village_a1.id, address="三组",
+                                                  registered_on=dt.date(2024, 1, 1), members=[(head.id, "户主")])
+        s.commit()
+        typed = {"scheme_id": str(scheme.id), "household_id": str(household.id), "case_date": "2026-03-01",
+                 "payee": "王大娘", "summary": "长期困难", "amount": "", "months": "6", "start_month": "2026-13",
+                 "comment": "", "idempotency_key": "web-lt-1"}
+    h = auth_for(Role.secretary, tree.town_a.id)
+    assert 'name="start_month" type="month"' in web.get("/cases/new", headers=h).text
+    bad = web.post("/cases/new", headers=h, data=typed)
+    assert bad.status_code == 400 and "YYYY-MM" in _error_of(bad.text, "start_month")
+    assert 'value="2026-13"' in bad.text and 'value="长期困难"' in bad.text
+    early = web.post("/cases/new", headers=h, data={**typed, "start_month": "2026-01"})
+    assert early.status_code == 422 and "不能早于" in _error_of(early.text, "start_month")
+    made = web.post("/cases/new", headers=h, data={**typed, "start_month": "2026-04"}, follow_redirects=False)
+    assert made.status_code == 303, made.text[-600:]
+    page = web.get(made.headers["location"], headers=h)
+    assert "2026-04 至 2026-09" in page.text and "逐月支付" in page.text

@@ -29,6 +29,8 @@ from typing import IO, Any, overload
 from assoc_ledger.core.errors import DomainError, Invalid, Problem, UnsupportedMedia
 
 HEADER_SCAN_ROWS = 10
+# An import reports at most this many problems (a file of 100,000 bad rows must not answer 100,000 of them).
+MAX_REPORTED_ERRORS = 5000
 
 _XLS_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _BINARY_MAGICS = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf", b"BM")
@@ -40,6 +42,20 @@ class BadFile(Invalid):
 
 class NoHeader(BadFile):
     """No row in the first ten holds the columns that mark the header."""
+
+
+@dataclass(kw_only=True)
+class BoundedErrors:
+    """An import report's problems: the first ``MAX_REPORTED_ERRORS`` of them, and whether any were left out."""
+
+    errors: list[Problem] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def add_error(self, problem: Problem) -> None:
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(problem)
+        else:
+            self.errors_truncated = True
 
 
 @dataclass(frozen=True)

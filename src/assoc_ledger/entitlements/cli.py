@@ -92,7 +92,7 @@ def _bar() -> Iterator[Callable[[str, int, int], None]]:
 @entitlements_app.command("programme")
 def programme_command(
     org: str = typer.Argument(..., help="发放组织（区划代码、名称或编号），用其公益金账簿发放本级及下级"),
-    scheme: str = typer.Option(..., "--scheme", help="only_child_reward 或 special_family"),
+    scheme: str = typer.Option(..., "--scheme", help="only_child_reward、special_family 或 long_term（长效帮扶）"),
     first_month: str = typer.Option(..., "--from", help="自该月起由本系统发放（YYYY-MM）"),
     fund: str = typer.Option("General", "--fund", help="资金：General 或限定用途资金（如 JiangLiFuZhu）"),
 ) -> None:

@@ -73,14 +73,14 @@ class Job:
     total: int = 0
 
 
-_jobs: dict[int, Job] = {}
+_jobs: dict[tuple[str, int], Job] = {}  # by books' directory (one set of books, one lock) and run id
 _jobs_lock = threading.Lock()
 
 
-def progress_of(run_id: int) -> dict[str, Any] | None:
+def progress_of(ledger_dir: Path, run_id: int) -> dict[str, Any] | None:
     """The worker's progress, while the run is a job of this process."""
     with _jobs_lock:
-        job = _jobs.get(run_id)
+        job = _jobs.get((str(ledger_dir), run_id))
         return None if job is None else {"stage": job.stage, "done": job.done, "total": job.total}
 
 
@@ -111,13 +111,13 @@ def start(factory: sessionmaker[Session], ledger_dir: Path, scope: Scope, actor:
 
     def on_started(run_id: int) -> None:
         with _jobs_lock:
-            _jobs[run_id] = Job(run_id)
+            _jobs[(str(ledger_dir), run_id)] = Job(run_id)
         box["run_id"] = run_id
         ready.set()
 
     def progress(stage: str, done: int, total: int) -> None:
         with _jobs_lock:
-            job = _jobs.get(box.get("run_id", 0))
+            job = _jobs.get((str(ledger_dir), box.get("run_id", 0)))
             if job is not None:
                 job.stage, job.done, job.total = stage, done, total
 
@@ -135,7 +135,7 @@ def start(factory: sessionmaker[Session], ledger_dir: Path, scope: Scope, actor:
                         fail(db, box["run_id"], exc)
         finally:
             with _jobs_lock:
-                _jobs.pop(box.get("run_id", 0), None)
+                _jobs.pop((str(ledger_dir), box.get("run_id", 0)), None)
             ready.set()
 
     threading.Thread(target=work, name="entitlements-run", daemon=True).start()

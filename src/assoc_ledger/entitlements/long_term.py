@@ -215,7 +215,9 @@ def reconcile_into(session: Session, result: Reconciliation, programmes: registr
                    EntitlementLine.payee, EntitlementLine.resident_id, EntitlementLine.org_id)
             .join(Household, Household.id == EntitlementLine.household_id)
             .join(Organisation, Organisation.id == Household.org_id)
-            .where(EntitlementLine.scheme == Scheme.long_term.value, EntitlementLine.to_month >= month_start(lo),
+            # Long-term lines carry their case: its index finds them without a scan of a county's other lines.
+            .where(EntitlementLine.relief_case_id.is_not(None), EntitlementLine.scheme == Scheme.long_term.value,
+                   EntitlementLine.to_month >= month_start(lo),
                    EntitlementLine.from_month <= month_start(hi),
                    Organisation.path.startswith(result.org.path, autoescape=True))):
         for m in range(max(lo, month_index(r.from_month)), min(hi, month_index(r.to_month)) + 1):

@@ -28,7 +28,8 @@ MONTH = Parameter(pattern=r"^\d{4}-\d{2}$", description="月份 YYYY-MM")
 
 class ProgrammeIn(Schema):
     org_id: IdField = Field(description="发放组织（其公益金账簿发放本级及下级）")
-    scheme: str = Field(max_length=30, description="only_child_reward 独生子女父母奖励 | special_family 特殊家庭扶助")
+    scheme: str = Field(max_length=30, description="only_child_reward 独生子女父母奖励 | special_family 特殊家庭扶助 | "
+                                                   "long_term 长效帮扶（救助项目所属组织按月发放已审批案件）")
     first_month: str = Field(max_length=7, description="自该月起由本系统发放，YYYY-MM")
     fund: str = Field(default="General", max_length=30, description="General 或限定用途资金，如 JiangLiFuZhu")
 
@@ -49,7 +50,7 @@ def _run_view(db: Session, ledger_dir: Path, row: EntitlementRun) -> dict[str, A
     died (nobody holds the run lock) shows as interrupted, as the next run will mark it."""
     org = db.get(Organisation, row.org_id)
     out = services.run_out(row, org.name if org else None)
-    out["progress"] = jobs.progress_of(row.id)
+    out["progress"] = jobs.progress_of(ledger_dir, row.id)
     if (row.status == "running" and out["progress"] is None
             and not jobs.lock_held(ledger_dir, services.LOCK_NAME)):
         out["status"] = "interrupted"

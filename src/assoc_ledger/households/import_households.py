@@ -32,7 +32,7 @@ from assoc_ledger.auth import audit
 from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.crypto import IdCipher
 from assoc_ledger.core.errors import Problem
-from assoc_ledger.core.tabular import BadFile, Columns, Sheet, open_sheet
+from assoc_ledger.core.tabular import BadFile, BoundedErrors, Columns, Sheet, open_sheet
 from assoc_ledger.households.bulk import HouseholdPlan, check_plan, write_plans
 from assoc_ledger.households.models import HouseholdMember
 from assoc_ledger.households.rules import KIND_ZH, Event, EventKind, KindCode, Relation
@@ -43,7 +43,6 @@ from assoc_ledger.people.rules import PersonDetails, check_person
 from assoc_ledger.people.services import current_cipher, insert_people, registered
 
 BATCH_ROWS = 1000
-MAX_REPORTED_ERRORS = 5000
 
 COLUMNS = Columns(
     aliases={"户编号": ("户号", "家庭编号", "户编码", "家庭户号", "户序号"),
@@ -95,7 +94,7 @@ def roster_date(value: Any) -> date:
 
 
 @dataclass
-class Report:
+class Report(BoundedErrors):
     dry_run: bool
     committed: bool = False
     format: str = ""
@@ -105,14 +104,6 @@ class Report:
     created: int = 0  # on a dry run: would be created
     unchanged: int = 0
     error_rows: int = 0
-    errors: list[Problem] = field(default_factory=list)
-    errors_truncated: bool = False
-
-    def add(self, problem: Problem) -> None:
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(problem)
-        else:
-            self.errors_truncated = True
 
     def summary(self) -> dict[str, Any]:
         return {"rows": self.rows, "households": self.households, "created": self.created,
@@ -359,7 +350,7 @@ class HouseholdImport:
             for row in sorted(g.problems):
                 report.error_rows += 1
                 for p in g.problems[row]:
-                    report.add(p)
+                    report.add_error(p)
         report.created += len(to_write)
         if not self.dry_run and report.error_rows == 0 and to_write:
             self._write(to_write)

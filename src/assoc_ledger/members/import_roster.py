@@ -21,7 +21,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any
 
@@ -33,7 +33,7 @@ from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.crypto import IdCipher
 from assoc_ledger.core.errors import DomainError, Problem
 from assoc_ledger.core.personal import parse_resident_id
-from assoc_ledger.core.tabular import BadFile, Sheet
+from assoc_ledger.core.tabular import BadFile, BoundedErrors, Sheet
 from assoc_ledger.members.admission import join_date_problems, spell_problems
 from assoc_ledger.members.models import MEMBER_ROLE_BY_ZH, MemberGroup, MemberRole, Membership, RoleTerm
 from assoc_ledger.members.roster_sheet import open_sheet
@@ -43,7 +43,6 @@ from assoc_ledger.people import services as people
 from assoc_ledger.people.rules import PersonDetails, check_person
 
 BATCH_ROWS = 1000
-MAX_REPORTED_ERRORS = 5000
 ROLE_SPLIT = re.compile(r"[、,，;；/／\s]+")
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$"),
@@ -77,7 +76,7 @@ class RosterRow:
 
 
 @dataclass
-class ImportReport:
+class ImportReport(BoundedErrors):
     dry_run: bool
     format: str = ""
     encoding: str | None = None
@@ -89,14 +88,6 @@ class ImportReport:
     error_rows: int = 0
     groups_created: int = 0
     committed: bool = False
-    errors: list[Problem] = field(default_factory=list)
-    errors_truncated: bool = False
-
-    def add_error(self, err: Problem) -> None:
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(err)
-        else:
-            self.errors_truncated = True
 
     def summary(self) -> dict[str, Any]:
         return {"total": self.total, "created": self.created, "unchanged": self.unchanged,

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import String, case, cast, func, or_, select, true
+from sqlalchemy import ColumnElement, String, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
@@ -713,6 +713,9 @@ def progress_snapshot(session: Session, ctx: Context) -> Report:
                   ["每月 5 日、10 日报送；本年自 1 月 1 日起累计。"])
 
 
+PAID_STATES = ("paid", "closed")  # a closed case was paid first (or, long-term, by the month)
+
+
 def cases_by_state(session: Session, ctx: Context) -> Report:
     """救助案件按状态: relief cases of the subtree dated in the period, by category and state."""
     from assoc_ledger.relief.models import ReliefCase
@@ -733,7 +736,7 @@ def cases_by_state(session: Session, ctx: Context) -> Report:
         fen_all += int(fen or 0)
         account = CATEGORIES[Category(category)].account if category in {c.value for c in Category} else None
         rows.append(Row((zh, state_zh, int(count), _yuan(int(fen or 0))),
-                        ctx.drill([account], category=category) if account and state == "paid" else None))
+                        ctx.drill([account], category=category) if account and state in PAID_STATES else None))
     rows.append(Row(("合计", "", count_all, _yuan(fen_all)), total=True))
     return Report("cases-by-state", "救助案件按状态", ("类别", "状态", "件数", "金额"), rows,
                   ["按登记日期计；已发放案件可追溯至其分录。"])
@@ -815,39 +818,48 @@ class PostingLine:
 MAX_DRILL = 5000
 
 
-def postings(session: Session, scope: Scope, drill: Drill, *, limit: int = 500, after: int = 0) -> list[PostingLine]:
-    """The postings behind a figure, in (date, seq) order; page by posting id with ``after``."""
+def _drilled(session: Session, scope: Scope, drill: Drill) -> tuple[Context, list[ColumnElement[bool]]] | None:
+    """What a drill-down selects, for its rows and its total alike: postings of its books, dates, accounts
+    and category (the category is the entry's: ``FundEntry`` must be joined)."""
     ctx = context(session, scope, drill.org_id, drill.start, drill.end)
     books = [b for b in ctx.book_ids if not drill.book_ids or b in drill.book_ids]
     if not books:
+        return None
+    where: list[ColumnElement[bool]] = [FundPosting.book_id.in_(books), FundPosting.date >= drill.start,
+                                        FundPosting.date <= drill.end]
+    if drill.accounts:
+        where.append(or_(*[or_(FundPosting.account == a, FundPosting.account.startswith(a + ":", autoescape=True))
+                           for a in drill.accounts]))
+    if drill.category:
+        where.append(FundEntry.category == drill.category)
+    return ctx, where
+
+
+def postings(session: Session, scope: Scope, drill: Drill, *, limit: int = 500, after: int = 0) -> list[PostingLine]:
+    """The postings behind a figure, in (date, seq) order; page by posting id with ``after``."""
+    drilled = _drilled(session, scope, drill)
+    if drilled is None:
         return []
-    account_match = or_(*[or_(FundPosting.account == a, FundPosting.account.startswith(a + ":", autoescape=True))
-                          for a in drill.accounts]) if drill.accounts else true()
+    ctx, where = drilled
     names = {b.id: b.org_name for b in ctx.books}
     rev = FundEntry.__table__.alias("reversed_entry")
     stmt = (select(FundPosting.id, FundPosting.book_id, FundEntry.seq, FundEntry.date, FundEntry.voucher,
                    FundEntry.narration, FundPosting.account, FundPosting.amount_fen, rev.c.seq)
             .join(FundEntry, FundEntry.id == FundPosting.entry_id)
             .outerjoin(rev, rev.c.id == FundEntry.reverses_id)
-            .where(FundPosting.book_id.in_(books), FundPosting.date >= drill.start, FundPosting.date <= drill.end,
-                   account_match, FundPosting.id > after)
+            .where(*where, FundPosting.id > after)
             .order_by(FundPosting.id).limit(min(limit, MAX_DRILL)))
-    if drill.category:
-        stmt = stmt.where(FundEntry.category == drill.category)
     return [PostingLine(b, names[b], seq, day, voucher, narration, account, from_fen(fen), rseq, pid)
             for pid, b, seq, day, voucher, narration, account, fen, rseq in session.execute(stmt).tuples()]
 
 
 def postings_total(session: Session, scope: Scope, drill: Drill) -> Decimal:
     """The sum of every posting of a drill-down (the figure it explains, with the income sign)."""
-    ctx = context(session, scope, drill.org_id, drill.start, drill.end)
-    books = [b for b in ctx.book_ids if not drill.book_ids or b in drill.book_ids]
-    if not books:
+    drilled = _drilled(session, scope, drill)
+    if drilled is None:
         return Decimal("0.00")
-    match = or_(*[or_(FundPosting.account == a, FundPosting.account.startswith(a + ":", autoescape=True))
-                  for a in drill.accounts]) if drill.accounts else true()
-    fen = session.scalar(select(func.sum(FundPosting.amount_fen)).where(
-        FundPosting.book_id.in_(books), FundPosting.date >= drill.start, FundPosting.date <= drill.end, match))
+    fen = session.scalar(select(func.sum(FundPosting.amount_fen))
+                         .join(FundEntry, FundEntry.id == FundPosting.entry_id).where(*drilled[1]))
     return from_fen(int(fen or 0))
 
 

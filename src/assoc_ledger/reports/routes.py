@@ -34,7 +34,7 @@ class ReportOut(BaseModel):
 
 
 class PostingOut(BaseModel):
-    id_after: int | None = None
+    posting_id: int = Field(description="分页：下一页以最后一行的 posting_id 作为 after")
     book_id: int
     book: str
     seq: int
@@ -166,7 +166,8 @@ class ReportController(Controller):
         drill = _drill(org, date_from, date_to, account, book, category)
         lines = queries.postings(db, org_scope, drill, limit=limit, after=after)
         return DrillOut(total=queries.cell_text(queries.postings_total(db, org_scope, drill)),
-                        postings=[PostingOut(book_id=p.book_id, book=p.book, seq=p.seq, date=p.date,
+                        postings=[PostingOut(posting_id=p.posting_id, book_id=p.book_id, book=p.book, seq=p.seq,
+                                             date=p.date,
                                              voucher=p.voucher, narration=p.narration, account=p.account,
                                              amount=queries.cell_text(p.amount), reverses_seq=p.reverses_seq)
                                   for p in lines])

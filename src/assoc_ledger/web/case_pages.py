@@ -41,7 +41,8 @@ from assoc_ledger.web.forms import KEY_FIELD, clean, errors_of, new_key
 from assoc_ledger.web.fund_pages import yuan
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-CASE_FIELDS = ("scheme_id", "household_id", "case_date", "payee", "summary", "amount", "months", "comment")
+CASE_FIELDS = ("scheme_id", "household_id", "case_date", "payee", "summary", "amount", "months", "start_month",
+               "comment")
 STEP_PERM = {"review": Perm.case_review, "approve": Perm.case_approve, "pay": Perm.fund_write}
 STEP_TITLE = {"review": "审核", "approve": "审批", "pay": "发放"}
 LABELS = {"state_zh": {s.value: z for s, z in STATE_ZH.items()},
@@ -95,6 +96,16 @@ async def case_new(request: Request[Any, Any, Any], db: Session, org_scope: Scop
     return await _in_thread(lambda: _new_page(request, db, org_scope, values))  # type: ignore[no-any-return]
 
 
+def _month(value: str) -> dt.date | None:
+    """长效帮扶's first month as the month input sends it (YYYY-MM); blank: the service's default."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(f"{value}-01" if len(value) == 7 else value)
+    except ValueError:
+        raise Invalid("月份格式无效，应为 YYYY-MM", field="start_month") from None
+
+
 def _int(value: str, field: str, label: str) -> int:
     try:
         return int(value)
@@ -115,7 +126,8 @@ def case_register(request: Request[Any, Any, Any], db: Session, org_scope: Scope
                                case_date=case_date, payee=values["payee"], summary=values["summary"],
                                amount=values["amount"] or None,
                                months=_int(values["months"], "months", "月数") if values["months"] else None,
-                               comment=values["comment"] or None, idempotency_key=values[KEY_FIELD] or None)
+                               comment=values["comment"] or None, idempotency_key=values[KEY_FIELD] or None,
+                               start_month=_month(values["start_month"]))
         case = relief.register_case(db, org_scope, form)
     except DomainError as exc:
         db.rollback()
@@ -144,7 +156,7 @@ def _case_page(request: Request[Any, Any, Any], db: Session, scope: Scope, case_
     principal = _principal(request)
     runner = db.get(Organisation, scheme.org_id)
     assert runner is not None  # foreign key
-    next_action = (relief.waiting_for(principal, case, org.path, relief.flow_of(version), runner.path)
+    next_action = (relief.waiting_for(principal, case, org.path, relief.flow_of(version, case), runner.path)
                    if principal else None)
     balance = None
     if step == "pay":

@@ -19,6 +19,7 @@ from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.chart import ALLOCATION_IN
 from assoc_ledger.households import visits
 from assoc_ledger.orgs.models import Organisation, OrgKind
+from assoc_ledger.reports import queries
 
 # Seed 003 (县人口和计划生育公益金管理使用试行办法): “县级协会‘计划生育公益金’每年投入不低于20万元，
 # 乡镇(街道)每年投入不低于5万元”.
@@ -89,7 +90,7 @@ def waiting_cases(session: Session, principal: Principal) -> tuple[list[Any], li
 
 
 def last_run(session: Session, principal: Principal) -> dict[str, Any] | None:
-    """The latest entitlement run in scope (its reconciliation is one click away)."""
+    """The latest entitlement run in scope and whether its books agree with it."""
     from assoc_ledger.entitlements import services as entitlements
 
     if not principal.can(Perm.fund_read):
@@ -97,8 +98,14 @@ def last_run(session: Session, principal: Principal) -> dict[str, Any] | None:
     runs = entitlements.list_runs(session, scope_for(principal, Perm.fund_read), limit=1)
     if not runs:
         return None
-    org = session.get(Organisation, runs[0].org_id)
-    return entitlements.run_out(runs[0], org.name if org else None)
+    run = runs[0]
+    org = session.get(Organisation, run.org_id)
+    out = entitlements.run_out(run, org.name if org else None)
+    # Its books agree with it (batch = lines = vouchers = rolls): the reports' check, cheap enough for a home
+    # page; the full reconciliation against today's registry is one click away.
+    rows = queries.run_report(session, scope_for(principal, Perm.fund_read), "entitlement-runs", run.org_id,
+                              run.month, run.month).rows
+    return {**out, "agreed": rows[-1].cells[-1] == "一致" if rows else None}
 
 
 def unvisited_pairings(session: Session, principal: Principal, month: str) -> list[visits.Unvisited] | None:

@@ -7,6 +7,7 @@ import secrets
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -138,8 +139,12 @@ def members_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
     # Cursor links (上一页/下一页/末页): the 2,000th page of a county's roster costs what the first does.
     result = member_services.member_page(db, org_scope, f, limit=limit, after=after, before=before, last=last,
                                          offset=0 if after or before or last else (page - 1) * limit)
+    # The export takes the same filters: what the secretary sees is what the sheet holds (IDs masked).
+    wanted = {"under": under, "role": role.value if role else None, "status": status, "volunteer": volunteer, "q": q}
+    export = "/api/members/export.xlsx?" + urlencode({k: str(v).lower() if isinstance(v, bool) else v
+                                                      for k, v in wanted.items() if v not in (None, "")})
     return Template("members.html", context=page_context(
-        request, rows=result.rows, total=result.total, next=result.next or "", prev=result.prev or "",
+        request, export=export, rows=result.rows, total=result.total, next=result.next or "", prev=result.prev or "",
         limit=limit, under=under, role=role.value if role else "",
         status=status, volunteer=volunteer, q=q or "", roles=list(MemberRole),
         reasons=list(LeftReason)))

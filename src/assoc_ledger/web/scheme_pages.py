@@ -74,7 +74,16 @@ def scheme_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope, 
     scheme = relief.get_scheme(db, org_scope, scheme_id)
     return Template("scheme.html", context=page_context(
         request, s=scheme, versions=relief.versions_of(db, scheme.id), added=added, yuan=_yuan,
-        can_write=_can(request, Perm.fund_write), **LABELS))
+        can_write=_can(request, Perm.fund_write) and _own(db, org_scope, scheme_id), **LABELS))
+
+
+def _own(db: Session, scope: Scope, scheme_id: int) -> bool:
+    """A scheme of a level above is seen from below but changed only by its own level (``write=True``)."""
+    try:
+        relief.get_scheme(db, scope, scheme_id, write=True)
+    except DomainError:
+        return False
+    return True
 
 
 # --- the two forms ---------------------------------------------------------------------------------------
