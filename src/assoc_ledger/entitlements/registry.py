@@ -105,7 +105,6 @@ def insert_rows(session: Session, table: Table, keys: Sequence[str], values: Ite
     return count
 
 
-
 def _copy_rows(conn: Any, table: Table, keys: Sequence[str], values: Iterable[Sequence[Any]]) -> int:
     """PostgreSQL's own bulk load (COPY … FROM STDIN) on the connection's transaction; a refused row (a
     duplicate line) fails the whole statement as an IntegrityError, like an insert."""
@@ -124,6 +123,7 @@ def _copy_rows(conn: Any, table: Table, keys: Sequence[str], values: Iterable[Se
         raise sa_exc.DBAPIError.instance(f"COPY {table.name} FROM STDIN", None, exc,
                                          conn.dialect.loaded_dbapi.Error) from exc
     return count
+
 
 @dataclass(slots=True)
 class Payee:
