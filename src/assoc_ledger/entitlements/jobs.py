@@ -66,10 +66,16 @@ def view(session: Session, ledger_dir: Path, row: EntitlementRun) -> dict[str, A
     died (nobody holds the run lock) shows as interrupted, as the next run will mark it."""
     from assoc_ledger.entitlements.services import LOCK_NAME, run_out
 
+    progress = progress_of(ledger_dir, row.id)
+    if row.status == "running" and progress is None and not lock_held(ledger_dir, LOCK_NAME):
+        # Either its process died, or its worker here ended after the row was read: read it again, afresh
+        # (a new transaction: SQLite's reader would otherwise keep its snapshot).
+        session.rollback()
+        session.refresh(row)
     org = session.get(Organisation, row.org_id)
     out = run_out(row, org.name if org else None)
-    out["progress"] = progress_of(ledger_dir, row.id)
-    if row.status == "running" and out["progress"] is None and not lock_held(ledger_dir, LOCK_NAME):
+    out["progress"] = progress
+    if row.status == "running" and progress is None and not lock_held(ledger_dir, LOCK_NAME):
         out["status"] = "interrupted"
     out["status_zh"] = STATUS_ZH.get(out["status"], out["status"])
     return out
