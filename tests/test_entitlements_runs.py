@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from assoc_ledger.core.bulk import insert_rows
 from assoc_ledger.core.config import Settings
 from assoc_ledger.core.errors import Conflict
-from assoc_ledger.entitlements import registry
 from assoc_ledger.entitlements import services as ent
 from assoc_ledger.entitlements.models import EntitlementExit, EntitlementLine, EntitlementRun
 from assoc_ledger.fund import verify
@@ -103,7 +103,7 @@ def test_a_run_pays_each_due_month_once_through_one_roll_per_book_and_scheme(
         line = db.scalars(select(EntitlementLine).order_by(EntitlementLine.id)).first()
         assert line is not None
         with pytest.raises(IntegrityError):
-            registry.insert_rows(db, EntitlementLine.__table__, ent.LINE_KEYS,
+            insert_rows(db, EntitlementLine.__table__, ent.LINE_KEYS,
                                  [tuple(getattr(line, k) for k in ent.LINE_KEYS)])
         db.rollback()
 

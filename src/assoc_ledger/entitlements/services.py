@@ -25,6 +25,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from assoc_ledger.auth.scope import Scope
+from assoc_ledger.core.bulk import insert_rows
 from assoc_ledger.core.db import Base, utcnow
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound, Problem
 from assoc_ledger.core.money import from_fen
@@ -474,7 +475,7 @@ def _post_roll(session: Session, ledger_dir: Path, scope: Scope, run_id: int, ta
                 found = firsts[month] = month_start(month)
             return found
 
-        registry.insert_rows(db, Base.metadata.tables[EntitlementLine.__tablename__], LINE_KEYS, (
+        insert_rows(db, Base.metadata.tables[EntitlementLine.__tablename__], LINE_KEYS, (
             (run_id, programme.id, scheme.value, x.household_id, x.org_id, x.payee.person_id, x.payee.name,
              x.payee.resident_id or NO_ID, day(x.first), day(x.last), x.last - x.first + 1, x.units, x.monthly_fen,
              x.amount_fen, x.arrears, book_id, entry_id, x.reference, x.due.qualified_on, x.due.certificate_no,

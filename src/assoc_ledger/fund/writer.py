@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import case, event, insert, select, update
+from sqlalchemy import case, event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from assoc_ledger.auth import audit
+from assoc_ledger.core.bulk import insert_rows
+from assoc_ledger.core.db import Base
 from assoc_ledger.core.errors import Conflict, DomainError, Problems
 from assoc_ledger.core.money import from_fen, to_fen
 from assoc_ledger.fund import files, render, rules
@@ -286,15 +288,12 @@ def _insert_roll(session: Session, book_id: int, entry_id: int, roll: RollDraft)
                    line_count=len(roll.lines), total_fen=sum(to_fen(line.amount) for line in roll.lines))
     session.add(row)
     session.flush()
-    batch: list[dict[str, object]] = []
-    for line_no, line in enumerate(roll.lines, start=1):
-        batch.append({"roll_id": row.id, "line_no": line_no, "payee": line.payee, "resident_id": line.resident_id,
-                      "period": line.period, "amount_fen": to_fen(line.amount), "reference": line.reference})
-        if len(batch) == 10_000:
-            session.execute(insert(FundRollLine), batch)
-            batch = []
-    if batch:
-        session.execute(insert(FundRollLine), batch)
+    insert_rows(session, Base.metadata.tables[FundRollLine.__tablename__], ROLL_LINE_KEYS, (
+        (row.id, line_no, line.payee, line.resident_id, line.period, to_fen(line.amount), line.reference)
+        for line_no, line in enumerate(roll.lines, start=1)))
+
+
+ROLL_LINE_KEYS = ("roll_id", "line_no", "payee", "resident_id", "period", "amount_fen", "reference")
 
 
 def _bump_balances(session: Session, book_id: int, draft: Draft) -> None:
