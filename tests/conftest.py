@@ -34,6 +34,9 @@ audit.install()
 # Session-wide fixtures (migrated templates) run before any per-test key: give them one too, so no
 # migration ever writes a key file into the working directory.
 os.environ.setdefault("ASSOC_ID_KEY", new_key_text())
+# argon2id at its cheapest profile for the suite's hundreds of throwaway users (inherited by CLI and server
+# subprocesses); the default stays the library's recommended parameters (auth.services._hasher).
+os.environ.setdefault("ASSOC_PASSWORD_PROFILE", "CHEAPEST")
 
 
 @pytest.hookimpl(trylast=True)

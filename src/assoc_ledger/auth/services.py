@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import os
 import secrets
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,7 +20,19 @@ from assoc_ledger.auth.tree import org_tree
 from assoc_ledger.core.db import utcnow
 from assoc_ledger.core.errors import Conflict, DomainError, Invalid, NotFound
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2id with the library's current recommended parameters. ``ASSOC_PASSWORD_PROFILE`` names another of
+    argon2's own profiles (the test suite sets CHEAPEST: the same argon2id, at a cost that does not dominate
+    hundreds of throwaway users); a hash records its parameters, so any profile verifies any other's hashes."""
+    name = os.environ.get("ASSOC_PASSWORD_PROFILE", "")
+    if not name:
+        return PasswordHasher()
+    if name not in {"CHEAPEST", "PRE_21_2", "RFC_9106_HIGH_MEMORY", "RFC_9106_LOW_MEMORY"}:
+        raise SystemExit(f"ASSOC_PASSWORD_PROFILE={name!r}: not one of argon2's profiles")
+    return PasswordHasher.from_parameters(getattr(profiles, name))
+
 
 SESSION_TTL = timedelta(hours=8)
 MAX_FAILED_LOGINS = 5
@@ -45,7 +59,7 @@ def hash_secret(token: str) -> str:
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"密码至少{MIN_PASSWORD}个字符", field="password")
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def create_user(session: Session, username: str, password: str, display_name: str | None = None,
@@ -114,13 +128,13 @@ def authenticate_password(session: Session, username: str, password: str, client
     ok = False
     if user is not None and user.is_active:
         try:
-            ok = _hasher.verify(user.password_hash, password)
+            ok = _hasher().verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
             ok = False
     else:
         # Spend the same time as a real check so usernames cannot be probed by timing.
         with contextlib.suppress(VerificationError, InvalidHashError):
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher().verify(_dummy_hash(), password)
     session.add(LoginAttempt(username=username[:64], client=client, ok=ok))
     if not ok:
         if user is not None:
@@ -132,12 +146,14 @@ def authenticate_password(session: Session, username: str, password: str, client
     assert user is not None
     user.failed_logins = 0
     user.locked_until = None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
     return user
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher().hash("not-a-real-password-for-timing")
 
 
 def start_session(session: Session, user: User, client: str | None) -> tuple[str, WebSession]:
