@@ -190,7 +190,7 @@ def test_long_term_cases_paid_by_the_month_and_reconciled(session_factory: sessi
         ("not_eligible", h1, "2024-06"), ("not_eligible", h1, "2024-07"), ("wrong_amount", h2, "2024-06"),
         ("missing", h3, "2024-08"), ("missing", h3, "2024-09"), ("not_eligible", h3, "2024-02"),
         ("twice", h3, "2024-03")])
-    assert report.counts == {"missing": 2, "twice": 1, "not_eligible": 3 + 7, "wrong_amount": 1}
+    assert report.counts == {"missing": 2, "twice": 1, "not_eligible": 3 + 7, "wrong_amount": 1, "reversed": 0}
     wrong = next(d for d in rows if d.kind == "wrong_amount")
     assert (wrong.due_fen, wrong.paid_fen) == (20000, 18000) and "第 3 版" in wrong.reason
     with factory() as db:

@@ -153,7 +153,7 @@ def test_a_registry_edit_after_a_run_leaves_the_run_alone_and_shows_in_reconcili
         assert after == before
         assert [(r.sha256, r.total_fen) for r in db.scalars(select(FundRoll).order_by(FundRoll.id))] == rolls_before
         report = ent.reconcile(db, ALL, "2024-01", "2024-06")
-    assert report.counts == {"missing": 0, "twice": 0, "not_eligible": 3, "wrong_amount": 0}
+    assert report.counts == {"missing": 0, "twice": 0, "not_eligible": 3, "wrong_amount": 0, "reversed": 0}
     assert {(d.household_id, f"{d.month // 12}-{d.month % 12 + 1:02d}") for d in report.rows} == {
         (world.households["A"], m) for m in ("2024-04", "2024-05", "2024-06")}
     assert all("子女出生" in d.reason for d in report.rows)
@@ -214,3 +214,42 @@ def test_a_changed_person_record_is_read_again(session_factory: sessionmaker[Ses
         payees = db.scalars(select(EntitlementLine.payee).where(EntitlementLine.household_id == world.households["A"])
                             .order_by(EntitlementLine.from_month)).all()
     assert payees[0] == "A父" and payees[-1] == "A父更名"
+
+
+def test_a_reversed_roll_voucher_unpays_its_months_until_the_next_run_pays_them_again(
+        session_factory: sessionmaker[Session], world: World) -> None:
+    from assoc_ledger.fund import service as fund_service
+
+    run(session_factory, world, "2024-06")
+    with session_factory() as db:
+        assert ent.reconcile(db, ALL, "2024-01", "2024-06").clean
+        entry_id, seq, book_id = db.execute(
+            select(FundEntry.id, FundEntry.seq, FundEntry.book_id).join(FundRoll, FundRoll.entry_id == FundEntry.id)
+            .join(EntitlementLine, EntitlementLine.entry_id == FundEntry.id)
+            .where(EntitlementLine.scheme == "special_family").limit(1)).tuples().one()
+        lines = db.scalars(select(EntitlementLine).where(EntitlementLine.entry_id == entry_id)).all()
+        taken_back = {(x.household_id, m) for x in lines for m in range(x.from_month.month, x.to_month.month + 1)}
+        amount = sum(x.amount_fen for x in lines)
+    with session_factory() as db:  # the books take the roll back (e.g. the bank returned it)
+        reversal = fund_service.reverse(db, world.ledger_dir, ALL, book_id, seq, key="rev-roll",
+                                        date=date(2024, 6, 28), reason="银行退回", voucher="冲-1")
+    with session_factory() as db:
+        marked = db.scalars(select(EntitlementLine.reversed_by_entry_id)
+                            .where(EntitlementLine.entry_id == entry_id)).all()
+        assert len(marked) == len(lines) and set(marked) == {reversal[0].entry_id}
+        report = ent.reconcile(db, ALL, "2024-01", "2024-06")
+    assert report.counts == {"missing": 0, "twice": 0, "not_eligible": 0, "wrong_amount": 0,
+                             "reversed": len(taken_back)}
+    assert {(d.household_id, d.month % 12 + 1) for d in report.rows} == taken_back
+    assert all(f"第 {seq} 号" in d.reason and "冲销" in d.reason for d in report.rows)
+
+    # The same month again pays exactly those months once more (arrears), and the proof is back at zero.
+    again = run(session_factory, world, "2024-06", date(2024, 6, 29))
+    assert (again.months, again.total_fen) == (len(taken_back), amount)
+    with session_factory() as db:
+        assert ent.reconcile(db, ALL, "2024-01", "2024-06").clean
+        assert not any(ent.plan(db, ALL, ent.parse_month_of("2024-06")).lines.values())  # nothing more is due
+        book = db.get(FundBook, book_id)
+        assert book is not None
+        assert verify.verify_rolls(db, world.ledger_dir, book) == []  # the books hold the reversal and the new roll
+    assert run(session_factory, world, "2024-06", date(2024, 6, 30)).lines == 0

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from assoc_ledger.core.money import from_fen, to_fen
 from assoc_ledger.core.personal import mask_id_parts
 from assoc_ledger.entitlements import registry, rules
-from assoc_ledger.entitlements.models import EntitlementLine
+from assoc_ledger.entitlements.models import LINE_STANDS, EntitlementLine
 from assoc_ledger.entitlements.rules import MonthlyVersion, PaidRange, Scheme, month_index, month_start, month_text
 from assoc_ledger.households.models import Household, HouseholdMember
 from assoc_ledger.households.rules import Relation
@@ -140,7 +140,7 @@ def _paid(session: Session, household_ids: Sequence[int]) -> dict[int, list[Paid
     for chunk in _chunks(sorted(set(household_ids))):
         for r in session.execute(select(EntitlementLine.household_id, EntitlementLine.from_month,
                                         EntitlementLine.to_month, EntitlementLine.monthly_fen)
-                                 .where(EntitlementLine.scheme == Scheme.long_term.value,
+                                 .where(EntitlementLine.scheme == Scheme.long_term.value, LINE_STANDS,
                                         EntitlementLine.household_id.in_(chunk))):
             out[r.household_id].append(PaidRange(Scheme.long_term, month_index(r.from_month),
                                                  month_index(r.to_month), r.monthly_fen))
@@ -217,7 +217,7 @@ def reconcile_into(session: Session, result: Reconciliation, programmes: registr
             .join(Organisation, Organisation.id == Household.org_id)
             # Long-term lines carry their case: its index finds them without a scan of a county's other lines.
             .where(EntitlementLine.relief_case_id.is_not(None), EntitlementLine.scheme == Scheme.long_term.value,
-                   EntitlementLine.to_month >= month_start(lo),
+                   LINE_STANDS, EntitlementLine.to_month >= month_start(lo),
                    EntitlementLine.from_month <= month_start(hi),
                    Organisation.path.startswith(result.org.path, autoescape=True))):
         for m in range(max(lo, month_index(r.from_month)), min(hi, month_index(r.to_month)) + 1):

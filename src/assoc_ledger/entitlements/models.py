@@ -10,10 +10,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    event,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from assoc_ledger.core.db import Base, UTCDateTime, utcnow
+from assoc_ledger.fund.models import FundEntry
 
 
 class EntitlementProgramme(Base):
@@ -66,16 +80,22 @@ class EntitlementRun(Base):
     problem: Mapped[str | None] = mapped_column(String(1000))  # why a background run failed (status "failed")
 
 
+LIVE = text("reversed_by_entry_id IS NULL")
+"""A line whose voucher stands; a reversed one (冲销 in the books) no longer counts as paid."""
+
+
 class EntitlementLine(Base):
     """One household paid for months ``from_month``..``to_month`` of one scheme by one run, and why."""
 
     __tablename__ = "entitlement_lines"
     __table_args__ = (
-        # Never the same months twice: a second line starting at the same month is refused by the database.
-        UniqueConstraint("scheme", "household_id", "from_month"),
+        # Never the same months twice: a second line starting at the same month is refused by the database,
+        # unless the first one's voucher was reversed in the books (those months are then paid again).
+        Index("uq_entitlement_lines_live", "scheme", "household_id", "from_month", unique=True,
+              sqlite_where=LIVE, postgresql_where=LIVE),
         # Covers what runs and reconciliation read of the lines (months paid per household and scheme).
         Index("ix_entitlement_lines_paid", "household_id", "scheme", "from_month", "to_month", "months",
-              "monthly_fen"),
+              "monthly_fen", sqlite_where=LIVE, postgresql_where=LIVE),
     )
     __audit__ = False  # written in bulk with the voucher; the voucher and the run are the audit trail
 
@@ -104,6 +124,8 @@ class EntitlementLine(Base):
     child_id: Mapped[int | None] = mapped_column(Integer)
     child_birth: Mapped[date | None] = mapped_column(Date)
     standard_from: Mapped[date] = mapped_column(Date)
+    # Set in the reversing entry's own transaction when the books reverse this line's voucher (see below).
+    reversed_by_entry_id: Mapped[int | None] = mapped_column(ForeignKey("fund_entries.id"))
     # 长效帮扶 (long_term): the relief case and the scheme version whose monthly amount the line paid.
     relief_case_id: Mapped[int | None] = mapped_column(Integer, index=True)
     scheme_version_id: Mapped[int | None] = mapped_column(Integer)
@@ -164,3 +186,20 @@ class EntitlementOutlookMark(Base):
     payee_person_id: Mapped[int | None] = mapped_column(Integer)
     payee: Mapped[str] = mapped_column(String(60))
     resident_id: Mapped[str] = mapped_column(String(18))
+
+
+LINE_STANDS = EntitlementLine.reversed_by_entry_id.is_(None)
+"""In a query: the line's voucher stands (the same condition as the partial indexes, so they serve it)."""
+
+
+@event.listens_for(Session, "after_flush")
+def _reversed_vouchers_unpay_their_lines(session: Session, _ctx: object) -> None:
+    """A reversing entry flushed now takes back the lines of the voucher it reverses, in its own transaction:
+    their months count as unpaid from then on (reconciliation names them; the next run pays them again)."""
+    reversals = [(obj.id, obj.reverses_id) for obj in session.new
+                 if isinstance(obj, FundEntry) and obj.reverses_id is not None]
+    for reversal_id, reversed_id in reversals:
+        session.connection().execute(
+            update(EntitlementLine)
+            .where(EntitlementLine.entry_id == reversed_id, EntitlementLine.reversed_by_entry_id.is_(None))
+            .values(reversed_by_entry_id=reversal_id))

@@ -22,6 +22,7 @@ from assoc_ledger.core.money import from_fen, to_fen
 from assoc_ledger.core.personal import mask_id_parts
 from assoc_ledger.entitlements import rules
 from assoc_ledger.entitlements.models import (
+    LINE_STANDS,
     EntitlementLine,
     EntitlementOutlook,
     EntitlementOutlookMark,
@@ -200,7 +201,7 @@ def _paid_lines(session: Session, lo: int, hi: int, wanted: set[int], paid_from:
     """The lines paid to the batch's households (from ``paid_from`` on), read off the lines' covering index."""
     stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                   EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
-        EntitlementLine.household_id.between(lo, hi))
+        EntitlementLine.household_id.between(lo, hi), LINE_STANDS)
     if paid_from is not None:
         stmt = stmt.where(EntitlementLine.to_month >= paid_from)
     paid = batch.paid_lines
@@ -224,7 +225,7 @@ def paid_line_details(session: Session, household_ids: Sequence[int], paid_from:
     stmt = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                   EntitlementLine.to_month, EntitlementLine.monthly_fen, EntitlementLine.run_id,
                   EntitlementLine.org_id, EntitlementLine.child_id, EntitlementLine.child_birth).where(
-        near(EntitlementLine.household_id, sorted(asked)))
+        near(EntitlementLine.household_id, sorted(asked)), LINE_STANDS)
     if paid_from is not None:
         stmt = stmt.where(EntitlementLine.to_month >= paid_from)
     for h, scheme, f, t, fen, run_id, org_id, child_id, child_birth in core_rows(session, stmt):
@@ -247,7 +248,7 @@ def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_fr
     """
     agg = (select(EntitlementLine.household_id, EntitlementLine.scheme, func.min(EntitlementLine.from_month),
                   func.max(EntitlementLine.to_month), func.sum(EntitlementLine.months))
-           .where(EntitlementLine.household_id.between(lo, hi))
+           .where(EntitlementLine.household_id.between(lo, hi), LINE_STANDS)
            .group_by(EntitlementLine.household_id, EntitlementLine.scheme))
     if paid_from is not None:
         agg = agg.where(EntitlementLine.to_month >= paid_from)
@@ -267,7 +268,7 @@ def _paid_coverage(session: Session, lo: int, hi: int, wanted: set[int], paid_fr
         paid.pop(hid, None)
     cols = select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                   EntitlementLine.to_month, EntitlementLine.monthly_fen).where(
-        EntitlementLine.household_id.in_(sorted(irregular)))
+        EntitlementLine.household_id.in_(sorted(irregular)), LINE_STANDS)
     if paid_from is not None:
         cols = cols.where(EntitlementLine.to_month >= paid_from)
     for r in core_rows(session, cols):
@@ -502,15 +503,19 @@ def watermarks(session: Session) -> dict[str, int]:
 
 
 def changed_households(session: Session, path: str, max_event_id: int, since: dt.datetime) -> list[int]:
-    """Households of the subtree with an event recorded after ``max_event_id``, or a member whose person record
-    (birth date from a corrected ID, death) changed after ``since``."""
+    """Households of the subtree with an event recorded after ``max_event_id``, a member whose person record
+    (birth date from a corrected ID, death) changed after ``since``, or a line whose voucher was reversed."""
     in_subtree = (select(Household.id).join(Organisation, Organisation.id == Household.org_id)
                   .where(Organisation.path.startswith(path, autoescape=True)))
     by_event = select(HouseholdEvent.household_id).where(HouseholdEvent.id > max_event_id,
                                                           HouseholdEvent.household_id.in_(in_subtree))
     by_person = (select(HouseholdMember.household_id).join(Person, Person.id == HouseholdMember.person_id)
                  .where(Person.updated_at > since, HouseholdMember.household_id.in_(in_subtree)))
-    return sorted(set(session.scalars(by_event)) | set(session.scalars(by_person)))
+    # Lines whose voucher the books reversed: their months are due again (few; looked at until paid).
+    by_reversal = select(EntitlementLine.household_id).where(EntitlementLine.reversed_by_entry_id.is_not(None),
+                                                             EntitlementLine.household_id.in_(in_subtree))
+    return sorted(set(session.scalars(by_event)) | set(session.scalars(by_person))
+                  | set(session.scalars(by_reversal)))
 
 
 def max_event_id(session: Session) -> int:

@@ -17,12 +17,12 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from assoc_ledger.auth.scope import Scope
 from assoc_ledger.core.bulk import insert_rows
@@ -36,6 +36,7 @@ from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.chart import Fund
 from assoc_ledger.fund.commands import MAX_ROLL_LINES
 from assoc_ledger.fund.models import FundBook, FundEntry
+from assoc_ledger.households.models import Household
 from assoc_ledger.households.rules import Event
 from assoc_ledger.orgs.models import Organisation
 
@@ -519,7 +520,8 @@ def run_out(row: EntitlementRun, org_name: str | None = None) -> dict[str, Any]:
 
 # --- reconciliation ------------------------------------------------------------------------------------
 
-KINDS_ZH = {"missing": "应发未发", "twice": "重复发放", "not_eligible": "不符合条件仍发放", "wrong_amount": "金额不符"}
+KINDS_ZH = {"missing": "应发未发", "twice": "重复发放", "not_eligible": "不符合条件仍发放", "wrong_amount": "金额不符",
+            "reversed": "发放凭证已冲销"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -578,7 +580,11 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
     ids = registry.subtree_households(session, org.path)
     done = 0
 
+    taken_back = _taken_back(session, result)
+
     def found(d: Difference) -> None:
+        if d.kind == "missing" and (d.household_id, d.scheme.value, d.month) in taken_back:
+            d = replace(d, kind="reversed", reason=taken_back[(d.household_id, d.scheme.value, d.month)])
         result.counts[d.kind] += 1
         if len(result.rows) < keep:
             result.rows.append(d)
@@ -627,6 +633,31 @@ def reconcile(session: Session, scope: Scope, first: object, last: object, org_i
     long_term.reconcile_into(session, result, programmes, found)  # 长效帮扶: the cases against their lines
     session.rollback()
     return result
+
+
+def _taken_back(session: Session, result: Reconciliation) -> dict[tuple[int, str, int], str]:
+    """Household-months whose roll line's voucher the books have reversed (冲销), with why: a line so taken back
+    no longer counts as paid, so until a run pays the month again it is a difference of its own kind."""
+    reversal = aliased(FundEntry)
+    rows = session.execute(
+        select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
+               EntitlementLine.to_month, FundBook.slug, FundEntry.seq, reversal.seq, reversal.date)
+        .select_from(reversal)
+        .join(FundEntry, FundEntry.id == reversal.reverses_id)
+        .join(FundBook, FundBook.id == FundEntry.book_id)
+        .join(EntitlementLine, EntitlementLine.entry_id == FundEntry.id)
+        .join(Household, Household.id == EntitlementLine.household_id)
+        .join(Organisation, Organisation.id == Household.org_id)
+        .where(EntitlementLine.reversed_by_entry_id == reversal.id,
+               EntitlementLine.to_month >= month_start(result.first),
+               EntitlementLine.from_month <= month_start(result.last),
+               Organisation.path.startswith(result.org.path, autoescape=True))).tuples()
+    out: dict[tuple[int, str, int], str] = {}
+    for hid, scheme, first, last, slug, seq, rseq, on in rows:
+        reason = f"发放凭证 {slug} 第 {seq} 号已于 {on.isoformat()} 冲销（第 {rseq} 号），该月尚未重新发放"
+        for m in range(max(result.first, month_index(first)), min(result.last, month_index(last)) + 1):
+            out[(hid, scheme, m)] = reason
+    return out
 
 
 def _differences(hid: int, priced_dues: list[tuple[rules.DueRange, registry.Price]],
