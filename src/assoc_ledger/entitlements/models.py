@@ -82,6 +82,7 @@ class EntitlementRun(Base):
 
 LIVE = text("reversed_by_entry_id IS NULL")
 """A line whose voucher stands; a reversed one (冲销 in the books) no longer counts as paid."""
+REVERSED = text("reversed_by_entry_id IS NOT NULL")
 
 
 class EntitlementLine(Base):
@@ -96,6 +97,9 @@ class EntitlementLine(Base):
         # Covers what runs and reconciliation read of the lines (months paid per household and scheme).
         Index("ix_entitlement_lines_paid", "household_id", "scheme", "from_month", "to_month", "months",
               "monthly_fen", sqlite_where=LIVE, postgresql_where=LIVE),
+        # The few reversed lines, found without reading the others.
+        Index("ix_entitlement_lines_reversed", "reversed_by_entry_id", sqlite_where=REVERSED,
+              postgresql_where=REVERSED),
     )
     __audit__ = False  # written in bulk with the voucher; the voucher and the run are the audit trail
 

@@ -642,13 +642,12 @@ def _taken_back(session: Session, result: Reconciliation) -> dict[tuple[int, str
     rows = session.execute(
         select(EntitlementLine.household_id, EntitlementLine.scheme, EntitlementLine.from_month,
                EntitlementLine.to_month, FundBook.slug, FundEntry.seq, reversal.seq, reversal.date)
-        .select_from(reversal)
-        .join(FundEntry, FundEntry.id == reversal.reverses_id)
+        .join(FundEntry, FundEntry.id == EntitlementLine.entry_id)
+        .join(reversal, reversal.id == EntitlementLine.reversed_by_entry_id)
         .join(FundBook, FundBook.id == FundEntry.book_id)
-        .join(EntitlementLine, EntitlementLine.entry_id == FundEntry.id)
         .join(Household, Household.id == EntitlementLine.household_id)
         .join(Organisation, Organisation.id == Household.org_id)
-        .where(EntitlementLine.reversed_by_entry_id == reversal.id,
+        .where(EntitlementLine.reversed_by_entry_id.is_not(None),  # the partial index of the few reversed
                EntitlementLine.to_month >= month_start(result.first),
                EntitlementLine.from_month <= month_start(result.last),
                Organisation.path.startswith(result.org.path, autoescape=True))).tuples()

@@ -20,6 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 LIVE = sa.text("reversed_by_entry_id IS NULL")
+REVERSED = sa.text("reversed_by_entry_id IS NOT NULL")
 COVERING = ["household_id", "scheme", "from_month", "to_month", "months", "monthly_fen"]
 OLD_UNIQUE = "uq_entitlement_lines_scheme_household_id_from_month"
 
@@ -35,9 +36,12 @@ def upgrade() -> None:
     op.drop_index("ix_entitlement_lines_paid", table_name="entitlement_lines")
     op.create_index("ix_entitlement_lines_paid", "entitlement_lines", COVERING, sqlite_where=LIVE,
                     postgresql_where=LIVE)
+    op.create_index("ix_entitlement_lines_reversed", "entitlement_lines", ["reversed_by_entry_id"],
+                    sqlite_where=REVERSED, postgresql_where=REVERSED)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_entitlement_lines_reversed", table_name="entitlement_lines")
     op.drop_index("ix_entitlement_lines_paid", table_name="entitlement_lines")
     op.create_index("ix_entitlement_lines_paid", "entitlement_lines", COVERING)
     op.drop_index("uq_entitlement_lines_live", table_name="entitlement_lines")
