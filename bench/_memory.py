@@ -6,6 +6,7 @@ import json
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,15 @@ def session_factory(url: str) -> Any:
     from assoc_ledger.core.db import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(url))
+
+
+def bean_check_seconds(main_file: Path) -> float:
+    """bean-check of one book in its own process: the reference a benchmark measures in the same run."""
+    exe = str(Path(sys.executable).with_name("bean-check"))
+    started = time.perf_counter()
+    # --no-cache: a cache hit would skip loading and every plugin, and measure nothing.
+    done = subprocess.run([exe, "--no-cache", str(main_file)], capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bean-check failed on {main_file}: {done.stderr[:2000]}")
+    return elapsed

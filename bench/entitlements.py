@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._imports import pg_database, postgres, prepare_db
-from bench._memory import peak_rss_mib
+from bench._memory import bean_check_seconds, peak_rss_mib
 
 RESULTS = Path(__file__).resolve().parent / "results" / "entitlements.json"
 SIZE = int(os.environ.get("BENCH_SIZE", "100000"))
@@ -225,7 +225,7 @@ def _backend(tmp: Path, name: str, url: str) -> list[dict[str, Any]]:
     # The reference measured in the same run, on the same machine and load: bean-check of the county book
     # the runs wrote (its rolls checked by the plugin), and the load average while the cases ran.
     for main_file in sorted(ledger_dir.glob("*/main.beancount")):
-        seconds = _bean_check(main_file)
+        seconds = bean_check_seconds(main_file)
         label = f"bean-check of the {main_file.parent.name} book ({name})"
         rows.append({"case": label, "size": SIZE, "metric": "time", "value": round(seconds, 2), "unit": "s"})
         print(f"{label:44} {seconds:7.2f} s", flush=True)
@@ -234,17 +234,6 @@ def _backend(tmp: Path, name: str, url: str) -> list[dict[str, Any]]:
                  "value": round(load, 2), "unit": "count"})
     print(f"load average (5 min) after the {name} cases: {load:.2f}", flush=True)
     return rows
-
-
-def _bean_check(main_file: Path) -> float:
-    exe = str(Path(sys.executable).with_name("bean-check"))
-    started = time.perf_counter()
-    # --no-cache: a cache hit would skip loading and every plugin, and measure nothing.
-    done = subprocess.run([exe, "--no-cache", str(main_file)], capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"bean-check failed on {main_file}: {done.stderr[:2000]}")
-    return elapsed
 
 
 @contextmanager

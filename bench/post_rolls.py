@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._memory import peak_rss_mib
+from bench._memory import bean_check_seconds, peak_rss_mib
 
 SIZES = [int(s) for s in os.environ.get("BENCH_ROLL_SIZES", "1000,10000,100000").split(",")]
 BASE = int(os.environ.get("BENCH_ROLL_BASE", "10000"))
@@ -57,24 +57,13 @@ def measure(url: str, ledger_dir: str, book_id: int, size: int) -> None:
     print(json.dumps({"post_s": elapsed, "peak_rss_mib": peak_rss_mib()}))
 
 
-def _bean_check(main_file: Path) -> float:
-    exe = str(Path(sys.executable).with_name("bean-check"))
-    started = time.perf_counter()
-    # --no-cache: a cache hit would skip loading and every plugin, and measure nothing.
-    done = subprocess.run([exe, "--no-cache", str(main_file)], capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"bean-check failed on {main_file}: {done.stderr[:2000]}")
-    return elapsed
-
-
 def _before_and_after(before: Path, after: Path) -> tuple[float, float]:
     """Best of ``CHECKS`` alternating runs on a copy of the book taken before the post and on the book after
     it, so a change in the shared host's load falls on both sides alike."""
     times: dict[Path, list[float]] = {before: [], after: []}
     for _ in range(CHECKS):
         for main_file in (before, after):
-            times[main_file].append(_bean_check(main_file))
+            times[main_file].append(bean_check_seconds(main_file))
     return min(times[before]), min(times[after])
 
 
