@@ -37,7 +37,7 @@ from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.relief import services as relief
 from assoc_ledger.relief.rules import ACTION_ZH, STATE_ZH, Action, State
 from assoc_ledger.web.context import page_context
-from assoc_ledger.web.forms import KEY_FIELD, clean, errors_of, new_key
+from assoc_ledger.web.forms import KEY_FIELD, clean, errors_of, form_date, new_key
 from assoc_ledger.web.fund_pages import yuan
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -117,10 +117,7 @@ def _int(value: str, field: str, label: str) -> int:
 def case_register(request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: Form) -> Response[Any]:
     values = clean(data, [*CASE_FIELDS, KEY_FIELD])
     try:
-        try:
-            case_date = dt.date.fromisoformat(values["case_date"])
-        except ValueError:
-            raise Invalid("日期格式无效，应为 YYYY-MM-DD", field="case_date") from None
+        case_date = form_date(values["case_date"], "case_date")
         form = relief.CaseForm(scheme_id=_int(values["scheme_id"], "scheme_id", "救助项目"),
                                household_id=_int(values["household_id"], "household_id", "家庭编号"),
                                case_date=case_date, payee=values["payee"], summary=values["summary"],
@@ -188,10 +185,7 @@ def _act(request: Request[Any, Any, Any], db: Session, scope: Scope, case_id: in
     values = clean(data, ["decision", "comment", "date", "voucher", "via"])
     try:
         if step == "pay":
-            try:
-                on = dt.date.fromisoformat(values["date"])
-            except ValueError:
-                raise Invalid("日期格式无效，应为 YYYY-MM-DD", field="date") from None
+            on = form_date(values["date"], "date")
             relief.pay_case(db, scope, Path(request.app.state.settings.ledger_dir), case_id, on=on,
                             voucher=values["voucher"] or None, via=values["via"] or "Bank")
         else:

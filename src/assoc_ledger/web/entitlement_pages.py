@@ -30,7 +30,7 @@ from assoc_ledger.fund import service as fund_service
 from assoc_ledger.fund.chart import FUND_ZH, Fund
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.web.context import page_context
-from assoc_ledger.web.forms import clean, errors_of
+from assoc_ledger.web.forms import clean, errors_of, form_date
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MONTH = r"^\d{4}-\d{2}$"
@@ -83,10 +83,7 @@ def entitlements_run(request: Request[Any, Any, Any], db: Session, org_scope: Sc
     actor = Actor(principal.user_id if principal else None, principal.username if principal else None,
                   client_of(request))
     try:
-        try:
-            pay_date = dt.date.fromisoformat(values["pay_date"]) if values["pay_date"] else None
-        except ValueError:
-            raise Invalid("日期格式无效，应为 YYYY-MM-DD", field="pay_date") from None
+        pay_date = form_date(values["pay_date"], "pay_date") if values["pay_date"] else None
         run_id = jobs.start(request.app.state.session_factory, Path(request.app.state.settings.ledger_dir),
                             org_scope, actor, values["month"], None, pay_date)
     except DomainError as exc:

@@ -8,11 +8,12 @@ form is first shown, so a double click or a resubmit posts once (the fund writer
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from assoc_ledger.core.errors import DomainError
+from assoc_ledger.core.errors import DomainError, Invalid
 
 KEY_FIELD = "idempotency_key"
 
@@ -44,3 +45,11 @@ def clean(data: Mapping[str, Any], fields: Iterable[str]) -> dict[str, str]:
         value = data.get(name)
         out[name] = value.strip() if isinstance(value, str) else ""
     return out
+
+
+def form_date(value: str, field: str) -> dt.date:
+    """A date typed into a form (YYYY-MM-DD), or a Chinese refusal naming its field."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Invalid("日期格式无效，应为 YYYY-MM-DD", field=field) from None

@@ -30,7 +30,7 @@ from assoc_ledger.orgs import services as orgs
 from assoc_ledger.orgs.models import OrgKind
 from assoc_ledger.people import services as people
 from assoc_ledger.web.context import page_context
-from assoc_ledger.web.forms import clean, errors_of
+from assoc_ledger.web.forms import clean, errors_of, form_date
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MEMBER_ROWS = 4
@@ -77,13 +77,6 @@ async def household_new(request: Request[Any, Any, Any], db: Session, org_scope:
     values.update(registered_on=dt.date.today().isoformat(), m0_relation="户主")
     page: Template = await anyio.to_thread.run_sync(lambda: _page(request, db, org_scope, values))
     return page
-
-
-def _date(value: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise Invalid("日期格式无效，应为 YYYY-MM-DD", field=field) from None
 
 
 def _register(db: Session, scope: Scope, values: dict[str, str]) -> int:
@@ -147,7 +140,7 @@ def _register(db: Session, scope: Scope, values: dict[str, str]) -> int:
 def household_register(request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: Form) -> Response[Any]:
     values = clean(data, FIELDS)
     try:
-        _date(values["registered_on"], "registered_on")
+        form_date(values["registered_on"], "registered_on")
         household_id = _register(db, org_scope, values)
     except DomainError as exc:
         db.rollback()

@@ -27,7 +27,7 @@ from assoc_ledger.members.models import Membership
 from assoc_ledger.orgs.models import Organisation
 from assoc_ledger.people.models import Person
 from assoc_ledger.web.context import page_context
-from assoc_ledger.web.forms import clean, errors_of
+from assoc_ledger.web.forms import clean, errors_of, form_date
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 NEW_FIELDS = ("membership_id", "household_id", "from_date", "until_date")
@@ -82,13 +82,6 @@ def _int(value: str, field: str, label: str) -> int:
     return int(value)
 
 
-def _date(value: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise Invalid("日期格式无效，应为 YYYY-MM-DD", field=field) from None
-
-
 @post("/pairings/new", opt=requires(Perm.household_write), include_in_schema=False, sync_to_thread=True)
 def pairing_create(request: Request[Any, Any, Any], db: Session, org_scope: Scope, data: Form) -> Response[Any]:
     values = clean(data, NEW_FIELDS)
@@ -96,8 +89,8 @@ def pairing_create(request: Request[Any, Any, Any], db: Session, org_scope: Scop
         made = visits.create_pairings(
             db, org_scope, membership_id=_int(values["membership_id"], "membership_id", "志愿者"),
             household_ids=[_int(values["household_id"], "household_id", "家庭编号")],
-            from_date=_date(values["from_date"], "from_date"),
-            until_date=_date(values["until_date"], "until_date") if values["until_date"] else None)
+            from_date=form_date(values["from_date"], "from_date"),
+            until_date=form_date(values["until_date"], "until_date") if values["until_date"] else None)
     except DomainError as exc:
         db.rollback()
         if exc.status_code == 404:
@@ -131,7 +124,7 @@ def pairing_end(request: Request[Any, Any, Any], db: Session, org_scope: Scope, 
                 data: Form) -> Response[Any]:
     values = clean(data, END_FIELDS)
     try:
-        visits.end_pairing(db, org_scope, pairing_id, _date(values["until_date"], "until_date"))
+        visits.end_pairing(db, org_scope, pairing_id, form_date(values["until_date"], "until_date"))
     except DomainError as exc:
         db.rollback()
         if exc.status_code == 404:

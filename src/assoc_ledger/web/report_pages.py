@@ -26,7 +26,7 @@ from assoc_ledger.orgs import services as orgs
 from assoc_ledger.reports import queries
 from assoc_ledger.reports.pdf import bars
 from assoc_ledger.web.context import page_context
-from assoc_ledger.web.forms import errors_of
+from assoc_ledger.web.forms import errors_of, form_date
 from assoc_ledger.web.fund_pages import yuan
 
 FIELDS = ("name", "org", "from", "to")
@@ -46,13 +46,6 @@ def _chart(report: queries.Report) -> list[Any]:
     return []
 
 
-def _date(value: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise Invalid("日期格式无效，应为 YYYY-MM-DD", field=field) from None
-
-
 @get("/reports", opt=requires(Perm.fund_read), include_in_schema=False, sync_to_thread=True)
 def reports_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
                  name: str | None = Text, org: str | None = Text,
@@ -67,7 +60,7 @@ def reports_page(request: Request[Any, Any, Any], db: Session, org_scope: Scope,
         try:
             if not values["org"].isdigit():
                 raise Invalid("请选择组织", field="org")
-            start, end = _date(values["from"], "from"), _date(values["to"], "to")
+            start, end = form_date(values["from"], "from"), form_date(values["to"], "to")
             report = queries.run_report(db, org_scope, values["name"], int(values["org"]), start, end)
             chart = _chart(report)
             query = urlencode({"org": values["org"], "from": values["from"], "to": values["to"]})
