@@ -290,14 +290,6 @@ def _corrigible(c: Ctx, inside: bool) -> tuple[int, int]:
         return household, event.id
 
 
-def _volunteer(c: Ctx, inside: bool) -> int:
-    with c.factory() as s:
-        m = factories.membership(s, c.village_in(s, inside))
-        members.set_volunteer(s, EVERYTHING, m.id, True, None)
-        s.commit()
-        return m.id
-
-
 def _scheme(c: Ctx, inside: bool) -> int:
     """A general-relief scheme run by the town (its book pays), up to 1000 yuan, an application required."""
     with c.factory() as s:
